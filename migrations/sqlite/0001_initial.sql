@@ -1,0 +1,113 @@
+-- latchkey schema (SQLite). Times are Unix milliseconds (INTEGER) so the
+-- same queries work on PostgreSQL (BIGINT). Secrets never appear here in
+-- plaintext: codes and tokens are HMAC-SHA-256 hex, payloads are sealed.
+
+-- Server-wide values generated once and shared by every instance
+-- (the HMAC secret when none is configured).
+create table setting (
+    setting_key text primary key not null,
+    value       text not null,
+    created_at  integer not null
+);
+
+-- Ed25519 keys that sign JWTs; the private half is sealed under the secret.
+-- A key is active until retired_at; it stays in the JWKS until published_until.
+create table signing_key (
+    signing_key_id     text primary key not null,
+    sealed_private_key blob not null,
+    public_key         blob not null,
+    created_at         integer not null,
+    retired_at         integer,
+    published_until    integer
+);
+
+create table identity (
+    identity_id   text primary key not null,
+    -- NFKC, lower-cased; unique when present.
+    username      text unique,
+    -- PHC string (Argon2id); null until the person sets a password.
+    password_hash text,
+    -- JSON array of role names.
+    roles         text not null default '[]',
+    created_at    integer not null,
+    updated_at    integer not null
+);
+
+-- Email addresses and phone numbers; a code is only ever sent to a verified one.
+create table address (
+    address_id  text primary key not null,
+    identity_id text not null references identity (identity_id) on delete cascade,
+    kind        text not null check (kind in ('email', 'phone')),
+    value       text not null,
+    verified    integer not null default 0,
+    created_at  integer not null,
+    unique (kind, value)
+);
+create index address_identity_idx on address (identity_id);
+
+-- One recovery attempt. identity_id is null for an unknown or unverified
+-- address: such a flow looks the same from outside and can never succeed.
+create table recovery_flow (
+    recovery_flow_id text primary key not null,
+    identity_id      text references identity (identity_id) on delete cascade,
+    -- HMAC of the normalised address, for the per-address start limit.
+    address_key      text not null,
+    channel          text not null,
+    -- HMAC of the current cookie/token secret; rotated on verify.
+    cookie_hash      text not null unique,
+    -- HMAC of the code; null once used or killed.
+    code_hash        text,
+    state            text not null check (state in ('sent', 'verified', 'used', 'dead')),
+    wrong_attempts   integer not null default 0,
+    locale           text not null,
+    expires_at       integer not null,
+    created_at       integer not null,
+    verified_at      integer,
+    used_at          integer
+);
+create index recovery_flow_address_idx on recovery_flow (address_key, created_at);
+create index recovery_flow_identity_idx on recovery_flow (identity_id, created_at);
+
+create table session (
+    session_id       text primary key not null,
+    identity_id      text not null references identity (identity_id) on delete cascade,
+    -- HMAC of the opaque session token.
+    token_hash       text not null unique,
+    authenticated_at integer not null,
+    expires_at       integer not null,
+    revoked_at       integer,
+    ip_address       text,
+    user_agent       text,
+    created_at       integer not null
+);
+create index session_identity_idx on session (identity_id);
+
+-- The courier's outbox, written in the same transaction as the flow that
+-- needs the message. The payload (recipient, template, values) is sealed,
+-- and erased once the message is delivered or given up.
+create table outbox_message (
+    outbox_message_id text primary key not null,
+    channel           text not null check (channel in ('email', 'sms')),
+    sealed_payload    blob,
+    status            text not null check (status in ('pending', 'sent', 'failed')),
+    attempts          integer not null default 0,
+    next_attempt_at   integer not null,
+    lease_until       integer,
+    last_error        text,
+    created_at        integer not null,
+    sent_at           integer
+);
+create index outbox_message_due_idx on outbox_message (status, next_attempt_at);
+
+-- Who did what, when, from where. Never a secret.
+create table audit_event (
+    audit_event_id text primary key not null,
+    identity_id    text,
+    kind           text not null,
+    ip_address     text,
+    user_agent     text,
+    detail         text not null default '{}',
+    created_at     integer not null
+);
+create index audit_event_identity_idx on audit_event (identity_id, created_at);
+create index audit_event_created_idx on audit_event (created_at);

@@ -1,0 +1,216 @@
+//! The `latchkey` command line (SPEC §1.1). Every command reads the same
+//! configuration; output is JSON on stdout, errors one line on stderr.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::services::Services;
+use crate::session::KeyRing;
+use crate::startup::{self, Application};
+
+#[derive(Parser)]
+#[command(name = "latchkey", version, about = "Account recovery and authentication server")]
+pub struct Cli {
+    /// Configuration file (default: ./latchkey.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the public API, the admin API and the courier.
+    Serve {
+        /// Do not run a courier worker in this instance.
+        #[arg(long)]
+        no_courier: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage identities.
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+    /// Print audit events, newest first.
+    Audit {
+        #[arg(long)]
+        identity: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Run only the courier worker.
+    Courier,
+    /// Manage JWT signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// Create an identity and print it as JSON.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Leave the addresses unverified (no code will be sent to them).
+        #[arg(long)]
+        unverified: bool,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    Show {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key active; the old one stays published until its JWTs expire.
+    Rotate,
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    crate::telemetry::init(settings.log.format);
+    match cli.command {
+        Command::Serve { no_courier } => {
+            Application::build(settings, !no_courier)
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Command::Migrate => {
+            let store = crate::store::connect(&settings.database_url).await?;
+            store.migrate().await?;
+            println!("{}", json!({"status": "migrated"}));
+            Ok(())
+        }
+        Command::Identity { command } => identity(startup::build_services(settings).await?, command).await,
+        Command::Audit { identity, limit } => {
+            let services = startup::build_services(settings).await?;
+            let events = services
+                .store
+                .audit_events(identity.as_deref(), limit.clamp(1, 100_000))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&events)?);
+            Ok(())
+        }
+        Command::Courier => startup::run_courier(settings).await,
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let services = startup::build_services(settings).await?;
+            let settings = &services.settings;
+            let overlap =
+                settings.session.jwt_lifespan.max(settings.recovery.lifespan) + std::time::Duration::from_secs(60);
+            let kid = KeyRing::rotate(&services.store, &services.secret, overlap).await?;
+            println!("{}", json!({"active_kid": kid}));
+            Ok(())
+        }
+    }
+}
+
+async fn identity(services: Services, command: IdentityCommand) -> anyhow::Result<()> {
+    match command {
+        IdentityCommand::Create {
+            email,
+            username,
+            phone,
+            roles,
+            unverified,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut input = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .context("reading password from stdin")?;
+                let line = input.lines().next().unwrap_or("").to_owned();
+                anyhow::ensure!(!line.is_empty(), "no password on standard input");
+                Some(SecretString::from(line))
+            } else {
+                None
+            };
+            let new = crate::admin::parse_new_identity(
+                &email,
+                username.as_deref(),
+                phone.as_deref(),
+                roles,
+                !unverified,
+                password,
+            )
+            .map_err(describe)?;
+            let identity = crate::identity::create(&services, new).await.map_err(describe)?;
+            println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
+        }
+        IdentityCommand::List { limit, offset } => {
+            let mut out = Vec::new();
+            for record in services
+                .store
+                .list_identities(limit.clamp(1, 100_000), offset.max(0))
+                .await?
+            {
+                if let Some(identity) = crate::identity::load(&services, &record.identity_id)
+                    .await
+                    .map_err(describe)?
+                {
+                    out.push(identity.to_admin_json());
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        IdentityCommand::Show { id } => {
+            let identity = crate::identity::load(&services, &id)
+                .await
+                .map_err(describe)?
+                .with_context(|| format!("no identity {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
+        }
+        IdentityCommand::Delete { id } => {
+            anyhow::ensure!(services.store.delete_identity(&id).await?, "no identity {id}");
+            println!("{}", json!({"deleted": id}));
+        }
+    }
+    Ok(())
+}
+
+/// A domain error as one English line for the terminal.
+fn describe(error: crate::error::Error) -> anyhow::Error {
+    match error {
+        crate::error::Error::Internal(e) => e,
+        crate::error::Error::PasswordPolicy(v) => anyhow::anyhow!(
+            "password refused: {}",
+            crate::http::error::policy_message(v, crate::i18n::Locale::En)
+        ),
+        crate::error::Error::InvalidRequest { key, detail } if detail.is_empty() => {
+            anyhow::anyhow!("{}", crate::i18n::text(crate::i18n::Locale::En, key, &[]))
+        }
+        other => anyhow::anyhow!("{other}"),
+    }
+}

@@ -1,0 +1,263 @@
+//! Settings: embedded defaults, overlaid by `latchkey.toml` (or `--config`),
+//! overlaid by `LATCHKEY_*` environment variables (`__` separates levels).
+//!
+//! Every key of SPEC §1.2 is accepted here, even those a later capability uses.
+//! This module never touches the database or the network.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub public_url: String,
+    /// HMAC key material; generated once and kept in the database when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub courier: CourierSettings,
+    pub recovery: RecoverySettings,
+    pub session: SessionSettings,
+    pub password: PasswordSettings,
+    pub rate_limit: RateLimitSettings,
+    pub admin: AdminSettings,
+    pub log: LogSettings,
+    pub ui: UiSettings,
+    pub locale: LocaleSettings,
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CourierSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+    pub mail_dir: PathBuf,
+    pub sms_dir: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_url: Option<String>,
+    pub from: String,
+    /// How long a worker owns a claimed message before another may take it.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often an idle worker looks for due messages.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Delivery attempts before a message is given up.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoverySettings {
+    #[serde(with = "humantime_serde")]
+    pub lifespan: Duration,
+    pub max_attempts: u32,
+    pub max_starts_per_hour: u32,
+    #[serde(with = "humantime_serde")]
+    pub sms_lifespan: Duration,
+    pub max_wrong_codes_per_day: u32,
+    pub reveal_unknown_accounts: bool,
+    pub notify_unknown_recipients: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    #[serde(with = "humantime_serde")]
+    pub lifespan: Duration,
+    #[serde(with = "humantime_serde")]
+    pub jwt_lifespan: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    pub min_length: usize,
+    /// Argon2 hashes allowed to run at once; 0 = one per CPU.
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub ip_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// Where the UI's "done" page links; `public_url` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocaleSettings {
+    pub default: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://latchkey.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            public_url: "http://127.0.0.1:8080".into(),
+            secret: None,
+            courier: CourierSettings::default(),
+            recovery: RecoverySettings::default(),
+            session: SessionSettings::default(),
+            password: PasswordSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            admin: AdminSettings::default(),
+            log: LogSettings::default(),
+            ui: UiSettings::default(),
+            locale: LocaleSettings::default(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self { ip_per_minute: 60 }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for LocaleSettings {
+    fn default() -> Self {
+        Self { default: "en".into() }
+    }
+}
+
+impl Default for CourierSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            mail_dir: PathBuf::from("./mail"),
+            sms_dir: PathBuf::from("./sms"),
+            sms_url: None,
+            from: "latchkey <no-reply@localhost>".into(),
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            max_attempts: 12,
+        }
+    }
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::from_secs(15 * 60),
+            max_attempts: 5,
+            max_starts_per_hour: 3,
+            sms_lifespan: Duration::from_secs(10 * 60),
+            max_wrong_codes_per_day: 20,
+            reveal_unknown_accounts: false,
+            notify_unknown_recipients: false,
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::from_secs(24 * 3600),
+            jwt_lifespan: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            min_length: 15,
+            max_concurrent_hashes: 0,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads defaults ← TOML file ← environment. A missing default file is
+    /// fine; a missing file named with `--config` is an error.
+    pub fn load(config_path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match config_path {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "configuration file {} does not exist", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("latchkey.toml")),
+        }
+        // `LATCHKEY_TEST_*` belongs to the test harness, not to the server.
+        figment = figment.merge(
+            Env::prefixed("LATCHKEY_")
+                .filter(|key| !key.as_str().starts_with("test_"))
+                .split("__"),
+        );
+        let settings: Settings = figment.extract().context("invalid configuration")?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            matches!(self.locale.default.as_str(), "en" | "vi"),
+            "locale.default must be \"en\" or \"vi\""
+        );
+        anyhow::ensure!(
+            self.public_url.starts_with("http://") || self.public_url.starts_with("https://"),
+            "public_url must start with http:// or https://"
+        );
+        if let Some(secret) = &self.secret {
+            anyhow::ensure!(secret.len() >= 32, "secret must be at least 32 characters");
+        }
+        Ok(())
+    }
+
+    pub fn public_is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    pub fn return_url(&self) -> &str {
+        self.ui.return_url.as_deref().unwrap_or(&self.public_url)
+    }
+}

@@ -1,0 +1,133 @@
+//! The courier: messages latchkey sends (recovery codes, notices), sealed
+//! into the outbox in the same transaction as the flow that needs them, and
+//! a worker that delivers them later with retries.
+//!
+//! A message's content (recipient, code) exists in plaintext only in memory:
+//! sealed at rest, rendered at send time, erased from the row once delivered.
+
+mod transport;
+mod worker;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+pub use transport::EmailTransport;
+pub use worker::{StepOutcome, Worker};
+
+use crate::i18n::{self, Locale};
+use crate::secrets::ServerSecret;
+use crate::store::OutboxMessageRecord;
+
+/// Something to send. Serialised, then sealed, into the outbox.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "template", rename_all = "snake_case")]
+pub enum Message {
+    RecoveryCode {
+        to: String,
+        code: String,
+        minutes: u64,
+        locale: Locale,
+    },
+    PasswordChanged {
+        to: String,
+        locale: Locale,
+    },
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::RecoveryCode { locale, .. } => write!(f, "RecoveryCode({locale}, …)"),
+            Message::PasswordChanged { locale, .. } => write!(f, "PasswordChanged({locale}, …)"),
+        }
+    }
+}
+
+/// A message ready for a transport.
+pub struct Rendered {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Message {
+    pub fn channel(&self) -> &'static str {
+        "email"
+    }
+
+    pub fn render(&self) -> Rendered {
+        match self {
+            Message::RecoveryCode {
+                to,
+                code,
+                minutes,
+                locale,
+            } => Rendered {
+                to: to.clone(),
+                subject: i18n::text(*locale, "mail.recovery_code.subject", &[]),
+                body: i18n::text(
+                    *locale,
+                    "mail.recovery_code.body",
+                    &[("code", code), ("minutes", &minutes.to_string())],
+                ),
+            },
+            Message::PasswordChanged { to, locale } => Rendered {
+                to: to.clone(),
+                subject: i18n::text(*locale, "mail.password_changed.subject", &[]),
+                body: i18n::text(*locale, "mail.password_changed.body", &[]),
+            },
+        }
+    }
+
+    /// The outbox row for this message, payload sealed under the server secret.
+    pub fn seal(&self, secret: &ServerSecret, now: i64) -> anyhow::Result<OutboxMessageRecord> {
+        let plaintext = serde_json::to_vec(self)?;
+        Ok(OutboxMessageRecord::pending(
+            self.channel(),
+            secret.seal(&plaintext)?,
+            now,
+        ))
+    }
+
+    pub fn unseal(secret: &ServerSecret, sealed: &[u8]) -> anyhow::Result<Self> {
+        Ok(serde_json::from_slice(&secret.unseal(sealed)?)?)
+    }
+}
+
+/// The courier as the rest of the process sees it: the transport (shared
+/// with the worker) and a bell that wakes the worker when a message was
+/// queued, so delivery does not wait for the next poll.
+#[derive(Clone)]
+pub struct CourierHandle {
+    notify: Arc<Notify>,
+    transport: Arc<EmailTransport>,
+}
+
+impl CourierHandle {
+    pub fn new(transport: EmailTransport) -> Self {
+        Self {
+            notify: Arc::new(Notify::new()),
+            transport: Arc::new(transport),
+        }
+    }
+
+    pub(crate) fn transport(&self) -> Arc<EmailTransport> {
+        self.transport.clone()
+    }
+
+    /// Whether the transport can take mail now (readiness check).
+    pub async fn ready(&self) -> bool {
+        self.transport.ready().await
+    }
+
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn notified(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+}

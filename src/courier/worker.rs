@@ -1,0 +1,158 @@
+//! The delivery worker: claims due outbox rows under a lease, delivers them,
+//! and records the outcome (sent, retry later with backoff, or given up).
+//!
+//! A row whose worker died is claimed again when its lease runs out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use tokio::sync::watch;
+
+use super::{CourierHandle, EmailTransport, Message};
+use crate::config::CourierSettings;
+use crate::secrets::ServerSecret;
+use crate::store::{DynStore, OutboxMessageRecord};
+use crate::time::{ms, now_ms};
+
+const BATCH: i64 = 16;
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What one `step` did, for tests and metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StepOutcome {
+    pub delivered: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+impl StepOutcome {
+    pub fn is_idle(&self) -> bool {
+        *self == StepOutcome::default()
+    }
+}
+
+pub struct Worker {
+    store: DynStore,
+    secret: ServerSecret,
+    transport: Arc<EmailTransport>,
+    from: Mailbox,
+    settings: CourierSettings,
+}
+
+enum Delivery {
+    Delivered,
+    Retry(String),
+    GiveUp(String),
+}
+
+/// Delay before attempt `attempts + 1`: 1 s, 2 s, 4 s … capped at 5 minutes.
+pub fn backoff(attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF)
+}
+
+impl Worker {
+    pub fn new(
+        store: DynStore,
+        secret: ServerSecret,
+        handle: &CourierHandle,
+        settings: &CourierSettings,
+    ) -> anyhow::Result<Self> {
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("invalid courier.from {:?}: {e}", settings.from))?;
+        Ok(Self {
+            store,
+            secret,
+            transport: handle.transport(),
+            from,
+            settings: settings.clone(),
+        })
+    }
+
+    async fn deliver(&self, row: &OutboxMessageRecord) -> Delivery {
+        let Some(sealed) = &row.sealed_payload else {
+            return Delivery::GiveUp("payload missing".into());
+        };
+        let message = match Message::unseal(&self.secret, sealed) {
+            Ok(message) => message,
+            Err(e) => return Delivery::GiveUp(format!("{e:#}")),
+        };
+        match self.transport.send(&self.from, &message.render()).await {
+            Ok(()) => Delivery::Delivered,
+            Err(e) if i64::from(self.settings.max_attempts) <= row.attempts => Delivery::GiveUp(format!("{e:#}")),
+            Err(e) => Delivery::Retry(format!("{e:#}")),
+        }
+    }
+
+    /// Claims one batch of due messages and delivers them concurrently.
+    pub async fn step(self: &Arc<Self>) -> anyhow::Result<StepOutcome> {
+        let now = now_ms();
+        let rows = self
+            .store
+            .claim_outbox(now, now + ms(self.settings.lease), BATCH)
+            .await?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in rows {
+            let worker = Arc::clone(self);
+            tasks.spawn(async move {
+                let delivery = worker.deliver(&row).await;
+                let id = &row.outbox_message_id;
+                let recorded = match &delivery {
+                    Delivery::Delivered => worker.store.mark_outbox_sent(id, now_ms()).await,
+                    Delivery::Retry(error) => {
+                        tracing::warn!(message_id = %id, attempts = row.attempts, %error, "delivery failed; will retry");
+                        let next = now_ms() + ms(backoff(row.attempts));
+                        worker.store.mark_outbox_retry(id, next, error).await
+                    }
+                    Delivery::GiveUp(error) => {
+                        tracing::error!(message_id = %id, attempts = row.attempts, %error, "delivery given up");
+                        worker.store.mark_outbox_failed(id, error).await
+                    }
+                };
+                if let Err(e) = recorded {
+                    // The lease runs out and the row is retried: at worst a repeat.
+                    tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
+                }
+                delivery
+            });
+        }
+        let mut outcome = StepOutcome::default();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Delivery::Delivered) => outcome.delivered += 1,
+                Ok(Delivery::Retry(_)) => outcome.retried += 1,
+                Ok(Delivery::GiveUp(_)) => outcome.failed += 1,
+                Err(e) => tracing::error!(error = %e, "delivery task panicked"),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Delivers until `shutdown` turns true, waking on `handle` or every poll interval.
+    pub async fn run_until_stopped(self: Arc<Self>, handle: CourierHandle, mut shutdown: watch::Receiver<bool>) {
+        let notify = handle.notified();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let busy = match self.step().await {
+                Ok(outcome) => !outcome.is_idle(),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "courier step failed");
+                    false
+                }
+            };
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

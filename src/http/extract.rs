@@ -1,0 +1,91 @@
+//! Extractors: strict JSON bodies (`ApiJson`) and who is asking (`ClientInfo`).
+//! Every rejection is an `ApiError`, so bad input always gets an `AuthError`.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::error::Error;
+use crate::i18n::Locale;
+use crate::services::{Client, Services};
+
+const MAX_USER_AGENT: usize = 256;
+
+pub fn locale_of(headers: &HeaderMap, services: &Services) -> Locale {
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    Locale::negotiate(accept, services.default_locale())
+}
+
+/// Who is asking, and in which language to answer.
+pub struct ClientInfo(pub Client);
+
+impl ClientInfo {
+    /// Turns a domain error into an answer in this client's language.
+    pub fn error(&self, error: impl Into<Error>) -> ApiError {
+        ApiError::new(error, self.0.locale)
+    }
+}
+
+impl FromRequestParts<Services> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, services: &Services) -> Result<Self, ApiError> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        Ok(ClientInfo(Client {
+            ip,
+            user_agent,
+            locale: locale_of(&parts.headers, services),
+        }))
+    }
+}
+
+/// A JSON body: `Content-Type: application/json`, at most the body limit,
+/// no unknown fields (the target types deny them).
+pub struct ApiJson<T>(pub T);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+impl<T: DeserializeOwned> FromRequest<Services> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, services: &Services) -> Result<Self, ApiError> {
+        let locale = locale_of(req.headers(), services);
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(Error::UnsupportedMediaType, locale));
+        }
+        let bytes = Bytes::from_request(req, services).await.map_err(|rejection| {
+            let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::invalid("error.invalid_request")
+            };
+            ApiError::new(error, locale)
+        })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            let error = Error::InvalidRequest {
+                key: "error.invalid_request",
+                detail: e.to_string(),
+            };
+            ApiError::new(error, locale)
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! The public HTTP API: one router per area, merged by `app()` with the
+//! layers every route shares (body limit, error shape, panics, access log).
+//!
+//! Handlers here only parse, call one domain function and map the result.
+
+pub mod error;
+pub mod extract;
+mod health;
+pub mod recovery;
+pub mod session;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use self::error::ApiError;
+use self::extract::locale_of;
+use crate::error::Error;
+use crate::services::Services;
+
+/// Largest request body accepted on any route.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn app(services: Services) -> Router {
+    Router::new()
+        .merge(recovery::router())
+        .merge(session::router())
+        .merge(health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(services)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// One span per request naming the route *template*, never the raw path, so
+/// a token in a path segment cannot reach a log line.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", |p| p.as_str())
+        .to_owned();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    tracing::info_span!("request", method = %request.method(), %route, %request_id)
+}
+
+fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "answered"
+    );
+}
+
+async fn not_found(axum::extract::State(services): axum::extract::State<Services>, request: Request) -> ApiError {
+    ApiError::new(Error::NotFound, locale_of(request.headers(), &services))
+}
+
+async fn method_not_allowed(
+    axum::extract::State(services): axum::extract::State<Services>,
+    request: Request,
+) -> ApiError {
+    ApiError::new(Error::MethodNotAllowed, locale_of(request.headers(), &services))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    let body = error::AuthError {
+        error: "internal_error".into(),
+        message: crate::i18n::text(crate::i18n::Locale::En, "error.internal", &[]),
+        status: 500,
+    };
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}

@@ -1,0 +1,136 @@
+//! Cookie-bound recovery routes (seed: Vero): start → verify → reset-password.
+//! The recovery cookie is `HttpOnly`, `SameSite=Strict`, `Secure` on https,
+//! scoped to the recovery path, rotated on verify and cleared after reset.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ClientInfo};
+use super::session::AuthLoginResponse;
+use crate::domain::SecretToken;
+use crate::recovery;
+use crate::services::Services;
+
+pub const COOKIE_NAME: &str = "latchkey_recovery";
+const COOKIE_PATH: &str = "/api/auth/recovery";
+
+pub fn router() -> Router<Services> {
+    Router::new()
+        .route("/api/auth/recovery/start", post(start))
+        .route("/api/auth/recovery/verify", post(verify))
+        .route("/api/auth/recovery/reset-password", post(reset_password))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    password: String,
+}
+
+#[derive(Serialize)]
+pub struct StatusResponse {
+    status: &'static str,
+}
+
+fn set_cookie(services: &Services, value: Option<&SecretToken>) -> HeaderValue {
+    let secure = if services.settings.public_is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = match value {
+        Some(token) => format!(
+            "{COOKIE_NAME}={}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+            token.expose(),
+            services.settings.recovery.lifespan.as_secs()
+        ),
+        None => format!("{COOKIE_NAME}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+    };
+    // Token characters are base64url, so the header is always valid.
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The recovery cookie's value, if the request carries one.
+pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn with_cookie(services: &Services, body: impl IntoResponse, token: Option<&SecretToken>) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(services, token));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn start(
+    State(services): State<Services>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<StartRequest>,
+) -> Result<Response, ApiError> {
+    let token = recovery::start(&services, &body.email, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(with_cookie(
+        &services,
+        Json(StatusResponse { status: "code_sent" }),
+        Some(&token),
+    ))
+}
+
+async fn verify(
+    State(services): State<Services>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> Result<Response, ApiError> {
+    let cookie = cookie_value(&headers);
+    let token = recovery::verify(&services, cookie.as_deref(), &body.code, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(with_cookie(
+        &services,
+        Json(StatusResponse { status: "verified" }),
+        Some(&token),
+    ))
+}
+
+async fn reset_password(
+    State(services): State<Services>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> Result<Response, ApiError> {
+    let cookie = cookie_value(&headers);
+    let issued = recovery::reset(&services, cookie.as_deref(), &body.password, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(with_cookie(&services, Json(AuthLoginResponse::from(&issued)), None))
+}

@@ -1,0 +1,169 @@
+//! The message catalogs. Keys are stable; `{name}` marks a value filled in.
+
+use super::Locale;
+
+pub fn lookup(locale: Locale, key: &str) -> Option<&'static str> {
+    let table = match locale {
+        Locale::En => EN,
+        Locale::Vi => VI,
+    };
+    table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+pub const EN: &[(&str, &str)] = &[
+    // AuthError messages, keyed by error code.
+    ("error.invalid_request", "The request is invalid: {detail}"),
+    ("error.invalid_email", "Enter a valid email address."),
+    ("error.invalid_code_format", "The code must be exactly 6 digits."),
+    (
+        "error.unsupported_media_type",
+        "Send the request body as JSON with Content-Type: application/json.",
+    ),
+    (
+        "error.payload_too_large",
+        "The request body is too large (16 KiB at most).",
+    ),
+    ("error.invalid_code", "Invalid or expired code."),
+    (
+        "error.recovery_session_missing",
+        "No recovery is in progress. Start again to get a new code.",
+    ),
+    (
+        "error.recovery_session_expired",
+        "This recovery has expired. Start again to get a new code.",
+    ),
+    (
+        "error.recovery_not_verified",
+        "Verify the code from your message before setting a password.",
+    ),
+    (
+        "error.too_many_attempts",
+        "Too many wrong codes. Start again to get a new code.",
+    ),
+    (
+        "error.rate_limited",
+        "Recovery attempts exceeded. Try again in {minutes} minutes.",
+    ),
+    (
+        "error.too_many_requests",
+        "Too many requests. Try again in {seconds} seconds.",
+    ),
+    (
+        "error.password_too_short",
+        "The password must be at least {min} characters long.",
+    ),
+    (
+        "error.password_too_long",
+        "The password must be at most {max} bytes long.",
+    ),
+    (
+        "error.password_too_weak",
+        "This password is too easy to guess. Use a longer passphrase of unrelated words.",
+    ),
+    (
+        "error.password_contains_identifier",
+        "The password must not contain your email address or username.",
+    ),
+    ("error.password_mismatch", "The two passwords do not match."),
+    ("error.invalid_credentials", "The login or password is incorrect."),
+    (
+        "error.unauthorized",
+        "Sign in to continue: the session is missing, expired or revoked.",
+    ),
+    ("error.forbidden", "You are not allowed to do this."),
+    ("error.not_found", "Not found."),
+    ("error.account_not_found", "Account not found"),
+    ("error.method_not_allowed", "This method is not allowed here."),
+    ("error.conflict", "That {what} is already in use."),
+    ("error.unavailable", "The service is not ready. Try again in a moment."),
+    (
+        "error.internal",
+        "Something went wrong on our side. Try again in a moment.",
+    ),
+    // Messages the courier sends.
+    ("mail.recovery_code.subject", "Your recovery code"),
+    (
+        "mail.recovery_code.body",
+        "Hello,\n\nSomeone (hopefully you) asked to recover the account for this address.\n\nYour recovery code is: {code}\n\nIt expires in {minutes} minutes. If you did not ask for it, ignore this message: your password has not changed.\n",
+    ),
+    ("mail.password_changed.subject", "Your password was changed"),
+    (
+        "mail.password_changed.body",
+        "Hello,\n\nThe password of your account was just changed, and every other session was signed out.\n\nIf this was not you, recover your account now and contact support.\n",
+    ),
+];
+
+pub const VI: &[(&str, &str)] = &[
+    ("error.invalid_request", "Yêu cầu không hợp lệ: {detail}"),
+    ("error.invalid_email", "Vui lòng nhập địa chỉ email hợp lệ."),
+    ("error.invalid_code_format", "Mã phải gồm đúng 6 chữ số."),
+    (
+        "error.unsupported_media_type",
+        "Hãy gửi nội dung yêu cầu dưới dạng JSON với Content-Type: application/json.",
+    ),
+    ("error.payload_too_large", "Nội dung yêu cầu quá lớn (tối đa 16 KiB)."),
+    ("error.invalid_code", "Mã không hợp lệ hoặc đã hết hạn."),
+    (
+        "error.recovery_session_missing",
+        "Không có yêu cầu khôi phục nào đang diễn ra. Hãy bắt đầu lại để nhận mã mới.",
+    ),
+    (
+        "error.recovery_session_expired",
+        "Yêu cầu khôi phục này đã hết hạn. Hãy bắt đầu lại để nhận mã mới.",
+    ),
+    (
+        "error.recovery_not_verified",
+        "Hãy xác minh mã trong tin nhắn trước khi đặt mật khẩu.",
+    ),
+    (
+        "error.too_many_attempts",
+        "Bạn đã nhập sai mã quá nhiều lần. Hãy bắt đầu lại để nhận mã mới.",
+    ),
+    (
+        "error.rate_limited",
+        "Đã vượt quá số lần yêu cầu khôi phục. Vui lòng thử lại sau {minutes} phút.",
+    ),
+    (
+        "error.too_many_requests",
+        "Có quá nhiều yêu cầu. Vui lòng thử lại sau {seconds} giây.",
+    ),
+    ("error.password_too_short", "Mật khẩu phải có ít nhất {min} ký tự."),
+    ("error.password_too_long", "Mật khẩu không được dài quá {max} byte."),
+    (
+        "error.password_too_weak",
+        "Mật khẩu này quá dễ đoán. Hãy dùng một cụm mật khẩu dài hơn gồm các từ không liên quan đến nhau.",
+    ),
+    (
+        "error.password_contains_identifier",
+        "Mật khẩu không được chứa địa chỉ email hoặc tên đăng nhập của bạn.",
+    ),
+    ("error.password_mismatch", "Hai mật khẩu không khớp nhau."),
+    ("error.invalid_credentials", "Tên đăng nhập hoặc mật khẩu không đúng."),
+    (
+        "error.unauthorized",
+        "Vui lòng đăng nhập để tiếp tục: phiên đăng nhập không có, đã hết hạn hoặc đã bị thu hồi.",
+    ),
+    ("error.forbidden", "Bạn không có quyền thực hiện thao tác này."),
+    ("error.not_found", "Không tìm thấy."),
+    ("error.account_not_found", "Không tìm thấy tài khoản"),
+    ("error.method_not_allowed", "Phương thức này không được phép ở đây."),
+    ("error.conflict", "{what} này đã được sử dụng."),
+    (
+        "error.unavailable",
+        "Dịch vụ chưa sẵn sàng. Vui lòng thử lại sau ít phút.",
+    ),
+    (
+        "error.internal",
+        "Đã xảy ra lỗi từ phía chúng tôi. Vui lòng thử lại sau ít phút.",
+    ),
+    ("mail.recovery_code.subject", "Mã khôi phục của bạn"),
+    (
+        "mail.recovery_code.body",
+        "Xin chào,\n\nCó người (hy vọng là bạn) đã yêu cầu khôi phục tài khoản gắn với địa chỉ này.\n\nMã khôi phục của bạn là: {code}\n\nMã sẽ hết hạn sau {minutes} phút. Nếu bạn không yêu cầu, hãy bỏ qua thư này: mật khẩu của bạn vẫn chưa thay đổi.\n",
+    ),
+    ("mail.password_changed.subject", "Mật khẩu của bạn đã được thay đổi"),
+    (
+        "mail.password_changed.body",
+        "Xin chào,\n\nMật khẩu tài khoản của bạn vừa được thay đổi, và mọi phiên đăng nhập khác đã bị đăng xuất.\n\nNếu không phải bạn thực hiện, hãy khôi phục tài khoản ngay và liên hệ bộ phận hỗ trợ.\n",
+    ),
+];

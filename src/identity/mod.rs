@@ -1,0 +1,200 @@
+//! Identities and their addresses and credentials: creating them, finding
+//! them by a login, and checking a password.
+//!
+//! Never reveals through timing or answers whether an account exists: an
+//! unknown login is checked against a dummy hash like a wrong password.
+
+mod password_hasher;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub use password_hasher::{PasswordHasher, Verification};
+
+use crate::domain::{EmailAddress, PasswordPolicy, PhoneNumber, Username};
+use crate::error::{Error, Result};
+use crate::services::Services;
+use crate::store::{AddressKind, AddressRecord, IdentityRecord};
+use crate::time::now_ms;
+
+/// What an operator or the admin API supplies to create an account.
+#[derive(Debug)]
+pub struct NewIdentity {
+    pub email: EmailAddress,
+    pub username: Option<Username>,
+    pub phone: Option<PhoneNumber>,
+    pub roles: Vec<String>,
+    /// Whether the addresses count as verified (codes are only sent to those).
+    pub verified: bool,
+    pub password: Option<SecretString>,
+}
+
+/// An identity with its addresses, as every answer shows it.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub record: IdentityRecord,
+    pub addresses: Vec<AddressRecord>,
+}
+
+impl Identity {
+    pub fn id(&self) -> &str {
+        &self.record.identity_id
+    }
+
+    fn address(&self, kind: AddressKind) -> Option<&AddressRecord> {
+        self.addresses.iter().find(|a| a.kind == kind.as_str())
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.address(AddressKind::Email).map(|a| a.value.as_str())
+    }
+
+    /// Strings a password must not contain: the email, its local part, the username.
+    pub fn identifiers(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(email) = self.email() {
+            out.push(email);
+            out.push(email.rsplit_once('@').map_or(email, |(local, _)| local));
+        }
+        if let Some(username) = &self.record.username {
+            out.push(username);
+        }
+        out
+    }
+
+    /// The seed's `AuthIdentity.traits`.
+    pub fn traits(&self) -> Value {
+        let mut traits = serde_json::Map::new();
+        if let Some(email) = self.email() {
+            traits.insert("email".into(), json!(email));
+        }
+        if let Some(username) = &self.record.username {
+            traits.insert("username".into(), json!(username));
+        }
+        if let Some(phone) = self.address(AddressKind::Phone) {
+            traits.insert("phone".into(), json!(phone.value));
+        }
+        Value::Object(traits)
+    }
+
+    /// The full view operators see (CLI, admin API).
+    pub fn to_admin_json(&self) -> Value {
+        json!({
+            "id": self.record.identity_id,
+            "traits": self.traits(),
+            "roles": self.record.role_list(),
+            "has_password": self.record.password_hash.is_some(),
+            "addresses": self.addresses.iter().map(|a| json!({
+                "kind": a.kind,
+                "value": a.value,
+                "verified": a.verified,
+            })).collect::<Vec<_>>(),
+            "created_at": crate::time::rfc3339(self.record.created_at),
+            "updated_at": crate::time::rfc3339(self.record.updated_at),
+        })
+    }
+}
+
+pub fn policy(services: &Services) -> PasswordPolicy {
+    PasswordPolicy {
+        min_length: services.settings.password.min_length,
+    }
+}
+
+pub async fn create(services: &Services, new: NewIdentity) -> Result<Identity> {
+    let now = now_ms();
+    let identity_id = uuid::Uuid::new_v4().to_string();
+    let address = |kind: AddressKind, value: &str| AddressRecord {
+        address_id: uuid::Uuid::new_v4().to_string(),
+        identity_id: identity_id.clone(),
+        kind: kind.as_str().into(),
+        value: value.into(),
+        verified: new.verified,
+        created_at: now,
+    };
+    let mut addresses = vec![address(AddressKind::Email, new.email.as_str())];
+    if let Some(phone) = &new.phone {
+        addresses.push(address(AddressKind::Phone, phone.as_str()));
+    }
+    let mut record = IdentityRecord {
+        identity_id: identity_id.clone(),
+        username: new.username.as_ref().map(|u| u.as_str().to_owned()),
+        password_hash: None,
+        roles: serde_json::to_string(&new.roles).map_err(anyhow::Error::from)?,
+        created_at: now,
+        updated_at: now,
+    };
+    if let Some(password) = new.password {
+        let candidate = Identity {
+            record: record.clone(),
+            addresses: addresses.clone(),
+        };
+        let checked = policy(services)
+            .check(
+                secrecy::ExposeSecret::expose_secret(&password),
+                &candidate.identifiers(),
+            )
+            .map_err(Error::PasswordPolicy)?;
+        record.password_hash = Some(services.hasher.hash(SecretString::from(checked.expose())).await?);
+    }
+    services.store.create_identity(&record, &addresses).await?;
+    Ok(Identity { record, addresses })
+}
+
+pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Identity>> {
+    let Some(record) = services.store.identity(identity_id).await? else {
+        return Ok(None);
+    };
+    let addresses = services.store.addresses(identity_id).await?;
+    Ok(Some(Identity { record, addresses }))
+}
+
+/// The identity a login names: an email address, a phone number or a username.
+pub async fn find_by_login(services: &Services, login: &str) -> Result<Option<Identity>> {
+    let record = if let Some(email) = EmailAddress::parse(login).filter(|_| login.contains('@')) {
+        services
+            .store
+            .identity_by_address(AddressKind::Email, email.as_str())
+            .await?
+            .map(|(identity, _)| identity)
+    } else if let Some(phone) = PhoneNumber::parse(login) {
+        services
+            .store
+            .identity_by_address(AddressKind::Phone, phone.as_str())
+            .await?
+            .map(|(identity, _)| identity)
+    } else if let Some(username) = Username::parse(login) {
+        services.store.identity_by_username(username.as_str()).await?
+    } else {
+        None
+    };
+    match record {
+        Some(record) => {
+            let addresses = services.store.addresses(&record.identity_id).await?;
+            Ok(Some(Identity { record, addresses }))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Checks a login and password. An unknown login, an account without a
+/// password and a wrong password all cost one Argon2 verification and give
+/// the same `InvalidCredentials`.
+pub async fn authenticate(services: &Services, login: &str, password: SecretString) -> Result<Identity> {
+    let identity = find_by_login(services, login).await?;
+    let stored = identity.as_ref().and_then(|i| i.record.password_hash.clone());
+    let verification = services.hasher.verify(password.clone(), stored.as_deref()).await?;
+    match (identity, stored) {
+        (Some(identity), Some(stored)) if verification.valid => {
+            if verification.needs_rehash {
+                let fresh = services.hasher.hash(password).await?;
+                services
+                    .store
+                    .update_password_hash(identity.id(), &stored, &fresh, now_ms())
+                    .await?;
+            }
+            Ok(identity)
+        }
+        _ => Err(Error::InvalidCredentials),
+    }
+}

@@ -1,0 +1,37 @@
+//! The handles every operation needs — store, secret, hasher, keys, courier,
+//! settings — and who is asking (`Client`). Built once by `startup`.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::courier::CourierHandle;
+use crate::i18n::Locale;
+use crate::identity::PasswordHasher;
+use crate::secrets::ServerSecret;
+use crate::session::KeyRing;
+use crate::store::DynStore;
+
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub store: DynStore,
+    pub secret: ServerSecret,
+    pub hasher: PasswordHasher,
+    pub keys: KeyRing,
+    pub courier: CourierHandle,
+}
+
+impl Services {
+    pub fn default_locale(&self) -> Locale {
+        Locale::parse(&self.settings.locale.default).unwrap_or_default()
+    }
+}
+
+/// Who is asking: recorded on sessions and audit events, never trusted for
+/// anything else.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub locale: Locale,
+}

@@ -1,0 +1,176 @@
+//! Sessions: opaque session tokens (stored only as keyed hashes), the JWTs
+//! that stand for them, login, refresh and logout.
+//!
+//! A JWT is only honoured while its session is active, so revoking a session
+//! takes effect at once, not when the JWT expires.
+
+mod keys;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub use keys::KeyRing;
+
+use crate::audit::{self, Kind};
+use crate::domain::SecretToken;
+use crate::error::{Error, Result};
+use crate::identity::{self, Identity};
+use crate::secrets::Purpose;
+use crate::services::{Client, Services};
+use crate::store::SessionRecord;
+use crate::time::{ms, now_ms};
+
+/// Claims of a session JWT.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionClaims {
+    pub iss: String,
+    pub sub: String,
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub token_use: String,
+}
+
+/// A session handed to a client, with the secrets it needs.
+pub struct IssuedSession {
+    pub token: SecretToken,
+    pub jwt: String,
+    pub record: SessionRecord,
+    pub identity: Identity,
+}
+
+/// How a client proves its session.
+pub enum Credential {
+    Jwt(String),
+    Token(String),
+}
+
+/// A new session row for `identity_id` and the token that opens it.
+pub fn new_session(services: &Services, identity_id: &str, client: &Client, now: i64) -> (SecretToken, SessionRecord) {
+    let token = SecretToken::generate();
+    let record = SessionRecord {
+        session_id: uuid::Uuid::new_v4().to_string(),
+        identity_id: identity_id.to_owned(),
+        token_hash: services
+            .secret
+            .keyed_hash(Purpose::SessionToken, &[token.expose().as_bytes()]),
+        authenticated_at: now,
+        expires_at: now + ms(services.settings.session.lifespan),
+        revoked_at: None,
+        ip_address: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        created_at: now,
+    };
+    (token, record)
+}
+
+/// A JWT for the session, expiring at the earlier of `jwt_lifespan` and the session's end.
+pub fn sign_jwt(services: &Services, session: &SessionRecord) -> Result<String> {
+    let now = now_ms();
+    let exp_ms = (now + ms(services.settings.session.jwt_lifespan)).min(session.expires_at);
+    let claims = SessionClaims {
+        iss: services.keys.issuer().to_owned(),
+        sub: session.identity_id.clone(),
+        sid: session.session_id.clone(),
+        iat: now / 1000,
+        exp: exp_ms / 1000,
+        jti: uuid::Uuid::new_v4().to_string(),
+        token_use: "session".into(),
+    };
+    Ok(services.keys.sign(&claims)?)
+}
+
+pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
+    let identity = match identity::authenticate(services, login, password).await {
+        Ok(identity) => identity,
+        Err(Error::InvalidCredentials) => {
+            let event = audit::event(Kind::LoginFailed, None, client, json!({}));
+            services.store.insert_audit_event(&event).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        Err(other) => return Err(other),
+    };
+    let now = now_ms();
+    let (token, record) = new_session(services, identity.id(), client, now);
+    let event = audit::event(
+        Kind::LoginSucceeded,
+        Some(identity.id()),
+        client,
+        json!({"session_id": record.session_id}),
+    );
+    services.store.create_session(&record, &event).await?;
+    let jwt = sign_jwt(services, &record)?;
+    Ok(IssuedSession {
+        token,
+        jwt,
+        record,
+        identity,
+    })
+}
+
+async fn active_by_token(services: &Services, raw: &str) -> Result<SessionRecord> {
+    let token = SecretToken::parse(raw).ok_or(Error::Unauthorized)?;
+    let hash = services
+        .secret
+        .keyed_hash(Purpose::SessionToken, &[token.expose().as_bytes()]);
+    services
+        .store
+        .session_by_token_hash(&hash)
+        .await?
+        .filter(|s| s.is_active(now_ms()))
+        .ok_or(Error::Unauthorized)
+}
+
+/// The active session a credential stands for, with its identity.
+pub async fn current(services: &Services, credential: Credential) -> Result<(SessionRecord, Identity)> {
+    let session = match credential {
+        Credential::Token(raw) => active_by_token(services, &raw).await?,
+        Credential::Jwt(jwt) => {
+            let claims: SessionClaims = services.keys.verify(&jwt).ok_or(Error::Unauthorized)?;
+            if claims.token_use != "session" {
+                return Err(Error::Unauthorized);
+            }
+            services
+                .store
+                .session(&claims.sid)
+                .await?
+                .filter(|s| s.is_active(now_ms()) && s.identity_id == claims.sub)
+                .ok_or(Error::Unauthorized)?
+        }
+    };
+    let identity = identity::load(services, &session.identity_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    Ok((session, identity))
+}
+
+/// A fresh JWT for an active session; the session token stays the same.
+pub async fn refresh(services: &Services, raw_token: &str) -> Result<IssuedSession> {
+    let session = active_by_token(services, raw_token).await?;
+    let identity = identity::load(services, &session.identity_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let jwt = sign_jwt(services, &session)?;
+    let token = SecretToken::parse(raw_token).ok_or(Error::Unauthorized)?;
+    Ok(IssuedSession {
+        token,
+        jwt,
+        record: session,
+        identity,
+    })
+}
+
+pub async fn logout(services: &Services, raw_token: &str, client: &Client) -> Result<()> {
+    let session = active_by_token(services, raw_token).await?;
+    services.store.revoke_session(&session.session_id, now_ms()).await?;
+    let event = audit::event(
+        Kind::Logout,
+        Some(&session.identity_id),
+        client,
+        json!({"session_id": session.session_id}),
+    );
+    services.store.insert_audit_event(&event).await?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Building and running the server: open the store, migrate, load the shared
+//! secret and signing keys, bind both listeners, run the courier, stop
+//! gracefully on SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::courier::{CourierHandle, EmailTransport, Worker};
+use crate::identity::PasswordHasher;
+use crate::secrets::ServerSecret;
+use crate::services::Services;
+use crate::session::KeyRing;
+use crate::store;
+use crate::time::now_ms;
+
+/// Opens (and migrates) the store and assembles the shared handles.
+pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
+    let store = store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    let material = match &settings.secret {
+        Some(configured) => configured.clone(),
+        None => {
+            store
+                .setting_or_insert("secret", &ServerSecret::generate_material(), now_ms())
+                .await?
+        }
+    };
+    let secret = ServerSecret::new(&material);
+    let keys = KeyRing::load_or_create(&store, &secret, &settings.public_url).await?;
+    let hasher = PasswordHasher::new(settings.password.max_concurrent_hashes).await?;
+    let courier = CourierHandle::new(EmailTransport::from_settings(&settings.courier)?);
+    Ok(Services {
+        settings: Arc::new(settings),
+        store,
+        secret,
+        hasher,
+        keys,
+        courier,
+    })
+}
+
+pub struct Application {
+    services: Services,
+    public: TcpListener,
+    admin: TcpListener,
+    run_courier: bool,
+}
+
+impl Application {
+    /// Binds the listeners (port 0 picks a free port) without serving yet.
+    pub async fn build(settings: Settings, run_courier: bool) -> anyhow::Result<Self> {
+        let services = build_services(settings).await?;
+        let public = TcpListener::bind(services.settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", services.settings.listen))?;
+        let admin = TcpListener::bind(services.settings.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", services.settings.admin_listen))?;
+        Ok(Self {
+            services,
+            public,
+            admin,
+            run_courier,
+        })
+    }
+
+    pub fn public_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.public.local_addr()?)
+    }
+
+    pub fn admin_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.admin.local_addr()?)
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then finishes in-flight requests and
+    /// lets the courier finish its current batch.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            stop.await;
+            let _ = stop_tx.send(true);
+        });
+        let worker = if self.run_courier {
+            let worker = Arc::new(Worker::new(
+                self.services.store.clone(),
+                self.services.secret.clone(),
+                &self.services.courier,
+                &self.services.settings.courier,
+            )?);
+            Some(tokio::spawn(
+                worker.run_until_stopped(self.services.courier.clone(), stop_rx.clone()),
+            ))
+        } else {
+            None
+        };
+        tracing::info!(public = %self.public.local_addr()?, admin = %self.admin.local_addr()?, "latchkey is listening");
+        let public = serve(self.public, crate::http::app(self.services.clone()), stop_rx.clone());
+        let admin = serve(self.admin, crate::admin::app(self.services.clone()), stop_rx);
+        let (public, admin) = tokio::join!(public, admin);
+        public.context("public listener")?;
+        admin.context("admin listener")?;
+        if let Some(worker) = worker {
+            worker.await.context("courier worker")?;
+        }
+        Ok(())
+    }
+}
+
+async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await
+}
+
+/// Runs only the courier worker until SIGINT/SIGTERM (`latchkey courier`).
+pub async fn run_courier(settings: Settings) -> anyhow::Result<()> {
+    let services = build_services(settings).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let worker = Arc::new(Worker::new(
+        services.store.clone(),
+        services.secret.clone(),
+        &services.courier,
+        &services.settings.courier,
+    )?);
+    worker.run_until_stopped(services.courier.clone(), stop_rx).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

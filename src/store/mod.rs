@@ -1,0 +1,118 @@
+//! The `Store` trait: every read and write latchkey makes, as whole domain
+//! operations (each one atomic), and its backends.
+//!
+//! The domain talks only to this trait; it never sees SQL or a connection.
+//! Operations that must commit together (a flow and its outbox message; a
+//! reset, its session revocations and its notice) are single methods so a
+//! backend can run them in one transaction.
+
+mod records;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+pub type DynStore = Arc<dyn Store>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (address, username) is already taken.
+    #[error("{0} is already in use")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the backend named by the URL's scheme.
+pub async fn connect(database_url: &str) -> anyhow::Result<DynStore> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else {
+        anyhow::bail!("unsupported database_url scheme (expected sqlite://…): {database_url}")
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn migrate(&self) -> anyhow::Result<()>;
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Returns the stored value, storing `value` first if none exists.
+    async fn setting_or_insert(&self, key: &str, value: &str, now: i64) -> anyhow::Result<String>;
+
+    async fn signing_keys(&self) -> anyhow::Result<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> anyhow::Result<()>;
+    /// Retires every active key but `keep`, publishing them until `published_until`.
+    async fn retire_signing_keys_except(&self, keep: &str, now: i64, published_until: i64) -> anyhow::Result<()>;
+
+    async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()>;
+    async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
+    async fn identity_by_username(&self, username: &str) -> anyhow::Result<Option<IdentityRecord>>;
+    /// The identity owning an address of this kind and value, with the address.
+    async fn identity_by_address(
+        &self,
+        kind: AddressKind,
+        value: &str,
+    ) -> anyhow::Result<Option<(IdentityRecord, AddressRecord)>>;
+    async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>>;
+    async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>>;
+    async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool>;
+    /// Replaces a password hash only if it is still `expected` (rehash on login).
+    async fn update_password_hash(
+        &self,
+        identity_id: &str,
+        expected: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> anyhow::Result<()>;
+
+    /// Creates a flow and, for a real account, its outbox message, unless the
+    /// address already started `max_starts` flows since `window_start`.
+    async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome>;
+    async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
+    /// Counts one wrong code; a flow reaching `max_attempts` dies. Returns the
+    /// flow's state afterwards, or `None` if it was no longer in `sent`.
+    async fn record_wrong_code(
+        &self,
+        flow_id: &str,
+        max_attempts: u32,
+        now: i64,
+    ) -> anyhow::Result<Option<RecoveryFlowRecord>>;
+    /// `sent` → `verified`, spending the code and rotating the cookie, only if
+    /// the flow still holds `old_cookie_hash`. False if another request won.
+    async fn mark_flow_verified(
+        &self,
+        flow_id: &str,
+        old_cookie_hash: &str,
+        new_cookie_hash: &str,
+        now: i64,
+    ) -> anyhow::Result<bool>;
+    /// Spends a verified flow and applies the reset atomically; false when the
+    /// flow was already spent or expired (another request won).
+    async fn complete_recovery(&self, reset: &CompletedRecovery) -> anyhow::Result<bool>;
+
+    async fn create_session(&self, session: &SessionRecord, audit: &AuditEventRecord) -> anyhow::Result<()>;
+    async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>>;
+    async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>>;
+    async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool>;
+    async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64>;
+
+    /// Leases up to `limit` due messages until `lease_until`, counting an attempt.
+    async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>>;
+    /// Delivered: erase the payload.
+    async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()>;
+    async fn mark_outbox_retry(&self, message_id: &str, next_attempt_at: i64, error: &str) -> anyhow::Result<()>;
+    /// Given up: erase the payload.
+    async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()>;
+    async fn outbox_stats(&self) -> anyhow::Result<OutboxStats>;
+
+    async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()>;
+    async fn audit_events(&self, identity_id: Option<&str>, limit: i64) -> anyhow::Result<Vec<AuditEventRecord>>;
+}

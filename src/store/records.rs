@@ -1,0 +1,174 @@
+//! Rows as the store hands them to the domain. Times are Unix milliseconds.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressKind {
+    Email,
+    Phone,
+}
+
+impl AddressKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressKind::Email => "email",
+            AddressKind::Phone => "phone",
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SigningKeyRecord {
+    pub signing_key_id: String,
+    pub sealed_private_key: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub published_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdentityRecord {
+    pub identity_id: String,
+    pub username: Option<String>,
+    pub password_hash: Option<String>,
+    /// JSON array of role names.
+    pub roles: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl IdentityRecord {
+    pub fn role_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.roles).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AddressRecord {
+    pub address_id: String,
+    pub identity_id: String,
+    pub kind: String,
+    pub value: String,
+    pub verified: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RecoveryFlowRecord {
+    pub recovery_flow_id: String,
+    pub identity_id: Option<String>,
+    pub address_key: String,
+    pub channel: String,
+    pub cookie_hash: String,
+    pub code_hash: Option<String>,
+    pub state: String,
+    pub wrong_attempts: i64,
+    pub locale: String,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub verified_at: Option<i64>,
+    pub used_at: Option<i64>,
+}
+
+/// A message waiting in, or taken from, the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxMessageRecord {
+    pub outbox_message_id: String,
+    pub channel: String,
+    pub sealed_payload: Option<Vec<u8>>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+impl OutboxMessageRecord {
+    /// A new pending message, due now.
+    pub fn pending(channel: &str, sealed_payload: Vec<u8>, now: i64) -> Self {
+        Self {
+            outbox_message_id: uuid::Uuid::new_v4().to_string(),
+            channel: channel.to_owned(),
+            sealed_payload: Some(sealed_payload),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub oldest_pending_created_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub session_id: String,
+    pub identity_id: String,
+    pub token_hash: String,
+    pub authenticated_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+}
+
+impl SessionRecord {
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEventRecord {
+    pub audit_event_id: String,
+    pub identity_id: Option<String>,
+    pub kind: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// JSON object with non-secret details.
+    pub detail: String,
+    pub created_at: i64,
+}
+
+/// Everything `create_recovery_flow` writes, and the limit it enforces.
+#[derive(Debug)]
+pub struct NewRecoveryFlow {
+    pub flow: RecoveryFlowRecord,
+    pub message: Option<OutboxMessageRecord>,
+    pub audit: AuditEventRecord,
+    pub max_starts: u32,
+    pub window_start: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    Created,
+    /// The address used up its starts; the oldest one in the window began at this time.
+    RateLimited {
+        oldest_start: i64,
+    },
+}
+
+/// Everything a successful reset writes, in one transaction.
+#[derive(Debug)]
+pub struct CompletedRecovery {
+    pub flow_id: String,
+    pub identity_id: String,
+    pub password_hash: String,
+    pub now: i64,
+    pub session: SessionRecord,
+    pub notice: OutboxMessageRecord,
+    pub audit: Vec<AuditEventRecord>,
+}
