@@ -230,7 +230,7 @@ impl Settings {
         // `LATCHKEY_TEST_*` belongs to the test harness, not to the server.
         figment = figment.merge(
             Env::prefixed("LATCHKEY_")
-                .filter(|key| !key.as_str().starts_with("test_"))
+                .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
                 .split("__"),
         );
         let settings: Settings = figment.extract().context("invalid configuration")?;
@@ -259,5 +259,38 @@ impl Settings {
 
     pub fn return_url(&self) -> &str {
         self.ui.return_url.as_deref().unwrap_or(&self.public_url)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type is fixed by figment.
+mod tests {
+    use super::Settings;
+
+    #[test]
+    fn environment_variables_override_nested_keys_with_human_durations() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("latchkey.toml", "[recovery]\nmax_attempts = 7\n")?;
+            jail.set_env("LATCHKEY_RECOVERY__LIFESPAN", "10m");
+            jail.set_env("LATCHKEY_SESSION__JWT_LIFESPAN", "2s");
+            jail.set_env("LATCHKEY_PUBLIC_URL", "https://auth.example.com");
+            jail.set_env("LATCHKEY_TEST_POSTGRES_URL", "ignored by the server");
+            let settings = Settings::load(None).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(settings.recovery.max_attempts, 7);
+            assert_eq!(settings.recovery.lifespan.as_secs(), 600);
+            assert_eq!(settings.session.jwt_lifespan.as_secs(), 2);
+            assert!(settings.public_is_https());
+            assert_eq!(settings.password.min_length, 15);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("latchkey.toml", "[recovery]\nlifespann = \"5m\"\n")?;
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
     }
 }

@@ -1,0 +1,220 @@
+//! The `latchkey` binary as a new user runs it: embedded defaults, mail as
+//! `.eml` files, and not one secret in its log, even at trace level.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{NEW_PASSWORD, PASSWORD};
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+
+fn latchkey(dir: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("latchkey runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("latchkey exits")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn newest_code(mail_dir: &Path) -> Option<String> {
+    let pattern = regex::Regex::new(r"code is: (\d{6})").expect("regex");
+    let mut files: Vec<_> = std::fs::read_dir(mail_dir).ok()?.filter_map(|e| e.ok()).collect();
+    files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+    files.iter().rev().find_map(|entry| {
+        let text = std::fs::read_to_string(entry.path())
+            .ok()?
+            .replace("=\r\n", "")
+            .replace("=\n", "");
+        pattern.captures(&text).map(|c| c[1].to_owned())
+    })
+}
+
+#[test]
+fn identity_commands_print_json_and_fail_with_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let created = latchkey(
+        dir.path(),
+        &[
+            "identity",
+            "create",
+            "--email",
+            "Carol@Example.com",
+            "--username",
+            "carol",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let identity: Value = serde_json::from_slice(&created.stdout).expect("JSON identity");
+    assert_eq!(identity["traits"]["email"], "carol@example.com");
+    assert_eq!(identity["roles"], json!(["admin"]));
+    assert_eq!(identity["has_password"], true);
+    assert!(dir.path().join("latchkey.db").exists());
+    let id = identity["id"].as_str().expect("id");
+
+    let listed = latchkey(dir.path(), &["identity", "list"], None);
+    let list: Value = serde_json::from_slice(&listed.stdout).expect("JSON list");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let shown = latchkey(dir.path(), &["identity", "show", id], None);
+    assert!(shown.status.success());
+
+    let duplicate = latchkey(
+        dir.path(),
+        &["identity", "create", "--email", "carol@example.com"],
+        None,
+    );
+    assert!(!duplicate.status.success());
+    let stderr = String::from_utf8_lossy(&duplicate.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let weak = latchkey(
+        dir.path(),
+        &["identity", "create", "--email", "dan@example.com", "--password-stdin"],
+        Some("password\n"),
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password refused"));
+
+    assert!(latchkey(dir.path(), &["identity", "delete", id], None).status.success());
+    assert!(!latchkey(dir.path(), &["identity", "show", id], None).status.success());
+}
+
+#[tokio::test]
+async fn a_new_user_recovers_an_account_with_the_binary_and_no_secret_reaches_its_log() {
+    let dir = tempfile::tempdir().expect("dir");
+    let created = latchkey(
+        dir.path(),
+        &["identity", "create", "--email", "alice@example.com", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+
+    let (port, admin_port) = (free_port(), free_port());
+    let log_path = dir.path().join("serve.log");
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("LATCHKEY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LATCHKEY_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("serve starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/health/alive")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        up,
+        "server did not start: {}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    let mut secrets: Vec<String> = vec![PASSWORD.into(), NEW_PASSWORD.into()];
+
+    let post = |path: &str, body: Value, cookie: Option<&str>| {
+        let mut request = client.post(format!("{base}{path}")).json(&body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("latchkey_recovery={cookie}"));
+        }
+        request.send()
+    };
+    let started = post("/api/auth/recovery/start", json!({"email": "alice@example.com"}), None)
+        .await
+        .expect("sent");
+    assert_eq!(started.status(), 200);
+    let cookie = crate::helpers::recovery_cookie(started.headers()).expect("cookie");
+    let mut code = None;
+    for _ in 0..100 {
+        code = newest_code(&dir.path().join("mail"));
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let code = code.expect("a code arrived as an .eml file under ./mail");
+    let verified = post("/api/auth/recovery/verify", json!({"code": code}), Some(&cookie))
+        .await
+        .expect("sent");
+    assert_eq!(verified.status(), 200);
+    let rotated = crate::helpers::recovery_cookie(verified.headers()).expect("rotated");
+    let reset = post(
+        "/api/auth/recovery/reset-password",
+        json!({"password": NEW_PASSWORD}),
+        Some(&rotated),
+    )
+    .await
+    .expect("sent");
+    assert_eq!(reset.status(), 200);
+    let reset: Value = reset.json().await.expect("json");
+    let login = post(
+        "/api/auth/login",
+        json!({"identifier": "alice@example.com", "password": NEW_PASSWORD}),
+        None,
+    )
+    .await
+    .expect("sent");
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().await.expect("json");
+    let session = client
+        .get(format!("{base}/api/auth/session"))
+        .bearer_auth(login["jwt"].as_str().expect("jwt"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(session.status(), 200);
+    let wrong = post("/api/auth/recovery/verify", json!({"code": "000000"}), Some(&rotated)).await;
+    assert!(wrong.is_ok());
+
+    server.kill().expect("stop server");
+    let _ = server.wait();
+    secrets.extend([code, cookie, rotated]);
+    for body in [&reset, &login] {
+        secrets.push(body["sessionToken"].as_str().expect("token").to_owned());
+        secrets.push(body["jwt"].as_str().expect("jwt").to_owned());
+    }
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(log.contains("/api/auth/recovery/verify"), "the access log names routes");
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a secret reached the log: {secret}");
+    }
+    // JWT payloads and signatures separately, in case a log splits them.
+    for jwt in [&reset["jwt"], &login["jwt"]] {
+        let signature = jwt.as_str().and_then(|j| j.rsplit('.').next()).expect("signature");
+        assert!(!log.contains(signature), "a JWT signature reached the log");
+    }
+}

@@ -1,0 +1,215 @@
+//! `spawn_app()`: the real server on free ports, with a fresh SQLite file and
+//! a real SMTP server in the test process, plus helpers for the flows.
+
+use std::time::Duration;
+
+use latchkey::config::Settings;
+use latchkey::services::Services;
+use latchkey::startup::Application;
+use regex::Regex;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use secrecy::SecretString;
+use serde_json::Value;
+
+pub use crate::smtp_sink::SmtpSink;
+
+pub const PASSWORD: &str = "correct horse battery staple 42";
+pub const NEW_PASSWORD: &str = "purple elephants dance quietly 7";
+
+pub struct TestApp {
+    pub address: String,
+    pub admin_address: String,
+    pub client: reqwest::Client,
+    pub mail: SmtpSink,
+    pub services: Services,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server with test settings, adjusted by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mail = SmtpSink::start().await;
+    let db_path = dir.path().join("latchkey.db");
+    let mut settings = Settings {
+        database_url: format!("sqlite://{}", db_path.display()),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_listen: "127.0.0.1:0".parse().expect("addr"),
+        ..Settings::default()
+    };
+    settings.courier.smtp_url = Some(format!("smtp://127.0.0.1:{}", mail.port));
+    settings.courier.poll_interval = Duration::from_millis(100);
+    settings.courier.mail_dir = dir.path().join("mail");
+    settings.courier.sms_dir = dir.path().join("sms");
+    configure(&mut settings);
+    let app = Application::build(settings, true).await.expect("application builds");
+    let address = format!("http://{}", app.public_addr().expect("public addr"));
+    let admin_address = format!("http://{}", app.admin_addr().expect("admin addr"));
+    let services = app.services().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        admin_address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        mail,
+        services,
+        db_path,
+        _dir: dir,
+    }
+}
+
+/// The value of the recovery cookie a response sets, if any.
+pub fn recovery_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("latchkey_recovery="))
+        .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+}
+
+/// The whole `Set-Cookie` header of the recovery cookie.
+pub fn recovery_set_cookie(headers: &HeaderMap) -> String {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("latchkey_recovery="))
+        .unwrap_or("")
+        .to_owned()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("latchkey_recovery={cookie}"));
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Creates an account directly through the domain (as the CLI does).
+    pub async fn create_identity(&self, email: &str, password: Option<&str>, verified: bool) -> String {
+        let new = latchkey::admin::parse_new_identity(
+            email,
+            None,
+            None,
+            vec![],
+            verified,
+            password.map(|p| SecretString::from(p.to_owned())),
+        )
+        .expect("valid identity");
+        latchkey::identity::create(&self.services, new)
+            .await
+            .expect("identity created")
+            .id()
+            .to_owned()
+    }
+
+    pub async fn start_recovery(&self, email: &str) -> reqwest::Response {
+        self.post_json("/api/auth/recovery/start", &serde_json::json!({ "email": email }), None)
+            .await
+    }
+
+    /// The code in the newest recovery mail to `email`, waiting for mail number `nth` (1-based).
+    pub async fn code_from_mail(&self, email: &str, nth: usize) -> String {
+        let mails = self.mail.wait_for(email, nth).await;
+        let pattern = Regex::new(r"(?:code is|của bạn là): (\d{6})").expect("regex");
+        let mail = &mails[nth - 1];
+        pattern
+            .captures(&mail.body)
+            .map(|c| c[1].to_owned())
+            .unwrap_or_else(|| panic!("no code in mail: {}", mail.body))
+    }
+
+    /// Starts a flow and returns its cookie.
+    pub async fn started_flow(&self, email: &str) -> String {
+        let response = self.start_recovery(email).await;
+        assert_eq!(response.status(), 200);
+        recovery_cookie(response.headers()).expect("recovery cookie")
+    }
+
+    pub async fn verify(&self, cookie: &str, code: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/recovery/verify",
+            &serde_json::json!({ "code": code }),
+            Some(cookie),
+        )
+        .await
+    }
+
+    pub async fn reset(&self, cookie: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/recovery/reset-password",
+            &serde_json::json!({ "password": password }),
+            Some(cookie),
+        )
+        .await
+    }
+
+    /// Starts and verifies a flow for an existing, verified account; returns the rotated cookie.
+    pub async fn verified_flow(&self, email: &str) -> String {
+        let already = self.mail.mails_to(email).len();
+        let cookie = self.started_flow(email).await;
+        let code = self.code_from_mail(email, already + 1).await;
+        let response = self.verify(&cookie, &code).await;
+        assert_eq!(response.status(), 200);
+        recovery_cookie(response.headers()).expect("rotated cookie")
+    }
+
+    pub async fn login(&self, identifier: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/login",
+            &serde_json::json!({ "identifier": identifier, "password": password }),
+            None,
+        )
+        .await
+    }
+
+    pub async fn session_with_jwt(&self, jwt: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/auth/session"))
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Every value of every column of a table, as text (for "nothing in plaintext" checks).
+    pub async fn dump_table(&self, table: &str) -> String {
+        use sqlx::{Column, Row};
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
+            .await
+            .expect("open db");
+        let rows = sqlx::query(&format!("select * from {table}"))
+            .fetch_all(&pool)
+            .await
+            .expect("read table");
+        let mut out = String::new();
+        for row in rows {
+            for (i, column) in row.columns().iter().enumerate() {
+                let text: Option<String> = row.try_get::<Option<String>, _>(i).ok().flatten();
+                let blob: Option<Vec<u8>> = row.try_get::<Option<Vec<u8>>, _>(i).ok().flatten();
+                let value = text.or_else(|| blob.map(|b| String::from_utf8_lossy(&b).into_owned()));
+                out.push_str(&format!("{}={:?}\n", column.name(), value));
+            }
+        }
+        pool.close().await;
+        out
+    }
+}
+
+pub async fn json(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON body")
+}

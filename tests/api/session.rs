@@ -1,0 +1,163 @@
+//! Login, sessions, refresh, logout, and the JWKS.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_login_jwt_verifies_against_the_published_jwks() {
+    let app = spawn_app().await;
+    let identity_id = app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let login = json(app.login("alice@example.com", PASSWORD).await).await;
+    let jwt = login["jwt"].as_str().expect("jwt");
+
+    let jwks = json(
+        app.client
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+
+    let header = jsonwebtoken::decode_header(jwt).expect("header");
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    let kid = header.kid.expect("kid");
+    let keys = jwks["keys"].as_array().expect("keys");
+    let key = keys.iter().find(|k| k["kid"] == kid.as_str()).expect("kid published");
+    assert_eq!(key["kty"], "OKP");
+    assert!(
+        key.get("d").is_none() && key.get("k").is_none(),
+        "private or symmetric material published"
+    );
+    let decoding = DecodingKey::from_ed_components(key["x"].as_str().expect("x")).expect("key");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_issuer(&["http://127.0.0.1:8080"]);
+    let claims = jsonwebtoken::decode::<Value>(jwt, &decoding, &validation)
+        .expect("valid JWT")
+        .claims;
+    assert_eq!(claims["sub"], identity_id.as_str());
+    assert_eq!(claims["sid"], login["session"]["id"]);
+}
+
+#[tokio::test]
+async fn the_session_is_readable_with_the_jwt_or_the_session_token() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let login = json(app.login("alice@example.com", PASSWORD).await).await;
+
+    let by_jwt = app.session_with_jwt(login["jwt"].as_str().expect("jwt")).await;
+    let by_token = app
+        .client
+        .get(app.url("/api/auth/session"))
+        .header("x-session-token", login["sessionToken"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("sent");
+
+    assert_eq!(by_jwt.status(), 200);
+    assert_eq!(by_token.status(), 200);
+    let (a, b) = (json(by_jwt).await, json(by_token).await);
+    assert_eq!(a, b);
+    assert_eq!(a["id"], login["session"]["id"]);
+    assert_eq!(a["active"], true);
+}
+
+#[tokio::test]
+async fn a_session_without_credentials_or_with_a_forged_jwt_is_unauthorized() {
+    let app = spawn_app().await;
+    let missing = app.client.get(app.url("/api/auth/session")).send().await.expect("sent");
+    assert_eq!(missing.status(), 401);
+    assert_eq!(json(missing).await["error"], "unauthorized");
+    let forged = app.session_with_jwt("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").await;
+    assert_eq!(forged.status(), 401);
+}
+
+#[tokio::test]
+async fn refresh_returns_a_new_jwt_for_the_same_session() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let login = json(app.login("alice@example.com", PASSWORD).await).await;
+
+    let response = app
+        .post_json(
+            "/api/auth/session/refresh",
+            &json!({"sessionToken": login["sessionToken"]}),
+            None,
+        )
+        .await;
+
+    assert_eq!(response.status(), 200);
+    let refreshed = json(response).await;
+    assert_eq!(refreshed["session"]["id"], login["session"]["id"]);
+    assert_ne!(refreshed["jwt"], login["jwt"]);
+    assert_eq!(refreshed["tokenizedSession"]["tokenized"], refreshed["jwt"]);
+    let jwt = refreshed["jwt"].as_str().expect("jwt");
+    assert_eq!(app.session_with_jwt(jwt).await.status(), 200);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_and_its_jwt_at_once() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let login = json(app.login("alice@example.com", PASSWORD).await).await;
+    let token = json!({"sessionToken": login["sessionToken"]});
+
+    let response = app.post_json("/api/auth/logout", &token, None).await;
+
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        app.session_with_jwt(login["jwt"].as_str().expect("jwt")).await.status(),
+        401
+    );
+    assert_eq!(
+        app.post_json("/api/auth/session/refresh", &token, None).await.status(),
+        401
+    );
+    assert_eq!(app.post_json("/api/auth/logout", &token, None).await.status(), 401);
+}
+
+#[tokio::test]
+async fn login_failures_answer_identically_for_an_unknown_account_and_a_wrong_password() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    app.create_identity("invited@example.com", None, true).await;
+
+    let mut answers = Vec::new();
+    for (login, password) in [
+        ("alice@example.com", "wrong password entirely"),
+        ("nobody@example.com", "wrong password entirely"),
+        ("invited@example.com", "wrong password entirely"),
+    ] {
+        let response = app.login(login, password).await;
+        let status = response.status();
+        let mut names: Vec<String> = response.headers().keys().map(|k| k.to_string()).collect();
+        names.sort();
+        answers.push((status, names, response.bytes().await.expect("body")));
+    }
+
+    assert_eq!(answers[0].0, 401);
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[2]);
+    let body: Value = serde_json::from_slice(&answers[0].2).expect("json");
+    assert_eq!(body["error"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn login_accepts_the_username_as_identifier() {
+    let app = spawn_app().await;
+    let new = latchkey::admin::parse_new_identity(
+        "bob@example.com",
+        Some("Bob.Builder"),
+        None,
+        vec![],
+        true,
+        Some(secrecy::SecretString::from(PASSWORD.to_owned())),
+    )
+    .expect("valid");
+    latchkey::identity::create(&app.services, new).await.expect("created");
+
+    assert_eq!(app.login("bob.builder", PASSWORD).await.status(), 200);
+    assert_eq!(app.login("BOB@example.com", PASSWORD).await.status(), 200);
+}

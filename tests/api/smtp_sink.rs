@@ -1,0 +1,165 @@
+//! A real SMTP server inside the test process: it speaks enough of RFC 5321
+//! for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps every
+//! message it accepts, decoded, for the tests to read.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: Vec<String>,
+    /// The message as received (headers and encoded body).
+    pub raw: String,
+    /// The body after transfer decoding.
+    pub body: String,
+}
+
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
+        let port = listener.local_addr().expect("sink address").port();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let store = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(session(socket, store.clone()));
+            }
+        });
+        SmtpSink { port, mails }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().expect("sink lock").clone()
+    }
+
+    pub fn mails_to(&self, address: &str) -> Vec<Mail> {
+        self.mails()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t == address))
+            .collect()
+    }
+
+    /// Waits until `count` messages to `address` arrived, or panics after 10 s.
+    pub async fn wait_for(&self, address: &str, count: usize) -> Vec<Mail> {
+        for _ in 0..200 {
+            let mails = self.mails_to(address);
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "expected {count} mail(s) to {address}, got {:?}",
+            self.mails_to(address)
+        );
+    }
+}
+
+async fn session(socket: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    let _ = write.write_all(b"220 sink ESMTP ready\r\n").await;
+    let mut to = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if command.starts_with("EHLO") || command.starts_with("HELO") {
+            b"250-sink\r\n250 8BITMIME\r\n"
+        } else if command.starts_with("MAIL FROM") {
+            to.clear();
+            b"250 OK\r\n"
+        } else if command.starts_with("RCPT TO") {
+            let address = line.trim_end()[8..]
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
+            to.push(address.to_lowercase());
+            b"250 OK\r\n"
+        } else if command == "DATA" {
+            let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+            let mut raw = String::new();
+            loop {
+                line.clear();
+                match lines.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                raw.push_str(
+                    line.strip_prefix('.')
+                        .filter(|_| line.starts_with(".."))
+                        .unwrap_or(&line),
+                );
+            }
+            let body = decode_body(&raw);
+            mails.lock().expect("sink lock").push(Mail {
+                to: to.clone(),
+                raw,
+                body,
+            });
+            b"250 OK queued\r\n"
+        } else if command == "QUIT" {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            // RSET, NOOP and anything else.
+            b"250 OK\r\n"
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn decode_body(raw: &str) -> String {
+    let (headers, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let headers = headers.to_ascii_lowercase();
+    if headers.contains("content-transfer-encoding: base64") {
+        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else if headers.contains("content-transfer-encoding: quoted-printable") {
+        decode_quoted_printable(body)
+    } else {
+        body.to_owned()
+    }
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
