@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::courier::{CourierHandle, EmailTransport, Worker};
+use crate::courier::{CourierHandle, Worker};
 use crate::identity::PasswordHasher;
 use crate::secrets::ServerSecret;
 use crate::services::Services;
@@ -35,7 +35,7 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
     let secret = ServerSecret::new(&material);
     let keys = KeyRing::load_or_create(&store, &secret, &settings.public_url).await?;
     let hasher = PasswordHasher::new(settings.password.max_concurrent_hashes).await?;
-    let courier = CourierHandle::new(EmailTransport::from_settings(&settings.courier)?);
+    let courier = CourierHandle::from_settings(&settings.courier)?;
     Ok(Services {
         settings: Arc::new(settings),
         store,

@@ -58,7 +58,8 @@ create table recovery_flow (
     -- HMAC of the code; null once used or killed.
     code_hash        text,
     state            text not null check (state in ('sent', 'verified', 'used', 'dead')),
-    wrong_attempts   integer not null default 0,
+    -- Code attempts spent (reserved before each comparison).
+    code_attempts    integer not null default 0,
     locale           text not null,
     expires_at       integer not null,
     created_at       integer not null,
@@ -81,6 +82,22 @@ create table session (
     created_at       integer not null
 );
 create index session_identity_idx on session (identity_id);
+
+-- Refresh tokens of the token dialect. Each use spends the token and issues
+-- the next one in the same family; presenting a spent one revokes the family.
+create table refresh_token (
+    refresh_token_id text primary key not null,
+    family_id        text not null,
+    session_id       text not null references session (session_id) on delete cascade,
+    identity_id      text not null references identity (identity_id) on delete cascade,
+    -- HMAC of the opaque refresh token.
+    token_hash       text not null unique,
+    expires_at       integer not null,
+    spent_at         integer,
+    revoked_at       integer,
+    created_at       integer not null
+);
+create index refresh_token_family_idx on refresh_token (family_id);
 
 -- The courier's outbox, written in the same transaction as the flow that
 -- needs the message. The payload (recipient, template, values) is sealed,

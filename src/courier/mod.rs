@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-pub use transport::EmailTransport;
+pub use transport::{EmailTransport, SmsTransport};
 pub use worker::{StepOutcome, Worker};
 
 use crate::i18n::{self, Locale};
@@ -35,14 +35,27 @@ pub enum Message {
         to: String,
         locale: Locale,
     },
+    RecoveryCodeSms {
+        to: String,
+        code: String,
+        minutes: u64,
+        locale: Locale,
+    },
+    PasswordChangedSms {
+        to: String,
+        locale: Locale,
+    },
 }
 
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Message::RecoveryCode { locale, .. } => write!(f, "RecoveryCode({locale}, …)"),
-            Message::PasswordChanged { locale, .. } => write!(f, "PasswordChanged({locale}, …)"),
-        }
+        let name = match self {
+            Message::RecoveryCode { .. } => "RecoveryCode",
+            Message::PasswordChanged { .. } => "PasswordChanged",
+            Message::RecoveryCodeSms { .. } => "RecoveryCodeSms",
+            Message::PasswordChangedSms { .. } => "PasswordChangedSms",
+        };
+        write!(f, "{name}(…)")
     }
 }
 
@@ -55,7 +68,10 @@ pub struct Rendered {
 
 impl Message {
     pub fn channel(&self) -> &'static str {
-        "email"
+        match self {
+            Message::RecoveryCode { .. } | Message::PasswordChanged { .. } => "email",
+            Message::RecoveryCodeSms { .. } | Message::PasswordChangedSms { .. } => "sms",
+        }
     }
 
     pub fn render(&self) -> Rendered {
@@ -78,6 +94,25 @@ impl Message {
                 to: to.clone(),
                 subject: i18n::text(*locale, "mail.password_changed.subject", &[]),
                 body: i18n::text(*locale, "mail.password_changed.body", &[]),
+            },
+            Message::RecoveryCodeSms {
+                to,
+                code,
+                minutes,
+                locale,
+            } => Rendered {
+                to: to.clone(),
+                subject: String::new(),
+                body: i18n::text(
+                    *locale,
+                    "sms.recovery_code",
+                    &[("code", code), ("minutes", &minutes.to_string())],
+                ),
+            },
+            Message::PasswordChangedSms { to, locale } => Rendered {
+                to: to.clone(),
+                subject: String::new(),
+                body: i18n::text(*locale, "sms.password_changed", &[]),
             },
         }
     }
@@ -103,24 +138,26 @@ impl Message {
 #[derive(Clone)]
 pub struct CourierHandle {
     notify: Arc<Notify>,
-    transport: Arc<EmailTransport>,
+    email: Arc<EmailTransport>,
+    sms: Arc<SmsTransport>,
 }
 
 impl CourierHandle {
-    pub fn new(transport: EmailTransport) -> Self {
-        Self {
+    pub fn from_settings(settings: &crate::config::CourierSettings) -> anyhow::Result<Self> {
+        Ok(Self {
             notify: Arc::new(Notify::new()),
-            transport: Arc::new(transport),
-        }
+            email: Arc::new(EmailTransport::from_settings(settings)?),
+            sms: Arc::new(SmsTransport::from_settings(settings)?),
+        })
     }
 
-    pub(crate) fn transport(&self) -> Arc<EmailTransport> {
-        self.transport.clone()
+    pub(crate) fn transports(&self) -> (Arc<EmailTransport>, Arc<SmsTransport>) {
+        (self.email.clone(), self.sms.clone())
     }
 
-    /// Whether the transport can take mail now (readiness check).
+    /// Whether the email transport can take mail now (readiness check).
     pub async fn ready(&self) -> bool {
-        self.transport.ready().await
+        self.email.ready().await
     }
 
     pub fn wake(&self) {

@@ -1,5 +1,6 @@
-//! Where email goes: a real SMTP server (`courier.smtp_url`) or `.eml`
-//! files under `courier.mail_dir`.
+//! Where messages go. Email: a real SMTP server (`courier.smtp_url`) or
+//! `.eml` files under `courier.mail_dir`. SMS: an HTTP webhook
+//! (`courier.sms_url`, JSON `{"to","body"}`) or JSON files under `courier.sms_dir`.
 
 use std::time::Duration;
 
@@ -60,5 +61,63 @@ impl EmailTransport {
             Self::Smtp(t) => t.test_connection().await.unwrap_or(false),
             Self::File(_) => true,
         }
+    }
+}
+
+pub enum SmsTransport {
+    Webhook { client: reqwest::Client, url: String },
+    File(std::path::PathBuf),
+}
+
+impl SmsTransport {
+    pub fn from_settings(settings: &CourierSettings) -> anyhow::Result<Self> {
+        match &settings.sms_url {
+            Some(url) => {
+                anyhow::ensure!(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "courier.sms_url must be an http(s) URL"
+                );
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .context("building the SMS webhook client")?;
+                Ok(Self::Webhook {
+                    client,
+                    url: url.clone(),
+                })
+            }
+            None => {
+                std::fs::create_dir_all(&settings.sms_dir)
+                    .with_context(|| format!("cannot create SMS directory {}", settings.sms_dir.display()))?;
+                Ok(Self::File(settings.sms_dir.clone()))
+            }
+        }
+    }
+
+    pub async fn send(&self, rendered: &Rendered) -> anyhow::Result<()> {
+        let payload = serde_json::json!({ "to": rendered.to, "body": rendered.body });
+        match self {
+            Self::Webhook { client, url } => {
+                let response = client
+                    .post(url)
+                    .json(&payload)
+                    .send()
+                    .await
+                    .context("SMS webhook request")?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "SMS webhook answered {}",
+                    response.status()
+                );
+            }
+            Self::File(dir) => {
+                let path = dir.join(format!("{}.json", uuid::Uuid::new_v4()));
+                tokio::fs::write(&path, serde_json::to_vec_pretty(&payload)?)
+                    .await
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Ok(())
     }
 }

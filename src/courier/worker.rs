@@ -9,7 +9,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use tokio::sync::watch;
 
-use super::{CourierHandle, EmailTransport, Message};
+use super::{CourierHandle, EmailTransport, Message, SmsTransport};
 use crate::config::CourierSettings;
 use crate::secrets::ServerSecret;
 use crate::store::{DynStore, OutboxMessageRecord};
@@ -35,7 +35,8 @@ impl StepOutcome {
 pub struct Worker {
     store: DynStore,
     secret: ServerSecret,
-    transport: Arc<EmailTransport>,
+    email: Arc<EmailTransport>,
+    sms: Arc<SmsTransport>,
     from: Mailbox,
     settings: CourierSettings,
 }
@@ -63,10 +64,12 @@ impl Worker {
             .from
             .parse()
             .map_err(|e| anyhow::anyhow!("invalid courier.from {:?}: {e}", settings.from))?;
+        let (email, sms) = handle.transports();
         Ok(Self {
             store,
             secret,
-            transport: handle.transport(),
+            email,
+            sms,
             from,
             settings: settings.clone(),
         })
@@ -80,7 +83,12 @@ impl Worker {
             Ok(message) => message,
             Err(e) => return Delivery::GiveUp(format!("{e:#}")),
         };
-        match self.transport.send(&self.from, &message.render()).await {
+        let rendered = message.render();
+        let sent = match message.channel() {
+            "sms" => self.sms.send(&rendered).await,
+            _ => self.email.send(&self.from, &rendered).await,
+        };
+        match sent {
             Ok(()) => Delivery::Delivered,
             Err(e) if i64::from(self.settings.max_attempts) <= row.attempts => Delivery::GiveUp(format!("{e:#}")),
             Err(e) => Delivery::Retry(format!("{e:#}")),

@@ -3,6 +3,7 @@
 
 mod code;
 mod email;
+mod login;
 mod password;
 mod phone;
 mod secret_token;
@@ -10,6 +11,7 @@ mod username;
 
 pub use code::RecoveryCode;
 pub use email::EmailAddress;
+pub use login::Login;
 pub use password::{NewPassword, PasswordPolicy, PolicyViolation};
 pub use phone::PhoneNumber;
 pub use secret_token::SecretToken;

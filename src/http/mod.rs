@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 pub mod recovery;
 pub mod session;
+pub mod v2;
 
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub fn app(services: Services) -> Router {
     Router::new()
         .merge(recovery::router())
         .merge(session::router())
+        .merge(v2::router())
         .merge(health::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

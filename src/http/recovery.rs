@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientInfo};
 use super::session::AuthLoginResponse;
-use crate::domain::SecretToken;
-use crate::recovery;
+use crate::domain::{EmailAddress, Login, SecretToken};
+use crate::error::Error;
+use crate::recovery::{self, Unknown};
 use crate::services::Services;
 
 pub const COOKIE_NAME: &str = "latchkey_recovery";
@@ -95,13 +96,14 @@ async fn start(
     client: ClientInfo,
     ApiJson(body): ApiJson<StartRequest>,
 ) -> Result<Response, ApiError> {
-    let token = recovery::start(&services, &body.email, &client.0)
+    let email = EmailAddress::parse(&body.email).ok_or_else(|| client.error(Error::invalid("error.invalid_email")))?;
+    let started = recovery::start(&services, &Login::Email(email), &client.0, Unknown::Conceal)
         .await
         .map_err(|e| client.error(e))?;
     Ok(with_cookie(
         &services,
         Json(StatusResponse { status: "code_sent" }),
-        Some(&token),
+        Some(&started.secret),
     ))
 }
 

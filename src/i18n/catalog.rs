@@ -16,6 +16,10 @@ pub const EN: &[(&str, &str)] = &[
     ("error.invalid_email", "Enter a valid email address."),
     ("error.invalid_code_format", "The code must be exactly 6 digits."),
     (
+        "error.invalid_login",
+        "Enter an email address, a username or a phone number in international form (+84…).",
+    ),
+    (
         "error.unsupported_media_type",
         "Send the request body as JSON with Content-Type: application/json.",
     ),
@@ -86,6 +90,14 @@ pub const EN: &[(&str, &str)] = &[
         "mail.recovery_code.body",
         "Hello,\n\nSomeone (hopefully you) asked to recover the account for this address.\n\nYour recovery code is: {code}\n\nIt expires in {minutes} minutes. If you did not ask for it, ignore this message: your password has not changed.\n",
     ),
+    (
+        "sms.recovery_code",
+        "Your recovery code is {code}. It expires in {minutes} minutes. Do not share it with anyone.",
+    ),
+    (
+        "sms.password_changed",
+        "The password of your account was just changed. If this was not you, recover your account now.",
+    ),
     ("mail.password_changed.subject", "Your password was changed"),
     (
         "mail.password_changed.body",
@@ -97,6 +109,10 @@ pub const VI: &[(&str, &str)] = &[
     ("error.invalid_request", "Yêu cầu không hợp lệ: {detail}"),
     ("error.invalid_email", "Vui lòng nhập địa chỉ email hợp lệ."),
     ("error.invalid_code_format", "Mã phải gồm đúng 6 chữ số."),
+    (
+        "error.invalid_login",
+        "Vui lòng nhập địa chỉ email, tên đăng nhập hoặc số điện thoại theo định dạng quốc tế (+84…).",
+    ),
     (
         "error.unsupported_media_type",
         "Hãy gửi nội dung yêu cầu dưới dạng JSON với Content-Type: application/json.",
@@ -160,6 +176,14 @@ pub const VI: &[(&str, &str)] = &[
     (
         "mail.recovery_code.body",
         "Xin chào,\n\nCó người (hy vọng là bạn) đã yêu cầu khôi phục tài khoản gắn với địa chỉ này.\n\nMã khôi phục của bạn là: {code}\n\nMã sẽ hết hạn sau {minutes} phút. Nếu bạn không yêu cầu, hãy bỏ qua thư này: mật khẩu của bạn vẫn chưa thay đổi.\n",
+    ),
+    (
+        "sms.recovery_code",
+        "Mã khôi phục của bạn là {code}. Mã hết hạn sau {minutes} phút. Không chia sẻ mã này với bất kỳ ai.",
+    ),
+    (
+        "sms.password_changed",
+        "Mật khẩu tài khoản của bạn vừa được thay đổi. Nếu không phải bạn, hãy khôi phục tài khoản ngay.",
     ),
     ("mail.password_changed.subject", "Mật khẩu của bạn đã được thay đổi"),
     (

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 pub use password_hasher::{PasswordHasher, Verification};
 
-use crate::domain::{EmailAddress, PasswordPolicy, PhoneNumber, Username};
+use crate::domain::{EmailAddress, Login, PasswordPolicy, PhoneNumber, Username};
 use crate::error::{Error, Result};
 use crate::services::Services;
 use crate::store::{AddressKind, AddressRecord, IdentityRecord};
@@ -43,6 +43,11 @@ impl Identity {
 
     fn address(&self, kind: AddressKind) -> Option<&AddressRecord> {
         self.addresses.iter().find(|a| a.kind == kind.as_str())
+    }
+
+    /// The verified address of this kind a code may be sent to.
+    pub fn verified(&self, kind: AddressKind) -> Option<&AddressRecord> {
+        self.addresses.iter().find(|a| a.kind == kind.as_str() && a.verified)
     }
 
     pub fn email(&self) -> Option<&str> {
@@ -149,24 +154,20 @@ pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Ident
     Ok(Some(Identity { record, addresses }))
 }
 
-/// The identity a login names: an email address, a phone number or a username.
-pub async fn find_by_login(services: &Services, login: &str) -> Result<Option<Identity>> {
-    let record = if let Some(email) = EmailAddress::parse(login).filter(|_| login.contains('@')) {
-        services
+/// The identity a login names (email, phone number or username), if any.
+pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<Identity>> {
+    let record = match login {
+        Login::Email(email) => services
             .store
             .identity_by_address(AddressKind::Email, email.as_str())
             .await?
-            .map(|(identity, _)| identity)
-    } else if let Some(phone) = PhoneNumber::parse(login) {
-        services
+            .map(|(identity, _)| identity),
+        Login::Phone(phone) => services
             .store
             .identity_by_address(AddressKind::Phone, phone.as_str())
             .await?
-            .map(|(identity, _)| identity)
-    } else if let Some(username) = Username::parse(login) {
-        services.store.identity_by_username(username.as_str()).await?
-    } else {
-        None
+            .map(|(identity, _)| identity),
+        Login::Username(username) => services.store.identity_by_username(username.as_str()).await?,
     };
     match record {
         Some(record) => {
@@ -181,7 +182,10 @@ pub async fn find_by_login(services: &Services, login: &str) -> Result<Option<Id
 /// password and a wrong password all cost one Argon2 verification and give
 /// the same `InvalidCredentials`.
 pub async fn authenticate(services: &Services, login: &str, password: SecretString) -> Result<Identity> {
-    let identity = find_by_login(services, login).await?;
+    let identity = match Login::parse(login) {
+        Some(login) => find_by_login(services, &login).await?,
+        None => None,
+    };
     let stored = identity.as_ref().and_then(|i| i.record.password_hash.clone());
     let verification = services.hasher.verify(password.clone(), stored.as_deref()).await?;
     match (identity, stored) {

@@ -1,17 +1,23 @@
-//! Account recovery: `start` (send a one-time code), `verify` (prove it) and
-//! `reset` (set a new password and sign in). The flow is bound to a secret
-//! the client holds (the recovery cookie), stored only as a keyed hash.
+//! Account recovery: `start` (send a one-time code), prove the code, set a
+//! new password and sign in. Two dialects share the same flows and limits:
+//! the cookie flow (`verify` then `reset`) and the token flow (`confirm`,
+//! code and password together). A flow is bound to a secret the client holds
+//! (in a cookie, or inside a signed token), stored only as a keyed hash.
 //!
-//! Never tells a caller whether an address has an account: the unknown and
-//! unverified paths create a flow of the same shape that can never succeed.
+//! Never tells a caller whether a login has an account (unless configured
+//! to): an unknown or unverified login gets a flow of the same shape that
+//! can never succeed.
+
+pub mod token;
 
 use serde_json::json;
 
 use crate::audit::{self, Kind};
 use crate::courier::Message;
-use crate::domain::{EmailAddress, RecoveryCode, SecretToken};
+use crate::domain::{Login, RecoveryCode, SecretToken};
 use crate::error::{Error, Result};
-use crate::identity;
+use crate::i18n::Locale;
+use crate::identity::{self, Identity};
 use crate::secrets::Purpose;
 use crate::services::{Client, Services};
 use crate::session::{self, IssuedSession};
@@ -20,7 +26,23 @@ use crate::time::{ms, now_ms};
 
 const HOUR_MS: i64 = 3_600_000;
 
-fn flow_secret_hash(services: &Services, secret: &SecretToken) -> String {
+/// A flow just started: the secret that opens it, and when it dies.
+#[derive(Debug)]
+pub struct Started {
+    pub flow_id: String,
+    pub secret: SecretToken,
+    pub expires_at: i64,
+}
+
+/// Whether an unknown login is answered like a known one (the default) or
+/// refused with "Account not found" (`recovery.reveal_unknown_accounts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    Conceal,
+    RevealIfConfigured,
+}
+
+fn secret_hash(services: &Services, secret: &SecretToken) -> String {
     services
         .secret
         .keyed_hash(Purpose::RecoveryCookie, &[secret.expose().as_bytes()])
@@ -32,48 +54,112 @@ fn code_hash(services: &Services, flow_id: &str, code: &RecoveryCode) -> String 
         .keyed_hash(Purpose::RecoveryCode, &[flow_id.as_bytes(), code.expose().as_bytes()])
 }
 
-/// Starts a flow for an email address and returns the secret that binds the
-/// client to it. Only a verified address of an existing account gets a code.
-pub async fn start(services: &Services, email: &str, client: &Client) -> Result<SecretToken> {
-    let email = EmailAddress::parse(email).ok_or_else(|| Error::invalid("error.invalid_email"))?;
-    let now = now_ms();
-    let recipient = services
-        .store
-        .identity_by_address(AddressKind::Email, email.as_str())
-        .await?
-        .filter(|(_, address)| address.verified);
+/// Where a code for `login` goes: the verified email of the account (email
+/// or username login) or its verified phone (phone login).
+async fn recipient(services: &Services, login: &Login) -> Result<Option<(Identity, Channel, String)>> {
+    let Some(identity) = identity::find_by_login(services, login).await? else {
+        return Ok(None);
+    };
+    let target = match login {
+        Login::Phone(phone) => identity
+            .verified(AddressKind::Phone)
+            .filter(|a| a.value == phone.as_str())
+            .map(|a| (Channel::Sms, a.value.clone())),
+        Login::Email(email) => identity
+            .verified(AddressKind::Email)
+            .filter(|a| a.value == email.as_str())
+            .map(|a| (Channel::Email, a.value.clone())),
+        Login::Username(_) => identity
+            .verified(AddressKind::Email)
+            .map(|a| (Channel::Email, a.value.clone())),
+    };
+    Ok(target.map(|(channel, to)| (identity, channel, to)))
+}
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    fn of(login: &Login) -> Self {
+        match login {
+            Login::Phone(_) => Channel::Sms,
+            _ => Channel::Email,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// Starts a flow for `login`. Only a verified address of an existing account
+/// gets a code; every other login gets a flow that looks the same.
+pub async fn start(services: &Services, login: &Login, client: &Client, unknown: Unknown) -> Result<Started> {
+    let now = now_ms();
+    let recipient = recipient(services, login).await?;
+    if recipient.is_none()
+        && unknown == Unknown::RevealIfConfigured
+        && services.settings.recovery.reveal_unknown_accounts
+    {
+        return Err(Error::AccountNotFound);
+    }
+    // The channel follows the login's shape, so a decoy expires like a real flow.
+    let channel = Channel::of(login);
+    let lifespan = match channel {
+        Channel::Sms => services.settings.recovery.sms_lifespan,
+        Channel::Email => services.settings.recovery.lifespan,
+    };
     let flow_id = uuid::Uuid::new_v4().to_string();
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
-    let lifespan = services.settings.recovery.lifespan;
-    let identity_id = recipient.as_ref().map(|(identity, _)| identity.identity_id.clone());
+    let identity_id = recipient.as_ref().map(|(identity, _, _)| identity.id().to_owned());
     let message = match &recipient {
-        Some((_, address)) => Some(
-            Message::RecoveryCode {
-                to: address.value.clone(),
-                code: code.expose().to_owned(),
-                minutes: lifespan.as_secs().div_ceil(60),
-                locale: client.locale,
-            }
-            .seal(&services.secret, now)?,
-        ),
+        Some((_, channel, to)) => {
+            let (to, code, minutes, locale) = (
+                to.clone(),
+                code.expose().to_owned(),
+                lifespan.as_secs().div_ceil(60),
+                client.locale,
+            );
+            let message = match channel {
+                Channel::Email => Message::RecoveryCode {
+                    to,
+                    code,
+                    minutes,
+                    locale,
+                },
+                Channel::Sms => Message::RecoveryCodeSms {
+                    to,
+                    code,
+                    minutes,
+                    locale,
+                },
+            };
+            Some(message.seal(&services.secret, now)?)
+        }
         None => None,
     };
+    let expires_at = now + ms(lifespan);
     let new_flow = NewRecoveryFlow {
         flow: RecoveryFlowRecord {
             recovery_flow_id: flow_id.clone(),
             identity_id: identity_id.clone(),
             address_key: services
                 .secret
-                .keyed_hash(Purpose::RateLimitKey, &[b"email", email.as_str().as_bytes()]),
-            channel: "email".into(),
-            cookie_hash: flow_secret_hash(services, &secret),
+                .keyed_hash(Purpose::RateLimitKey, &[login.limit_key().as_bytes()]),
+            channel: channel.as_str().into(),
+            cookie_hash: secret_hash(services, &secret),
             code_hash: Some(code_hash(services, &flow_id, &code)),
             state: "sent".into(),
-            wrong_attempts: 0,
+            code_attempts: 0,
             locale: client.locale.as_str().into(),
-            expires_at: now + ms(lifespan),
+            expires_at,
             created_at: now,
             verified_at: None,
             used_at: None,
@@ -82,7 +168,7 @@ pub async fn start(services: &Services, email: &str, client: &Client) -> Result<
             Kind::RecoveryRequested,
             identity_id.as_deref(),
             client,
-            json!({"flow_id": flow_id, "channel": "email", "code_sent": message.is_some()}),
+            json!({"flow_id": flow_id, "channel": channel.as_str(), "code_sent": message.is_some()}),
         ),
         message,
         max_starts: services.settings.recovery.max_starts_per_hour,
@@ -93,15 +179,15 @@ pub async fn start(services: &Services, email: &str, client: &Client) -> Result<
             if new_flow.message.is_some() {
                 services.courier.wake();
             }
-            Ok(secret)
+            Ok(Started {
+                flow_id,
+                secret,
+                expires_at,
+            })
         }
         StartOutcome::RateLimited { oldest_start } => {
-            let event = audit::event(
-                Kind::RecoveryRateLimited,
-                identity_id.as_deref(),
-                client,
-                json!({"channel": "email"}),
-            );
+            let detail = json!({"channel": channel.as_str()});
+            let event = audit::event(Kind::RecoveryRateLimited, identity_id.as_deref(), client, detail);
             services.store.insert_audit_event(&event).await?;
             let retry_after_ms = (oldest_start + HOUR_MS - now).max(1000);
             Err(Error::RateLimited {
@@ -111,6 +197,11 @@ pub async fn start(services: &Services, email: &str, client: &Client) -> Result<
     }
 }
 
+fn out_of_attempts(services: &Services, flow: &RecoveryFlowRecord) -> bool {
+    let max = i64::from(services.settings.recovery.max_attempts);
+    max > 0 && flow.code_attempts >= max
+}
+
 /// The flow a client secret opens, or why it cannot be used.
 async fn open_flow(services: &Services, secret: Option<&str>) -> Result<(SecretToken, RecoveryFlowRecord)> {
     let secret = secret
@@ -118,11 +209,10 @@ async fn open_flow(services: &Services, secret: Option<&str>) -> Result<(SecretT
         .ok_or(Error::RecoverySessionMissing)?;
     let flow = services
         .store
-        .recovery_flow_by_cookie(&flow_secret_hash(services, &secret))
+        .recovery_flow_by_cookie(&secret_hash(services, &secret))
         .await?
         .ok_or(Error::RecoverySessionMissing)?;
-    let max_attempts = i64::from(services.settings.recovery.max_attempts);
-    if flow.state == "dead" && max_attempts > 0 && flow.wrong_attempts >= max_attempts {
+    if matches!(flow.state.as_str(), "sent" | "dead") && out_of_attempts(services, &flow) {
         return Err(Error::TooManyAttempts);
     }
     if flow.state == "dead" || flow.expires_at <= now_ms() {
@@ -134,71 +224,89 @@ async fn open_flow(services: &Services, secret: Option<&str>) -> Result<(SecretT
     Ok((secret, flow))
 }
 
-/// Checks the code of the flow `secret` opens. On success the flow is
-/// verified and bound to a new secret (returned); the old one stops working.
+/// Spends one attempt, then compares the code in constant time. A flow for an
+/// unknown login never matches. The attempt that uses up the budget kills the flow.
+async fn check_code(
+    services: &Services,
+    flow: &RecoveryFlowRecord,
+    code: &RecoveryCode,
+    client: &Client,
+) -> Result<()> {
+    let max = services.settings.recovery.max_attempts;
+    let Some(reserved) = services
+        .store
+        .reserve_code_attempt(&flow.recovery_flow_id, max, now_ms())
+        .await?
+    else {
+        // Lost a race with expiry or with other attempts.
+        return Err(if flow.expires_at <= now_ms() {
+            Error::RecoverySessionExpired
+        } else {
+            Error::TooManyAttempts
+        });
+    };
+    let computed = code_hash(services, &flow.recovery_flow_id, code);
+    let matches = reserved.identity_id.is_some()
+        && reserved
+            .code_hash
+            .as_deref()
+            .is_some_and(|stored| subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), stored.as_bytes()).into());
+    if matches {
+        return Ok(());
+    }
+    let locked = out_of_attempts(services, &reserved);
+    if locked {
+        services.store.kill_flow(&flow.recovery_flow_id).await?;
+    }
+    let kind = if locked {
+        Kind::RecoveryFlowLocked
+    } else {
+        Kind::RecoveryCodeFailed
+    };
+    let detail = json!({"flow_id": flow.recovery_flow_id, "attempts": reserved.code_attempts});
+    let event = audit::event(kind, flow.identity_id.as_deref(), client, detail);
+    services.store.insert_audit_event(&event).await?;
+    Err(if locked {
+        Error::TooManyAttempts
+    } else {
+        Error::InvalidCode
+    })
+}
+
+fn parse_code(code: &str) -> Result<RecoveryCode> {
+    RecoveryCode::parse(code).ok_or_else(|| Error::invalid("error.invalid_code_format"))
+}
+
+/// Cookie dialect, step 2: checks the code of the flow `secret` opens. On
+/// success the flow is verified and bound to a new secret (returned); the old
+/// one stops working.
 pub async fn verify(services: &Services, secret: Option<&str>, code: &str, client: &Client) -> Result<SecretToken> {
     let (old_secret, flow) = open_flow(services, secret).await?;
     if flow.state != "sent" {
         // Already verified: the code was spent with it.
         return Err(Error::InvalidCode);
     }
-    let code = RecoveryCode::parse(code).ok_or_else(|| Error::invalid("error.invalid_code_format"))?;
-    let computed = code_hash(services, &flow.recovery_flow_id, &code);
-    let matches = flow.identity_id.is_some()
-        && flow
-            .code_hash
-            .as_deref()
-            .is_some_and(|stored| subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), stored.as_bytes()).into());
-    let now = now_ms();
-    if !matches {
-        let after = services
-            .store
-            .record_wrong_code(&flow.recovery_flow_id, services.settings.recovery.max_attempts, now)
-            .await?;
-        let locked = after.as_ref().is_none_or(|f| f.state == "dead");
-        let kind = if locked {
-            Kind::RecoveryFlowLocked
-        } else {
-            Kind::RecoveryCodeFailed
-        };
-        let event = audit::event(
-            kind,
-            flow.identity_id.as_deref(),
-            client,
-            json!({"flow_id": flow.recovery_flow_id}),
-        );
-        services.store.insert_audit_event(&event).await?;
-        return Err(if locked {
-            Error::TooManyAttempts
-        } else {
-            Error::InvalidCode
-        });
-    }
+    check_code(services, &flow, &parse_code(code)?, client).await?;
     let new_secret = SecretToken::generate();
     let rotated = services
         .store
         .mark_flow_verified(
             &flow.recovery_flow_id,
-            &flow_secret_hash(services, &old_secret),
-            &flow_secret_hash(services, &new_secret),
-            now,
+            &secret_hash(services, &old_secret),
+            &secret_hash(services, &new_secret),
+            now_ms(),
         )
         .await?;
     if !rotated {
         return Err(Error::RecoverySessionMissing);
     }
-    let event = audit::event(
-        Kind::RecoveryVerified,
-        flow.identity_id.as_deref(),
-        client,
-        json!({"flow_id": flow.recovery_flow_id}),
-    );
+    let detail = json!({"flow_id": flow.recovery_flow_id});
+    let event = audit::event(Kind::RecoveryVerified, flow.identity_id.as_deref(), client, detail);
     services.store.insert_audit_event(&event).await?;
     Ok(new_secret)
 }
 
-/// Sets a new password on a verified flow: spends the flow, revokes every
-/// other session, queues the "password changed" notice, and signs in.
+/// Cookie dialect, step 3: sets a new password on a verified flow.
 pub async fn reset(
     services: &Services,
     secret: Option<&str>,
@@ -209,6 +317,47 @@ pub async fn reset(
     if flow.state != "verified" {
         return Err(Error::RecoveryNotVerified);
     }
+    complete(services, &flow, password, client).await
+}
+
+/// Token dialect: code and new password in one request. A mismatched repeat,
+/// or a password any account would refuse, is answered before an attempt is
+/// spent; rules that depend on the account are checked only after the code.
+pub async fn confirm(
+    services: &Services,
+    secret: Option<&str>,
+    code: &str,
+    password: &str,
+    repeat_password: &str,
+    client: &Client,
+) -> Result<IssuedSession> {
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        password.as_bytes(),
+        repeat_password.as_bytes(),
+    )) {
+        return Err(Error::PasswordMismatch);
+    }
+    let (_, flow) = open_flow(services, secret).await?;
+    if flow.state != "sent" {
+        return Err(Error::RecoverySessionMissing);
+    }
+    let code = parse_code(code)?;
+    identity::policy(services)
+        .check(password, &[])
+        .map_err(Error::PasswordPolicy)?;
+    check_code(services, &flow, &code, client).await?;
+    complete(services, &flow, password, client).await
+}
+
+/// Spends the flow and applies the reset atomically: new password hash,
+/// every session revoked, a fresh session, the "password changed" notice and
+/// the audit events.
+async fn complete(
+    services: &Services,
+    flow: &RecoveryFlowRecord,
+    password: &str,
+    client: &Client,
+) -> Result<IssuedSession> {
     let identity_id = flow.identity_id.as_deref().ok_or(Error::RecoverySessionMissing)?;
     let identity = identity::load(services, identity_id)
         .await?
@@ -221,16 +370,31 @@ pub async fn reset(
         .hash(secrecy::SecretString::from(checked.expose()))
         .await?;
     let now = now_ms();
-    let locale = crate::i18n::Locale::parse(&flow.locale).unwrap_or_default();
-    let to = identity.email().ok_or(Error::RecoverySessionMissing)?.to_owned();
+    let locale = Locale::parse(&flow.locale).unwrap_or_default();
+    let notice = match identity.verified(AddressKind::Email) {
+        Some(email) => Message::PasswordChanged {
+            to: email.value.clone(),
+            locale,
+        },
+        None => {
+            let phone = identity
+                .verified(AddressKind::Phone)
+                .ok_or(Error::RecoverySessionMissing)?;
+            Message::PasswordChangedSms {
+                to: phone.value.clone(),
+                locale,
+            }
+        }
+    };
     let (token, session) = session::new_session(services, identity_id, client, now);
     let detail = json!({"flow_id": flow.recovery_flow_id, "session_id": session.session_id});
     let completed = CompletedRecovery {
         flow_id: flow.recovery_flow_id.clone(),
+        from_state: if flow.state == "verified" { "verified" } else { "sent" },
         identity_id: identity_id.to_owned(),
         password_hash,
         now,
-        notice: Message::PasswordChanged { to, locale }.seal(&services.secret, now)?,
+        notice: notice.seal(&services.secret, now)?,
         audit: vec![
             audit::event(Kind::PasswordChanged, Some(identity_id), client, detail.clone()),
             audit::event(Kind::SessionsRevoked, Some(identity_id), client, detail),
@@ -242,7 +406,6 @@ pub async fn reset(
     }
     services.courier.wake();
     let jwt = session::sign_jwt(services, &completed.session)?;
-    let identity = identity::load(services, identity_id).await?.unwrap_or(identity);
     Ok(IssuedSession {
         token,
         jwt,

@@ -5,12 +5,14 @@
 //! takes effect at once, not when the JWT expires.
 
 mod keys;
+mod refresh;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use keys::KeyRing;
+pub use refresh::{TokenPair, issue_pair, rotate as rotate_refresh};
 
 use crate::audit::{self, Kind};
 use crate::domain::SecretToken;

@@ -77,14 +77,17 @@ pub trait Store: Send + Sync + 'static {
     /// address already started `max_starts` flows since `window_start`.
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome>;
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
-    /// Counts one wrong code; a flow reaching `max_attempts` dies. Returns the
-    /// flow's state afterwards, or `None` if it was no longer in `sent`.
-    async fn record_wrong_code(
+    /// Spends one of the flow's `max_attempts` code attempts *before* the code
+    /// is compared, so concurrent guesses cannot exceed the budget. `None` when
+    /// the flow is not in `sent`, has expired, or has no attempt left.
+    async fn reserve_code_attempt(
         &self,
         flow_id: &str,
         max_attempts: u32,
         now: i64,
     ) -> anyhow::Result<Option<RecoveryFlowRecord>>;
+    /// A flow whose attempts ran out: dead, code erased.
+    async fn kill_flow(&self, flow_id: &str) -> anyhow::Result<()>;
     /// `sent` → `verified`, spending the code and rotating the cookie, only if
     /// the flow still holds `old_cookie_hash`. False if another request won.
     async fn mark_flow_verified(
@@ -103,6 +106,14 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>>;
     async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool>;
     async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64>;
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> anyhow::Result<()>;
+    async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>>;
+    /// Spends an unspent, unrevoked token and stores its successor, atomically.
+    /// False if it was already spent or revoked (a reuse).
+    async fn rotate_refresh_token(&self, spent_id: &str, next: &RefreshTokenRecord, now: i64) -> anyhow::Result<bool>;
+    /// Reuse detected: revokes every token of the family and its session.
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> anyhow::Result<()>;
 
     /// Leases up to `limit` due messages until `lease_until`, counting an attempt.
     async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>>;

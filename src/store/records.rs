@@ -64,7 +64,7 @@ pub struct RecoveryFlowRecord {
     pub cookie_hash: String,
     pub code_hash: Option<String>,
     pub state: String,
-    pub wrong_attempts: i64,
+    pub code_attempts: i64,
     pub locale: String,
     pub expires_at: i64,
     pub created_at: i64,
@@ -165,10 +165,25 @@ pub enum StartOutcome {
 #[derive(Debug)]
 pub struct CompletedRecovery {
     pub flow_id: String,
+    /// `verified` (cookie flow) or `sent` (token flow, code checked just before).
+    pub from_state: &'static str,
     pub identity_id: String,
     pub password_hash: String,
     pub now: i64,
     pub session: SessionRecord,
     pub notice: OutboxMessageRecord,
     pub audit: Vec<AuditEventRecord>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshTokenRecord {
+    pub refresh_token_id: String,
+    pub family_id: String,
+    pub session_id: String,
+    pub identity_id: String,
+    pub token_hash: String,
+    pub expires_at: i64,
+    pub spent_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
 }

@@ -106,6 +106,29 @@ where
     Ok(())
 }
 
+async fn insert_refresh<'e, E>(executor: E, t: &RefreshTokenRecord) -> anyhow::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "insert into refresh_token (refresh_token_id, family_id, session_id, identity_id, token_hash, \
+         expires_at, spent_at, revoked_at, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&t.refresh_token_id)
+    .bind(&t.family_id)
+    .bind(&t.session_id)
+    .bind(&t.identity_id)
+    .bind(&t.token_hash)
+    .bind(t.expires_at)
+    .bind(t.spent_at)
+    .bind(t.revoked_at)
+    .bind(t.created_at)
+    .execute(executor)
+    .await
+    .context("inserting refresh token")?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> anyhow::Result<()> {
@@ -308,7 +331,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let inserted = sqlx::query(
             "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, cookie_hash, code_hash, \
-             state, wrong_attempts, locale, expires_at, created_at) \
+             state, code_attempts, locale, expires_at, created_at) \
              select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10 \
              where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12",
         )
@@ -367,7 +390,7 @@ impl Store for SqliteStore {
             .context("reading recovery flow")
     }
 
-    async fn record_wrong_code(
+    async fn reserve_code_attempt(
         &self,
         flow_id: &str,
         max_attempts: u32,
@@ -379,17 +402,27 @@ impl Store for SqliteStore {
             i64::from(max_attempts)
         };
         sqlx::query_as(
-            "update recovery_flow set wrong_attempts = wrong_attempts + 1, \
-             state = case when wrong_attempts + 1 >= $2 then 'dead' else state end, \
-             code_hash = case when wrong_attempts + 1 >= $2 then null else code_hash end \
-             where recovery_flow_id = $1 and state = 'sent' and expires_at > $3 returning *",
+            "update recovery_flow set code_attempts = code_attempts + 1 \
+             where recovery_flow_id = $1 and state = 'sent' and expires_at > $3 and code_attempts < $2 \
+             returning *",
         )
         .bind(flow_id)
         .bind(max_attempts)
         .bind(now)
         .fetch_optional(&self.pool)
         .await
-        .context("counting wrong code")
+        .context("reserving a code attempt")
+    }
+
+    async fn kill_flow(&self, flow_id: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "update recovery_flow set state = 'dead', code_hash = null where recovery_flow_id = $1 and state = 'sent'",
+        )
+        .bind(flow_id)
+        .execute(&self.pool)
+        .await
+        .context("killing flow")?;
+        Ok(())
     }
 
     async fn mark_flow_verified(
@@ -417,11 +450,12 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let spent = sqlx::query(
             "update recovery_flow set state = 'used', used_at = $3 \
-             where recovery_flow_id = $1 and identity_id = $2 and state = 'verified' and expires_at > $3",
+             where recovery_flow_id = $1 and identity_id = $2 and state = $4 and expires_at > $3",
         )
         .bind(&r.flow_id)
         .bind(&r.identity_id)
         .bind(r.now)
+        .bind(r.from_state)
         .execute(&mut *tx)
         .await
         .context("spending recovery flow")?;
@@ -501,6 +535,59 @@ impl Store for SqliteStore {
             .await
             .context("revoking identity sessions")?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> anyhow::Result<()> {
+        insert_refresh(&self.pool, t).await
+    }
+
+    async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>> {
+        sqlx::query_as("select * from refresh_token where token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading refresh token")
+    }
+
+    async fn rotate_refresh_token(&self, spent_id: &str, next: &RefreshTokenRecord, now: i64) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let spent = sqlx::query(
+            "update refresh_token set spent_at = $2 \
+             where refresh_token_id = $1 and spent_at is null and revoked_at is null and expires_at > $2",
+        )
+        .bind(spent_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("spending refresh token")?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        insert_refresh(&mut *tx, next).await?;
+        tx.commit().await.context("committing refresh rotation")?;
+        Ok(true)
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        sqlx::query("update refresh_token set revoked_at = $2 where family_id = $1 and revoked_at is null")
+            .bind(family_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("revoking refresh family")?;
+        sqlx::query(
+            "update session set revoked_at = $2 where revoked_at is null and session_id in \
+             (select session_id from refresh_token where family_id = $1)",
+        )
+        .bind(family_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("revoking the family's session")?;
+        tx.commit().await.context("committing family revocation")?;
+        Ok(())
     }
 
     async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>> {

@@ -199,6 +199,24 @@ async fn a_new_user_recovers_an_account_with_the_binary_and_no_secret_reaches_it
     assert_eq!(session.status(), 200);
     let wrong = post("/api/auth/recovery/verify", json!({"code": "000000"}), Some(&rotated)).await;
     assert!(wrong.is_ok());
+    let pair: Value = post(
+        "/v2/auth/login",
+        json!({"login": "alice@example.com", "password": NEW_PASSWORD}),
+        None,
+    )
+    .await
+    .expect("sent")
+    .json()
+    .await
+    .expect("json");
+    let refresh_token = pair["refreshToken"].as_str().expect("refresh token").to_owned();
+    let refreshed = client
+        .get(format!("{base}/v2/auth/refresh/{refresh_token}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(refreshed.status(), 200);
+    secrets.push(refresh_token);
 
     server.kill().expect("stop server");
     let _ = server.wait();
@@ -209,6 +227,10 @@ async fn a_new_user_recovers_an_account_with_the_binary_and_no_secret_reaches_it
     }
     let log = std::fs::read_to_string(&log_path).expect("log");
     assert!(log.contains("/api/auth/recovery/verify"), "the access log names routes");
+    assert!(
+        log.contains("/v2/auth/refresh/{refresh_token}"),
+        "the refresh path is logged as its template"
+    );
     for secret in &secrets {
         assert!(!log.contains(secret.as_str()), "a secret reached the log: {secret}");
     }

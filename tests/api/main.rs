@@ -6,4 +6,6 @@ mod errors;
 mod helpers;
 mod recovery;
 mod session;
+mod sms_sink;
 mod smtp_sink;
+mod token_flow;

@@ -398,3 +398,33 @@ async fn errors_and_the_code_mail_follow_the_language_of_the_request() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn codes_queued_during_an_smtp_outage_are_delivered_when_it_returns() {
+    // A port with nothing listening yet: the SMTP server is "down".
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let app = spawn_app_with(|s| s.courier.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+
+    assert_eq!(app.start_recovery("alice@example.com").await.status(), 200);
+    // Wait until the worker has failed at least once and scheduled a retry.
+    let mut retried = false;
+    for _ in 0..100 {
+        if app.dump_table("outbox_message").await.contains("last_error=Some") {
+            retried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(retried, "no failed attempt recorded");
+
+    let sink = SmtpSink::start_on(port).await;
+    let mails = sink.wait_for("alice@example.com", 1).await;
+    assert!(mails[0].body.contains("code is"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.mails().len(), 1, "delivered twice");
+}

@@ -26,7 +26,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
+        SmtpSink::start_on(0).await
+    }
+
+    /// Listens on a given port (0 = any free one).
+    pub async fn start_on(port: u16) -> SmtpSink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let store = mails.clone();

@@ -1,0 +1,46 @@
+use super::{EmailAddress, PhoneNumber, Username};
+
+/// What a person types to name their account: an email address, a phone
+/// number or a username, told apart by shape (`@` → email; `+`/digits →
+/// phone; otherwise username).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Email(EmailAddress),
+    Phone(PhoneNumber),
+    Username(Username),
+}
+
+impl Login {
+    pub fn parse(raw: &str) -> Option<Self> {
+        if raw.contains('@') {
+            return EmailAddress::parse(raw).map(Login::Email);
+        }
+        if let Some(phone) = PhoneNumber::parse(raw) {
+            return Some(Login::Phone(phone));
+        }
+        Username::parse(raw).map(Login::Username)
+    }
+
+    /// `kind:value`, normalised: the key per-login limits are counted on.
+    pub fn limit_key(&self) -> String {
+        match self {
+            Login::Email(e) => format!("email:{e}"),
+            Login::Phone(p) => format!("phone:{p}"),
+            Login::Username(u) => format!("username:{u}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Login;
+
+    #[test]
+    fn logins_are_told_apart_by_shape() {
+        assert!(matches!(Login::parse("A@example.com"), Some(Login::Email(_))));
+        assert!(matches!(Login::parse("+84 90 123 4567"), Some(Login::Phone(_))));
+        assert!(matches!(Login::parse("alice"), Some(Login::Username(_))));
+        assert!(Login::parse("a").is_none());
+        assert!(Login::parse("bad@").is_none());
+    }
+}
