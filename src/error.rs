@@ -34,8 +34,10 @@ pub enum Error {
     PasswordPolicy(PolicyViolation),
     #[error("passwords do not match")]
     PasswordMismatch,
+    /// `identity_id` names the account when the login matched one — for the
+    /// audit trail only, never for the answer.
     #[error("invalid credentials")]
-    InvalidCredentials,
+    InvalidCredentials { identity_id: Option<String> },
     #[error("unauthorized")]
     Unauthorized,
     #[error("forbidden")]
@@ -78,7 +80,7 @@ impl Error {
             Error::RateLimited { .. } | Error::TooManyRequests { .. } => "rate_limited",
             Error::PasswordPolicy(_) => "password_policy",
             Error::PasswordMismatch => "password_mismatch",
-            Error::InvalidCredentials => "invalid_credentials",
+            Error::InvalidCredentials { .. } => "invalid_credentials",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden => "forbidden",
             Error::NotFound | Error::AccountNotFound => "not_found",

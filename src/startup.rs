@@ -109,7 +109,7 @@ impl Application {
             None
         };
         tracing::info!(public = %self.public.local_addr()?, admin = %self.admin.local_addr()?, "latchkey is listening");
-        let public = serve(self.public, crate::http::app(self.services.clone()), stop_rx.clone());
+        let public = serve(self.public, crate::http::app(self.services.clone())?, stop_rx.clone());
         let admin = serve(self.admin, crate::admin::app(self.services.clone()), stop_rx);
         let (public, admin) = tokio::join!(public, admin);
         public.context("public listener")?;

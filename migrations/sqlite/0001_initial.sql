@@ -102,11 +102,15 @@ create index refresh_token_family_idx on refresh_token (family_id);
 -- The courier's outbox, written in the same transaction as the flow that
 -- needs the message. The payload (recipient, template, values) is sealed,
 -- and erased once the message is delivered or given up.
+-- A 'void' row is the decoy an unknown login writes so that both paths do
+-- the same work; it is never sent.
 create table outbox_message (
     outbox_message_id text primary key not null,
+    -- Whom the message concerns (for the audit trail); null for decoys.
+    identity_id       text,
     channel           text not null check (channel in ('email', 'sms')),
     sealed_payload    blob,
-    status            text not null check (status in ('pending', 'sent', 'failed')),
+    status            text not null check (status in ('pending', 'sent', 'failed', 'void')),
     attempts          integer not null default 0,
     next_attempt_at   integer not null,
     lease_until       integer,
@@ -115,6 +119,16 @@ create table outbox_message (
     sent_at           integer
 );
 create index outbox_message_due_idx on outbox_message (status, next_attempt_at);
+
+-- Consecutive failed logins per typed identifier (keyed hash), for
+-- slowing down and then locking password guessing. Unknown identifiers are
+-- throttled exactly like known ones.
+create table login_throttle (
+    throttle_key text primary key not null,
+    failures     integer not null,
+    locked_until integer not null default 0,
+    updated_at   integer not null
+);
 
 -- Who did what, when, from where. Never a secret.
 create table audit_event (

@@ -12,6 +12,8 @@ use crate::time::now_ms;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     RecoveryRequested,
+    CodeSent,
+    NoticeSent,
     RecoveryCodeFailed,
     RecoveryFlowLocked,
     RecoveryVerified,
@@ -29,6 +31,8 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::RecoveryRequested => "recovery.requested",
+            Kind::CodeSent => "recovery.code_sent",
+            Kind::NoticeSent => "notice.sent",
             Kind::RecoveryCodeFailed => "recovery.code_failed",
             Kind::RecoveryFlowLocked => "recovery.flow_locked",
             Kind::RecoveryVerified => "recovery.verified",

@@ -45,6 +45,11 @@ pub enum Message {
         to: String,
         locale: Locale,
     },
+    /// Someone asked to recover an account for an address that has none.
+    UnknownRecipient {
+        to: String,
+        locale: Locale,
+    },
 }
 
 impl fmt::Debug for Message {
@@ -54,6 +59,7 @@ impl fmt::Debug for Message {
             Message::PasswordChanged { .. } => "PasswordChanged",
             Message::RecoveryCodeSms { .. } => "RecoveryCodeSms",
             Message::PasswordChangedSms { .. } => "PasswordChangedSms",
+            Message::UnknownRecipient { .. } => "UnknownRecipient",
         };
         write!(f, "{name}(…)")
     }
@@ -69,7 +75,9 @@ pub struct Rendered {
 impl Message {
     pub fn channel(&self) -> &'static str {
         match self {
-            Message::RecoveryCode { .. } | Message::PasswordChanged { .. } => "email",
+            Message::RecoveryCode { .. } | Message::PasswordChanged { .. } | Message::UnknownRecipient { .. } => {
+                "email"
+            }
             Message::RecoveryCodeSms { .. } | Message::PasswordChangedSms { .. } => "sms",
         }
     }
@@ -95,6 +103,11 @@ impl Message {
                 subject: i18n::text(*locale, "mail.password_changed.subject", &[]),
                 body: i18n::text(*locale, "mail.password_changed.body", &[]),
             },
+            Message::UnknownRecipient { to, locale } => Rendered {
+                to: to.clone(),
+                subject: i18n::text(*locale, "mail.unknown_recipient.subject", &[]),
+                body: i18n::text(*locale, "mail.unknown_recipient.body", &[]),
+            },
             Message::RecoveryCodeSms {
                 to,
                 code,
@@ -117,12 +130,33 @@ impl Message {
         }
     }
 
-    /// The outbox row for this message, payload sealed under the server secret.
-    pub fn seal(&self, secret: &ServerSecret, now: i64) -> anyhow::Result<OutboxMessageRecord> {
+    /// The outbox row that will deliver this message, payload sealed under
+    /// the server secret; `identity_id` is whom it concerns (audit trail).
+    pub fn queue(
+        &self,
+        secret: &ServerSecret,
+        identity_id: Option<&str>,
+        now: i64,
+    ) -> anyhow::Result<OutboxMessageRecord> {
         let plaintext = serde_json::to_vec(self)?;
-        Ok(OutboxMessageRecord::pending(
+        Ok(OutboxMessageRecord::new(
+            identity_id,
             self.channel(),
             secret.seal(&plaintext)?,
+            "pending",
+            now,
+        ))
+    }
+
+    /// A row that costs what `queue` costs but is never sent: the decoy an
+    /// unknown login writes so its request does the same work as a real one.
+    pub fn decoy(&self, secret: &ServerSecret, now: i64) -> anyhow::Result<OutboxMessageRecord> {
+        let plaintext = serde_json::to_vec(self)?;
+        Ok(OutboxMessageRecord::new(
+            None,
+            self.channel(),
+            secret.seal(&plaintext)?,
+            "void",
             now,
         ))
     }

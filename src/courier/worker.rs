@@ -10,8 +10,10 @@ use lettre::message::Mailbox;
 use tokio::sync::watch;
 
 use super::{CourierHandle, EmailTransport, Message, SmsTransport};
+use crate::audit::{self, Kind};
 use crate::config::CourierSettings;
 use crate::secrets::ServerSecret;
+use crate::services::Client;
 use crate::store::{DynStore, OutboxMessageRecord};
 use crate::time::{ms, now_ms};
 
@@ -75,6 +77,19 @@ impl Worker {
         })
     }
 
+    /// Records that a message went out (never what it said).
+    async fn audit_delivery(&self, row: &OutboxMessageRecord, message: &Message) {
+        let kind = match message {
+            Message::RecoveryCode { .. } | Message::RecoveryCodeSms { .. } => Kind::CodeSent,
+            _ => Kind::NoticeSent,
+        };
+        let detail = serde_json::json!({"message_id": row.outbox_message_id, "channel": row.channel});
+        let event = audit::event(kind, row.identity_id.as_deref(), &Client::default(), detail);
+        if let Err(e) = self.store.insert_audit_event(&event).await {
+            tracing::warn!(error = %format!("{e:#}"), "recording delivery in the audit trail failed");
+        }
+    }
+
     async fn deliver(&self, row: &OutboxMessageRecord) -> Delivery {
         let Some(sealed) = &row.sealed_payload else {
             return Delivery::GiveUp("payload missing".into());
@@ -89,7 +104,10 @@ impl Worker {
             _ => self.email.send(&self.from, &rendered).await,
         };
         match sent {
-            Ok(()) => Delivery::Delivered,
+            Ok(()) => {
+                self.audit_delivery(row, &message).await;
+                Delivery::Delivered
+            }
             Err(e) if i64::from(self.settings.max_attempts) <= row.attempts => Delivery::GiveUp(format!("{e:#}")),
             Err(e) => Delivery::Retry(format!("{e:#}")),
         }

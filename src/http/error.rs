@@ -45,7 +45,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::RecoverySessionMissing
         | Error::RecoverySessionExpired
         | Error::RecoveryNotVerified
-        | Error::InvalidCredentials
+        | Error::InvalidCredentials { .. }
         | Error::Unauthorized => StatusCode::UNAUTHORIZED,
         Error::TooManyAttempts | Error::RateLimited { .. } | Error::TooManyRequests { .. } => {
             StatusCode::TOO_MANY_REQUESTS

@@ -1,14 +1,13 @@
 //! Extractors: strict JSON bodies (`ApiJson`) and who is asking (`ClientInfo`).
 //! Every rejection is an `ApiError`, so bad input always gets an `AuthError`.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use super::client_ip::ClientIp;
 use super::error::ApiError;
 use crate::error::Error;
 use crate::i18n::Locale;
@@ -35,10 +34,7 @@ impl FromRequestParts<Services> for ClientInfo {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, services: &Services) -> Result<Self, ApiError> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let ip = parts.extensions.get::<ClientIp>().map(|ClientIp(ip)| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

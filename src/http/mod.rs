@@ -3,6 +3,7 @@
 //!
 //! Handlers here only parse, call one domain function and map the result.
 
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 mod health;
@@ -31,8 +32,9 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn app(services: Services) -> Router {
-    Router::new()
+pub fn app(services: Services) -> anyhow::Result<Router> {
+    let policy = std::sync::Arc::new(client_ip::ClientPolicy::from_settings(&services)?);
+    let router = Router::new()
         .merge(recovery::router())
         .merge(session::router())
         .merge(v2::router())
@@ -40,6 +42,10 @@ pub fn app(services: Services) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            (policy, services.clone()),
+            client_ip::middleware,
+        ))
         .with_state(services)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -53,7 +59,8 @@ pub fn app(services: Services) -> Router {
                 .on_response(log_response),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    Ok(router)
 }
 
 /// One span per request naming the route *template*, never the raw path, so

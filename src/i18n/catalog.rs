@@ -91,6 +91,11 @@ pub const EN: &[(&str, &str)] = &[
         "Hello,\n\nSomeone (hopefully you) asked to recover the account for this address.\n\nYour recovery code is: {code}\n\nIt expires in {minutes} minutes. If you did not ask for it, ignore this message: your password has not changed.\n",
     ),
     (
+        "mail.unknown_recipient.body",
+        "Hello,\n\nSomeone (hopefully you) asked to recover an account for this email address, but no account uses it.\n\nIf it was you, perhaps you signed up with another address. If it was not you, ignore this message.\n",
+    ),
+    ("mail.unknown_recipient.subject", "Account recovery request"),
+    (
         "sms.recovery_code",
         "Your recovery code is {code}. It expires in {minutes} minutes. Do not share it with anyone.",
     ),
@@ -177,6 +182,11 @@ pub const VI: &[(&str, &str)] = &[
         "mail.recovery_code.body",
         "Xin chào,\n\nCó người (hy vọng là bạn) đã yêu cầu khôi phục tài khoản gắn với địa chỉ này.\n\nMã khôi phục của bạn là: {code}\n\nMã sẽ hết hạn sau {minutes} phút. Nếu bạn không yêu cầu, hãy bỏ qua thư này: mật khẩu của bạn vẫn chưa thay đổi.\n",
     ),
+    (
+        "mail.unknown_recipient.body",
+        "Xin chào,\n\nCó người (hy vọng là bạn) đã yêu cầu khôi phục tài khoản cho địa chỉ email này, nhưng không có tài khoản nào dùng địa chỉ này.\n\nNếu đó là bạn, có thể bạn đã đăng ký bằng một địa chỉ khác. Nếu không phải bạn, hãy bỏ qua thư này.\n",
+    ),
+    ("mail.unknown_recipient.subject", "Yêu cầu khôi phục tài khoản"),
     (
         "sms.recovery_code",
         "Mã khôi phục của bạn là {code}. Mã hết hạn sau {minutes} phút. Không chia sẻ mã này với bất kỳ ai.",

@@ -155,27 +155,28 @@ pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Ident
 }
 
 /// The identity a login names (email, phone number or username), if any.
+///
+/// Known and unknown logins cost the same two queries, so the time this
+/// takes says nothing about whether the account exists.
 pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<Identity>> {
     let record = match login {
-        Login::Email(email) => services
-            .store
-            .identity_by_address(AddressKind::Email, email.as_str())
-            .await?
-            .map(|(identity, _)| identity),
-        Login::Phone(phone) => services
-            .store
-            .identity_by_address(AddressKind::Phone, phone.as_str())
-            .await?
-            .map(|(identity, _)| identity),
+        Login::Email(email) => {
+            services
+                .store
+                .identity_by_address(AddressKind::Email, email.as_str())
+                .await?
+        }
+        Login::Phone(phone) => {
+            services
+                .store
+                .identity_by_address(AddressKind::Phone, phone.as_str())
+                .await?
+        }
         Login::Username(username) => services.store.identity_by_username(username.as_str()).await?,
     };
-    match record {
-        Some(record) => {
-            let addresses = services.store.addresses(&record.identity_id).await?;
-            Ok(Some(Identity { record, addresses }))
-        }
-        None => Ok(None),
-    }
+    let identity_id = record.as_ref().map_or("", |r| r.identity_id.as_str());
+    let addresses = services.store.addresses(identity_id).await?;
+    Ok(record.map(|record| Identity { record, addresses }))
 }
 
 /// Checks a login and password. An unknown login, an account without a
@@ -199,6 +200,8 @@ pub async fn authenticate(services: &Services, login: &str, password: SecretStri
             }
             Ok(identity)
         }
-        _ => Err(Error::InvalidCredentials),
+        (identity, _) => Err(Error::InvalidCredentials {
+            identity_id: identity.map(|i| i.record.identity_id),
+        }),
     }
 }

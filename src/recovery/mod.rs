@@ -56,24 +56,17 @@ fn code_hash(services: &Services, flow_id: &str, code: &RecoveryCode) -> String 
 
 /// Where a code for `login` goes: the verified email of the account (email
 /// or username login) or its verified phone (phone login).
-async fn recipient(services: &Services, login: &Login) -> Result<Option<(Identity, Channel, String)>> {
-    let Some(identity) = identity::find_by_login(services, login).await? else {
-        return Ok(None);
-    };
-    let target = match login {
+fn deliverable(identity: &Identity, login: &Login) -> Option<String> {
+    let address = match login {
         Login::Phone(phone) => identity
             .verified(AddressKind::Phone)
-            .filter(|a| a.value == phone.as_str())
-            .map(|a| (Channel::Sms, a.value.clone())),
+            .filter(|a| a.value == phone.as_str()),
         Login::Email(email) => identity
             .verified(AddressKind::Email)
-            .filter(|a| a.value == email.as_str())
-            .map(|a| (Channel::Email, a.value.clone())),
-        Login::Username(_) => identity
-            .verified(AddressKind::Email)
-            .map(|a| (Channel::Email, a.value.clone())),
+            .filter(|a| a.value == email.as_str()),
+        Login::Username(_) => identity.verified(AddressKind::Email),
     };
-    Ok(target.map(|(channel, to)| (identity, channel, to)))
+    address.map(|a| a.value.clone())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +95,10 @@ impl Channel {
 /// gets a code; every other login gets a flow that looks the same.
 pub async fn start(services: &Services, login: &Login, client: &Client, unknown: Unknown) -> Result<Started> {
     let now = now_ms();
-    let recipient = recipient(services, login).await?;
+    let account = identity::find_by_login(services, login).await?;
+    let recipient = account
+        .as_ref()
+        .and_then(|identity| deliverable(identity, login).map(|to| (identity, to)));
     if recipient.is_none()
         && unknown == Unknown::RevealIfConfigured
         && services.settings.recovery.reveal_unknown_accounts
@@ -118,32 +114,36 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     let flow_id = uuid::Uuid::new_v4().to_string();
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
-    let identity_id = recipient.as_ref().map(|(identity, _, _)| identity.id().to_owned());
-    let message = match &recipient {
-        Some((_, channel, to)) => {
-            let (to, code, minutes, locale) = (
-                to.clone(),
-                code.expose().to_owned(),
-                lifespan.as_secs().div_ceil(60),
-                client.locale,
-            );
-            let message = match channel {
-                Channel::Email => Message::RecoveryCode {
-                    to,
-                    code,
-                    minutes,
-                    locale,
-                },
-                Channel::Sms => Message::RecoveryCodeSms {
-                    to,
-                    code,
-                    minutes,
-                    locale,
-                },
-            };
-            Some(message.seal(&services.secret, now)?)
+    let identity_id = recipient.as_ref().map(|(identity, _)| identity.id().to_owned());
+    let code_message = |to: String| {
+        let (code, minutes, locale) = (code.expose().to_owned(), lifespan.as_secs().div_ceil(60), client.locale);
+        match channel {
+            Channel::Email => Message::RecoveryCode {
+                to,
+                code,
+                minutes,
+                locale,
+            },
+            Channel::Sms => Message::RecoveryCodeSms {
+                to,
+                code,
+                minutes,
+                locale,
+            },
         }
-        None => None,
+    };
+    // Every path writes one outbox row: the code, a notice to an address
+    // without an account (when configured), or a decoy that is never sent.
+    let message = match (&recipient, login) {
+        (Some((identity, to)), _) => code_message(to.clone()).queue(&services.secret, Some(identity.id()), now)?,
+        (None, Login::Email(email)) if account.is_none() && services.settings.recovery.notify_unknown_recipients => {
+            let notice = Message::UnknownRecipient {
+                to: email.to_string(),
+                locale: client.locale,
+            };
+            notice.queue(&services.secret, None, now)?
+        }
+        (None, _) => code_message(login.limit_key()).decoy(&services.secret, now)?,
     };
     let expires_at = now + ms(lifespan);
     let new_flow = NewRecoveryFlow {
@@ -168,7 +168,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
             Kind::RecoveryRequested,
             identity_id.as_deref(),
             client,
-            json!({"flow_id": flow_id, "channel": channel.as_str(), "code_sent": message.is_some()}),
+            json!({"flow_id": flow_id, "channel": channel.as_str(), "code_sent": recipient.is_some()}),
         ),
         message,
         max_starts: services.settings.recovery.max_starts_per_hour,
@@ -176,9 +176,9 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     };
     match services.store.create_recovery_flow(&new_flow).await? {
         StartOutcome::Created => {
-            if new_flow.message.is_some() {
-                services.courier.wake();
-            }
+            // Woken on every path, decoys included, so the worker's activity
+            // after a request says nothing about the account.
+            services.courier.wake();
             Ok(Started {
                 flow_id,
                 secret,
@@ -232,10 +232,20 @@ async fn check_code(
     code: &RecoveryCode,
     client: &Client,
 ) -> Result<()> {
-    let max = services.settings.recovery.max_attempts;
+    let settings = &services.settings.recovery;
+    // The daily budget counts attempts on every flow of this account or this
+    // login, so fresh flows cannot buy more guesses (see SECURITY.md).
+    let day_ago = now_ms() - 24 * HOUR_MS;
+    let spent_today = services
+        .store
+        .code_attempts_since(flow.identity_id.as_deref(), &flow.address_key, day_ago)
+        .await?;
+    if settings.max_wrong_codes_per_day > 0 && spent_today >= i64::from(settings.max_wrong_codes_per_day) {
+        return Err(Error::TooManyAttempts);
+    }
     let Some(reserved) = services
         .store
-        .reserve_code_attempt(&flow.recovery_flow_id, max, now_ms())
+        .reserve_code_attempt(&flow.recovery_flow_id, settings.max_attempts, now_ms())
         .await?
     else {
         // Lost a race with expiry or with other attempts.
@@ -394,7 +404,7 @@ async fn complete(
         identity_id: identity_id.to_owned(),
         password_hash,
         now,
-        notice: notice.seal(&services.secret, now)?,
+        notice: notice.queue(&services.secret, Some(identity_id), now)?,
         audit: vec![
             audit::event(Kind::PasswordChanged, Some(identity_id), client, detail.clone()),
             audit::event(Kind::SessionsRevoked, Some(identity_id), client, detail),
@@ -405,6 +415,8 @@ async fn complete(
         return Err(Error::RecoverySessionMissing);
     }
     services.courier.wake();
+    // Whoever was locked out by failed logins proved themselves: unlock.
+    session::clear_login_throttle(services, &identity).await?;
     let jwt = session::sign_jwt(services, &completed.session)?;
     Ok(IssuedSession {
         token,

@@ -15,7 +15,7 @@ pub use keys::KeyRing;
 pub use refresh::{TokenPair, issue_pair, rotate as rotate_refresh};
 
 use crate::audit::{self, Kind};
-use crate::domain::SecretToken;
+use crate::domain::{Login, SecretToken};
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
 use crate::secrets::Purpose;
@@ -84,16 +84,62 @@ pub fn sign_jwt(services: &Services, session: &SessionRecord) -> Result<String> 
     Ok(services.keys.sign(&claims)?)
 }
 
+/// Consecutive failures allowed before each further one costs a growing wait.
+const FREE_LOGIN_FAILURES: i64 = 5;
+/// The longest wait between two guesses once throttled.
+const MAX_LOGIN_LOCK_MS: i64 = 3_600_000;
+
+/// The throttle key of a typed login: normalised when it parses, so
+/// `Alice@Example.com` and `alice@example.com` share one streak.
+fn throttle_key(services: &Services, login: &str) -> String {
+    let normalised = Login::parse(login).map_or_else(|| login.trim().to_lowercase(), |l| l.limit_key());
+    services
+        .secret
+        .keyed_hash(Purpose::RateLimitKey, &[b"login", normalised.as_bytes()])
+}
+
+/// After `FREE_LOGIN_FAILURES` failures in a row, each failure locks the
+/// password factor for 1 s, 2 s, 4 s … up to an hour: well under NIST's
+/// 100-consecutive-failure ceiling per day (see SECURITY.md).
+fn lock_after(failures: i64) -> Option<i64> {
+    let over = failures - FREE_LOGIN_FAILURES;
+    (over >= 0).then(|| (1000i64 << over.min(22)).min(MAX_LOGIN_LOCK_MS))
+}
+
 pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
+    let key = throttle_key(services, login);
+    let now = now_ms();
+    let throttle = services.store.login_throttle(&key).await?;
+    if throttle.locked_until > now {
+        let wait = (throttle.locked_until - now + 999) / 1000;
+        return Err(Error::TooManyRequests {
+            retry_after_secs: u64::try_from(wait).unwrap_or(1),
+        });
+    }
     let identity = match identity::authenticate(services, login, password).await {
         Ok(identity) => identity,
-        Err(Error::InvalidCredentials) => {
-            let event = audit::event(Kind::LoginFailed, None, client, json!({}));
+        Err(Error::InvalidCredentials { identity_id }) => {
+            let failures = services
+                .store
+                .record_login_failure(&key, now_ms(), now_ms() - 24 * 3_600_000)
+                .await?;
+            if let Some(lock) = lock_after(failures) {
+                services.store.lock_login(&key, now_ms() + lock).await?;
+            }
+            let event = audit::event(
+                Kind::LoginFailed,
+                identity_id.as_deref(),
+                client,
+                json!({"failures": failures}),
+            );
             services.store.insert_audit_event(&event).await?;
-            return Err(Error::InvalidCredentials);
+            return Err(Error::InvalidCredentials { identity_id: None });
         }
         Err(other) => return Err(other),
     };
+    if throttle.failures > 0 {
+        services.store.clear_login_throttle(&[key]).await?;
+    }
     let now = now_ms();
     let (token, record) = new_session(services, identity.id(), client, now);
     let event = audit::event(
@@ -162,6 +208,15 @@ pub async fn refresh(services: &Services, raw_token: &str) -> Result<IssuedSessi
         record: session,
         identity,
     })
+}
+
+/// Forgets the failed-login streaks of every login of `identity`.
+pub async fn clear_login_throttle(services: &Services, identity: &Identity) -> Result<()> {
+    let mut logins: Vec<String> = identity.addresses.iter().map(|a| a.value.clone()).collect();
+    logins.extend(identity.record.username.clone());
+    let keys: Vec<String> = logins.iter().map(|l| throttle_key(services, l)).collect();
+    services.store.clear_login_throttle(&keys).await?;
+    Ok(())
 }
 
 pub async fn logout(services: &Services, raw_token: &str, client: &Client) -> Result<()> {

@@ -55,12 +55,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()>;
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
     async fn identity_by_username(&self, username: &str) -> anyhow::Result<Option<IdentityRecord>>;
-    /// The identity owning an address of this kind and value, with the address.
-    async fn identity_by_address(
-        &self,
-        kind: AddressKind,
-        value: &str,
-    ) -> anyhow::Result<Option<(IdentityRecord, AddressRecord)>>;
+    /// The identity owning an address of this kind and value.
+    async fn identity_by_address(&self, kind: AddressKind, value: &str) -> anyhow::Result<Option<IdentityRecord>>;
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>>;
     async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>>;
     async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool>;
@@ -76,6 +72,14 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a flow and, for a real account, its outbox message, unless the
     /// address already started `max_starts` flows since `window_start`.
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome>;
+    /// Code attempts spent since `since` on flows of this identity or this
+    /// login (the daily guess budget).
+    async fn code_attempts_since(
+        &self,
+        identity_id: Option<&str>,
+        address_key: &str,
+        since: i64,
+    ) -> anyhow::Result<i64>;
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
     /// Spends one of the flow's `max_attempts` code attempts *before* the code
     /// is compared, so concurrent guesses cannot exceed the budget. `None` when
@@ -106,6 +110,13 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>>;
     async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool>;
     async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64>;
+
+    async fn login_throttle(&self, key: &str) -> anyhow::Result<LoginThrottle>;
+    /// Counts one failure (a streak older than `reset_before` starts over) and
+    /// returns the new count.
+    async fn record_login_failure(&self, key: &str, now: i64, reset_before: i64) -> anyhow::Result<i64>;
+    async fn lock_login(&self, key: &str, locked_until: i64) -> anyhow::Result<()>;
+    async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()>;
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> anyhow::Result<()>;
     async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>>;

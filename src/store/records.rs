@@ -76,6 +76,7 @@ pub struct RecoveryFlowRecord {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxMessageRecord {
     pub outbox_message_id: String,
+    pub identity_id: Option<String>,
     pub channel: String,
     pub sealed_payload: Option<Vec<u8>>,
     pub status: String,
@@ -88,13 +89,14 @@ pub struct OutboxMessageRecord {
 }
 
 impl OutboxMessageRecord {
-    /// A new pending message, due now.
-    pub fn pending(channel: &str, sealed_payload: Vec<u8>, now: i64) -> Self {
+    /// A new message, due now: `pending`, or `void` for a decoy never sent.
+    pub fn new(identity_id: Option<&str>, channel: &str, sealed_payload: Vec<u8>, status: &str, now: i64) -> Self {
         Self {
             outbox_message_id: uuid::Uuid::new_v4().to_string(),
+            identity_id: identity_id.map(str::to_owned),
             channel: channel.to_owned(),
             sealed_payload: Some(sealed_payload),
-            status: "pending".into(),
+            status: status.to_owned(),
             attempts: 0,
             next_attempt_at: now,
             lease_until: None,
@@ -146,7 +148,9 @@ pub struct AuditEventRecord {
 #[derive(Debug)]
 pub struct NewRecoveryFlow {
     pub flow: RecoveryFlowRecord,
-    pub message: Option<OutboxMessageRecord>,
+    /// Always written: the code for a real account, a decoy (`void`) or an
+    /// unknown-recipient notice otherwise, so both paths do the same work.
+    pub message: OutboxMessageRecord,
     pub audit: AuditEventRecord,
     pub max_starts: u32,
     pub window_start: i64,
@@ -186,4 +190,11 @@ pub struct RefreshTokenRecord {
     pub spent_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+}
+
+/// Consecutive login failures for one typed identifier.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct LoginThrottle {
+    pub failures: i64,
+    pub locked_until: i64,
 }

@@ -43,8 +43,8 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 async fn insert_outbox(tx: &mut Transaction<'_, sqlx::Sqlite>, m: &OutboxMessageRecord) -> anyhow::Result<()> {
     sqlx::query(
         "insert into outbox_message (outbox_message_id, channel, sealed_payload, status, attempts, \
-         next_attempt_at, lease_until, last_error, created_at, sent_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         next_attempt_at, lease_until, last_error, created_at, sent_at, identity_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&m.outbox_message_id)
     .bind(&m.channel)
@@ -56,6 +56,7 @@ async fn insert_outbox(tx: &mut Transaction<'_, sqlx::Sqlite>, m: &OutboxMessage
     .bind(&m.last_error)
     .bind(m.created_at)
     .bind(m.sent_at)
+    .bind(&m.identity_id)
     .execute(&mut **tx)
     .await
     .context("inserting outbox message")?;
@@ -256,22 +257,16 @@ impl Store for SqliteStore {
             .context("reading identity by username")
     }
 
-    async fn identity_by_address(
-        &self,
-        kind: AddressKind,
-        value: &str,
-    ) -> anyhow::Result<Option<(IdentityRecord, AddressRecord)>> {
-        let address: Option<AddressRecord> = sqlx::query_as("select * from address where kind = $1 and value = $2")
-            .bind(kind.as_str())
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .context("reading address")?;
-        let Some(address) = address else { return Ok(None) };
-        Ok(self
-            .identity(&address.identity_id)
-            .await?
-            .map(|identity| (identity, address)))
+    async fn identity_by_address(&self, kind: AddressKind, value: &str) -> anyhow::Result<Option<IdentityRecord>> {
+        sqlx::query_as(
+            "select identity.* from identity join address on address.identity_id = identity.identity_id \
+             where address.kind = $1 and address.value = $2",
+        )
+        .bind(kind.as_str())
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading identity by address")
     }
 
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>> {
@@ -362,24 +357,40 @@ impl Store for SqliteStore {
             tx.rollback().await.context("rolling back")?;
             return Ok(StartOutcome::RateLimited { oldest_start });
         }
-        // A new flow supersedes the codes of the identity's older flows.
-        if let Some(identity_id) = &f.identity_id {
-            sqlx::query(
-                "update recovery_flow set state = 'dead', code_hash = null \
-                 where identity_id = $1 and state = 'sent' and recovery_flow_id <> $2",
-            )
-            .bind(identity_id)
-            .bind(&f.recovery_flow_id)
-            .execute(&mut *tx)
-            .await
-            .context("superseding older flows")?;
-        }
-        if let Some(message) = &start.message {
-            insert_outbox(&mut tx, message).await?;
-        }
+        // A new flow supersedes the codes of the identity's older flows. Run
+        // for unknown logins too (matching nothing) so both paths cost the same.
+        sqlx::query(
+            "update recovery_flow set state = 'dead', code_hash = null \
+             where identity_id = $1 and state = 'sent' and recovery_flow_id <> $2",
+        )
+        .bind(&f.identity_id)
+        .bind(&f.recovery_flow_id)
+        .execute(&mut *tx)
+        .await
+        .context("superseding older flows")?;
+        insert_outbox(&mut tx, &start.message).await?;
         insert_audit(&mut *tx, &start.audit).await?;
         tx.commit().await.context("committing recovery flow")?;
         Ok(StartOutcome::Created)
+    }
+
+    async fn code_attempts_since(
+        &self,
+        identity_id: Option<&str>,
+        address_key: &str,
+        since: i64,
+    ) -> anyhow::Result<i64> {
+        let (spent,): (i64,) = sqlx::query_as(
+            "select coalesce(sum(code_attempts), 0) from recovery_flow \
+             where (identity_id = $1 or address_key = $2) and created_at > $3",
+        )
+        .bind(identity_id)
+        .bind(address_key)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .context("counting recent code attempts")?;
+        Ok(spent)
     }
 
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {
@@ -535,6 +546,54 @@ impl Store for SqliteStore {
             .await
             .context("revoking identity sessions")?;
         Ok(done.rows_affected())
+    }
+
+    async fn login_throttle(&self, key: &str) -> anyhow::Result<LoginThrottle> {
+        let found: Option<LoginThrottle> =
+            sqlx::query_as("select failures, locked_until from login_throttle where throttle_key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading login throttle")?;
+        Ok(found.unwrap_or_default())
+    }
+
+    async fn record_login_failure(&self, key: &str, now: i64, reset_before: i64) -> anyhow::Result<i64> {
+        let (failures,): (i64,) = sqlx::query_as(
+            "insert into login_throttle (throttle_key, failures, locked_until, updated_at) values ($1, 1, 0, $2) \
+             on conflict (throttle_key) do update set \
+               failures = case when login_throttle.updated_at < $3 then 1 else login_throttle.failures + 1 end, \
+               updated_at = $2 \
+             returning failures",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(reset_before)
+        .fetch_one(&self.pool)
+        .await
+        .context("counting login failure")?;
+        Ok(failures)
+    }
+
+    async fn lock_login(&self, key: &str, locked_until: i64) -> anyhow::Result<()> {
+        sqlx::query("update login_throttle set locked_until = $2 where throttle_key = $1")
+            .bind(key)
+            .bind(locked_until)
+            .execute(&self.pool)
+            .await
+            .context("locking login")?;
+        Ok(())
+    }
+
+    async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()> {
+        for key in keys {
+            sqlx::query("delete from login_throttle where throttle_key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .context("clearing login throttle")?;
+        }
+        Ok(())
     }
 
     async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> anyhow::Result<()> {

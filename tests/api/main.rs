@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server, a real SQLite file, a real SMTP conversation.
 
+mod abuse;
 mod admin;
 mod cli;
 mod errors;

@@ -1,0 +1,154 @@
+//! Who the client is, and how many requests it may make. The client address
+//! is the peer's, or — when the peer is a trusted proxy — the right-most
+//! address in `X-Forwarded-For` that is not itself a trusted proxy. The
+//! recovery and login routes allow `rate_limit.ip_per_minute` requests per
+//! client address (token bucket; 0 switches it off).
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+
+use super::error::ApiError;
+use super::extract::locale_of;
+use crate::error::Error;
+use crate::services::Services;
+
+/// The resolved client address, set on every request by `middleware`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+pub struct ClientPolicy {
+    trusted: Vec<IpNet>,
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    checks: AtomicU64,
+}
+
+/// Routes where guessing or flooding is the threat.
+fn is_limited(path: &str) -> bool {
+    path.starts_with("/api/auth/recovery/")
+        || path.starts_with("/v2/auth/recovery/")
+        || path == "/api/auth/login"
+        || path == "/v2/auth/login"
+        || path.starts_with("/ui/recovery")
+}
+
+impl ClientPolicy {
+    pub fn from_settings(services: &Services) -> anyhow::Result<Self> {
+        let trusted = services
+            .settings
+            .trusted_proxies
+            .iter()
+            .map(|cidr| {
+                cidr.parse::<IpNet>()
+                    .or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from))
+                    .with_context(|| format!("trusted_proxies: {cidr:?} is not an address or CIDR"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let limiter = NonZeroU32::new(services.settings.rate_limit.ip_per_minute)
+            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        Ok(Self {
+            trusted,
+            limiter,
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.is_trusted(peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !self.is_trusted(*ip))
+            .unwrap_or(peer)
+    }
+
+    /// Seconds to wait when `ip` is over its budget.
+    fn over_budget(&self, ip: IpAddr) -> Option<u64> {
+        let limiter = self.limiter.as_ref()?;
+        // Forget idle clients now and then so the table stays small.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(&ip)
+            .err()
+            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1))
+    }
+}
+
+pub async fn middleware(
+    State((policy, services)): State<(Arc<ClientPolicy>, Services)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(addr)| addr.ip());
+    let ip = policy.resolve(peer, request.headers());
+    request.extensions_mut().insert(ClientIp(ip));
+    if is_limited(request.uri().path()) {
+        if let Some(retry_after_secs) = policy.over_budget(ip) {
+            let locale = locale_of(request.headers(), &services);
+            return ApiError::new(Error::TooManyRequests { retry_after_secs }, locale).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use axum::http::HeaderMap;
+
+    use super::ClientPolicy;
+
+    fn policy(trusted: &[&str]) -> ClientPolicy {
+        ClientPolicy {
+            trusted: trusted.iter().filter_map(|t| t.parse().ok()).collect(),
+            limiter: None,
+            checks: Default::default(),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 10.0.0.7".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        let trusting = policy(&["10.0.0.0/8"]);
+        assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("203.0.113.9"));
+        assert_eq!(trusting.resolve(ip("198.51.100.1"), &headers), ip("198.51.100.1"));
+        assert_eq!(policy(&[]).resolve(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+    }
+}
