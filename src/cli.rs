@@ -43,6 +43,9 @@ enum Command {
     Audit {
         #[arg(long)]
         identity: Option<String>,
+        /// Only events younger than this (e.g. `1h`, `7d`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -112,11 +115,12 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Identity { command } => identity(startup::build_services(settings).await?, command).await,
-        Command::Audit { identity, limit } => {
+        Command::Audit { identity, since, limit } => {
             let services = startup::build_services(settings).await?;
+            let since = since.map(|age| crate::time::now_ms() - crate::time::ms(age));
             let events = services
                 .store
-                .audit_events(identity.as_deref(), limit.clamp(1, 100_000))
+                .audit_events(identity.as_deref(), since, limit.clamp(1, 100_000))
                 .await?;
             println!("{}", serde_json::to_string_pretty(&events)?);
             Ok(())

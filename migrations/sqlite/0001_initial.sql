@@ -45,11 +45,25 @@ create table address (
 );
 create index address_identity_idx on address (identity_id);
 
--- One recovery attempt. identity_id is null for an unknown or unverified
--- address: such a flow looks the same from outside and can never succeed.
+-- The placeholder account: a lookup for a login that has no account
+-- answers this row instead of nothing, so known and unknown logins read the
+-- same rows (see identity::find_by_login). No login can reach it: its one
+-- address is the empty string, which never parses.
+insert into identity (identity_id, username, password_hash, roles, created_at, updated_at)
+values ('00000000-0000-0000-0000-000000000000', null, null, '[]', 0, 0);
+insert into address (address_id, identity_id, kind, value, verified, created_at)
+values ('00000000-0000-0000-0000-000000000000', '00000000-0000-0000-0000-000000000000', 'email', '', 0, 0);
+
+-- One recovery attempt. A flow for an unknown or unverified login is a
+-- decoy: it has the same shape, including a random identity_id that names
+-- no account (so its rows land in the indexes like a real flow's), and it
+-- can never succeed.
 create table recovery_flow (
     recovery_flow_id text primary key not null,
-    identity_id      text references identity (identity_id) on delete cascade,
+    -- No foreign key on purpose: a decoy's identity_id names no account.
+    -- Deleting an identity deletes its flows explicitly.
+    identity_id      text not null,
+    decoy            integer not null,
     -- HMAC of the normalised address, for the per-address start limit.
     address_key      text not null,
     channel          text not null,

@@ -206,6 +206,8 @@ async fn revoke_sessions(
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     identity: Option<String>,
+    /// Unix milliseconds.
+    since: Option<i64>,
     limit: Option<i64>,
 }
 
@@ -216,7 +218,11 @@ async fn audit_events(
 ) -> Result<Json<Value>, ApiError> {
     let events = services
         .store
-        .audit_events(query.identity.as_deref(), query.limit.unwrap_or(100).clamp(1, 1000))
+        .audit_events(
+            query.identity.as_deref(),
+            query.since,
+            query.limit.unwrap_or(100).clamp(1, 1000),
+        )
         .await
         .map_err(|e| client.error(e))?;
     Ok(Json(json!(events)))

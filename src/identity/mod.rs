@@ -14,7 +14,7 @@ pub use password_hasher::{PasswordHasher, Verification};
 use crate::domain::{EmailAddress, Login, PasswordPolicy, PhoneNumber, Username};
 use crate::error::{Error, Result};
 use crate::services::Services;
-use crate::store::{AddressKind, AddressRecord, IdentityRecord};
+use crate::store::{AddressKind, AddressRecord, IdentityRecord, LoginLookup, PLACEHOLDER_IDENTITY_ID};
 use crate::time::now_ms;
 
 /// What an operator or the admin API supplies to create an account.
@@ -143,6 +143,13 @@ pub async fn create(services: &Services, new: NewIdentity) -> Result<Identity> {
         record.password_hash = Some(services.hasher.hash(SecretString::from(checked.expose())).await?);
     }
     services.store.create_identity(&record, &addresses).await?;
+    let event = crate::audit::event(
+        crate::audit::Kind::IdentityCreated,
+        Some(&identity_id),
+        &crate::services::Client::default(),
+        serde_json::json!({}),
+    );
+    services.store.insert_audit_event(&event).await?;
     Ok(Identity { record, addresses })
 }
 
@@ -156,27 +163,18 @@ pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Ident
 
 /// The identity a login names (email, phone number or username), if any.
 ///
-/// Known and unknown logins cost the same two queries, so the time this
-/// takes says nothing about whether the account exists.
+/// Known and unknown logins run the same two queries and read the same
+/// number of rows (an unknown login reads the placeholder account), so the
+/// time this takes says nothing about whether the account exists.
 pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<Identity>> {
-    let record = match login {
-        Login::Email(email) => {
-            services
-                .store
-                .identity_by_address(AddressKind::Email, email.as_str())
-                .await?
-        }
-        Login::Phone(phone) => {
-            services
-                .store
-                .identity_by_address(AddressKind::Phone, phone.as_str())
-                .await?
-        }
-        Login::Username(username) => services.store.identity_by_username(username.as_str()).await?,
+    let lookup = match login {
+        Login::Email(email) => LoginLookup::Address(AddressKind::Email, email.as_str()),
+        Login::Phone(phone) => LoginLookup::Address(AddressKind::Phone, phone.as_str()),
+        Login::Username(username) => LoginLookup::Username(username.as_str()),
     };
-    let identity_id = record.as_ref().map_or("", |r| r.identity_id.as_str());
-    let addresses = services.store.addresses(identity_id).await?;
-    Ok(record.map(|record| Identity { record, addresses }))
+    let record = services.store.identity_for_login(lookup).await?;
+    let addresses = services.store.addresses(&record.identity_id).await?;
+    Ok((record.identity_id != PLACEHOLDER_IDENTITY_ID).then_some(Identity { record, addresses }))
 }
 
 /// Checks a login and password. An unknown login, an account without a

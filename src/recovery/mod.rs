@@ -114,7 +114,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     let flow_id = uuid::Uuid::new_v4().to_string();
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
-    let identity_id = recipient.as_ref().map(|(identity, _)| identity.id().to_owned());
+    let account_id = recipient.as_ref().map(|(identity, _)| identity.id().to_owned());
     let code_message = |to: String| {
         let (code, minutes, locale) = (code.expose().to_owned(), lifespan.as_secs().div_ceil(60), client.locale);
         match channel {
@@ -149,7 +149,9 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     let new_flow = NewRecoveryFlow {
         flow: RecoveryFlowRecord {
             recovery_flow_id: flow_id.clone(),
-            identity_id: identity_id.clone(),
+            // A decoy gets a random id, so its rows land in the indexes like a real flow's.
+            identity_id: account_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            decoy: account_id.is_none(),
             address_key: services
                 .secret
                 .keyed_hash(Purpose::RateLimitKey, &[login.limit_key().as_bytes()]),
@@ -166,7 +168,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
         },
         audit: audit::event(
             Kind::RecoveryRequested,
-            identity_id.as_deref(),
+            account_id.as_deref(),
             client,
             json!({"flow_id": flow_id, "channel": channel.as_str(), "code_sent": recipient.is_some()}),
         ),
@@ -176,9 +178,8 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     };
     match services.store.create_recovery_flow(&new_flow).await? {
         StartOutcome::Created => {
-            // Woken on every path, decoys included, so the worker's activity
-            // after a request says nothing about the account.
-            services.courier.wake();
+            // The worker is not woken from here: it polls on its own clock, so
+            // when delivery work happens says nothing about this request.
             Ok(Started {
                 flow_id,
                 secret,
@@ -187,7 +188,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
         }
         StartOutcome::RateLimited { oldest_start } => {
             let detail = json!({"channel": channel.as_str()});
-            let event = audit::event(Kind::RecoveryRateLimited, identity_id.as_deref(), client, detail);
+            let event = audit::event(Kind::RecoveryRateLimited, account_id.as_deref(), client, detail);
             services.store.insert_audit_event(&event).await?;
             let retry_after_ms = (oldest_start + HOUR_MS - now).max(1000);
             Err(Error::RateLimited {
@@ -238,7 +239,7 @@ async fn check_code(
     let day_ago = now_ms() - 24 * HOUR_MS;
     let spent_today = services
         .store
-        .code_attempts_since(flow.identity_id.as_deref(), &flow.address_key, day_ago)
+        .code_attempts_since(&flow.identity_id, &flow.address_key, day_ago)
         .await?;
     if settings.max_wrong_codes_per_day > 0 && spent_today >= i64::from(settings.max_wrong_codes_per_day) {
         return Err(Error::TooManyAttempts);
@@ -256,7 +257,7 @@ async fn check_code(
         });
     };
     let computed = code_hash(services, &flow.recovery_flow_id, code);
-    let matches = reserved.identity_id.is_some()
+    let matches = reserved.account().is_some()
         && reserved
             .code_hash
             .as_deref()
@@ -274,7 +275,7 @@ async fn check_code(
         Kind::RecoveryCodeFailed
     };
     let detail = json!({"flow_id": flow.recovery_flow_id, "attempts": reserved.code_attempts});
-    let event = audit::event(kind, flow.identity_id.as_deref(), client, detail);
+    let event = audit::event(kind, flow.account(), client, detail);
     services.store.insert_audit_event(&event).await?;
     Err(if locked {
         Error::TooManyAttempts
@@ -311,7 +312,7 @@ pub async fn verify(services: &Services, secret: Option<&str>, code: &str, clien
         return Err(Error::RecoverySessionMissing);
     }
     let detail = json!({"flow_id": flow.recovery_flow_id});
-    let event = audit::event(Kind::RecoveryVerified, flow.identity_id.as_deref(), client, detail);
+    let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
     services.store.insert_audit_event(&event).await?;
     Ok(new_secret)
 }
@@ -368,7 +369,7 @@ async fn complete(
     password: &str,
     client: &Client,
 ) -> Result<IssuedSession> {
-    let identity_id = flow.identity_id.as_deref().ok_or(Error::RecoverySessionMissing)?;
+    let identity_id = flow.account().ok_or(Error::RecoverySessionMissing)?;
     let identity = identity::load(services, identity_id)
         .await?
         .ok_or(Error::RecoverySessionMissing)?;

@@ -18,6 +18,16 @@ pub use sqlite::SqliteStore;
 
 pub type DynStore = Arc<dyn Store>;
 
+/// The row that stands in for "no such account" (created by the first migration).
+pub const PLACEHOLDER_IDENTITY_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// How a login is looked up.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginLookup<'a> {
+    Address(AddressKind, &'a str),
+    Username(&'a str),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique value (address, username) is already taken.
@@ -54,9 +64,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()>;
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
-    async fn identity_by_username(&self, username: &str) -> anyhow::Result<Option<IdentityRecord>>;
-    /// The identity owning an address of this kind and value.
-    async fn identity_by_address(&self, kind: AddressKind, value: &str) -> anyhow::Result<Option<IdentityRecord>>;
+    /// The identity a login names — or, when none does, the placeholder
+    /// identity (`PLACEHOLDER_IDENTITY_ID`), read with the same query.
+    async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<IdentityRecord>;
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>>;
     async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>>;
     async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool>;
@@ -74,12 +84,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome>;
     /// Code attempts spent since `since` on flows of this identity or this
     /// login (the daily guess budget).
-    async fn code_attempts_since(
-        &self,
-        identity_id: Option<&str>,
-        address_key: &str,
-        since: i64,
-    ) -> anyhow::Result<i64>;
+    async fn code_attempts_since(&self, identity_id: &str, address_key: &str, since: i64) -> anyhow::Result<i64>;
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
     /// Spends one of the flow's `max_attempts` code attempts *before* the code
     /// is compared, so concurrent guesses cannot exceed the budget. `None` when
@@ -136,5 +141,11 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_stats(&self) -> anyhow::Result<OutboxStats>;
 
     async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()>;
-    async fn audit_events(&self, identity_id: Option<&str>, limit: i64) -> anyhow::Result<Vec<AuditEventRecord>>;
+    /// Newest first; optionally one identity's, optionally only since a time.
+    async fn audit_events(
+        &self,
+        identity_id: Option<&str>,
+        since: Option<i64>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AuditEventRecord>>;
 }

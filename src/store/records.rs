@@ -58,7 +58,10 @@ pub struct AddressRecord {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RecoveryFlowRecord {
     pub recovery_flow_id: String,
-    pub identity_id: Option<String>,
+    /// The account, or for a decoy a random id that names none.
+    pub identity_id: String,
+    /// A flow for an unknown or unverified login: never succeeds.
+    pub decoy: bool,
     pub address_key: String,
     pub channel: String,
     pub cookie_hash: String,
@@ -86,6 +89,13 @@ pub struct OutboxMessageRecord {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+}
+
+impl RecoveryFlowRecord {
+    /// The account this flow may recover; `None` for a decoy.
+    pub fn account(&self) -> Option<&str> {
+        (!self.decoy).then_some(self.identity_id.as_str())
+    }
 }
 
 impl OutboxMessageRecord {

@@ -242,31 +242,34 @@ impl Store for SqliteStore {
     }
 
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>> {
-        sqlx::query_as("select * from identity where identity_id = $1")
+        sqlx::query_as("select * from identity where identity_id = $1 and identity_id <> $2")
             .bind(identity_id)
+            .bind(PLACEHOLDER_IDENTITY_ID)
             .fetch_optional(&self.pool)
             .await
             .context("reading identity")
     }
 
-    async fn identity_by_username(&self, username: &str) -> anyhow::Result<Option<IdentityRecord>> {
-        sqlx::query_as("select * from identity where username = $1")
+    async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<IdentityRecord> {
+        let query = match login {
+            LoginLookup::Address(kind, value) => sqlx::query_as(
+                "select * from identity where identity_id = coalesce(\
+                 (select identity_id from address where kind = $1 and value = $2), $3)",
+            )
+            .bind(kind.as_str())
+            .bind(value),
+            LoginLookup::Username(username) => sqlx::query_as(
+                "select * from identity where identity_id = coalesce(\
+                 (select identity_id from identity where username = $1 and $2 = $2), $3)",
+            )
             .bind(username)
-            .fetch_optional(&self.pool)
+            .bind(""),
+        };
+        query
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .fetch_one(&self.pool)
             .await
-            .context("reading identity by username")
-    }
-
-    async fn identity_by_address(&self, kind: AddressKind, value: &str) -> anyhow::Result<Option<IdentityRecord>> {
-        sqlx::query_as(
-            "select identity.* from identity join address on address.identity_id = identity.identity_id \
-             where address.kind = $1 and address.value = $2",
-        )
-        .bind(kind.as_str())
-        .bind(value)
-        .fetch_optional(&self.pool)
-        .await
-        .context("reading identity by address")
+            .context("reading identity for login")
     }
 
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>> {
@@ -278,20 +281,31 @@ impl Store for SqliteStore {
     }
 
     async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>> {
-        sqlx::query_as("select * from identity order by created_at, identity_id limit $1 offset $2")
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await
-            .context("listing identities")
+        sqlx::query_as(
+            "select * from identity where identity_id <> $3 order by created_at, identity_id limit $1 offset $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .bind(PLACEHOLDER_IDENTITY_ID)
+        .fetch_all(&self.pool)
+        .await
+        .context("listing identities")
     }
 
     async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool> {
-        let done = sqlx::query("delete from identity where identity_id = $1")
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let done = sqlx::query("delete from identity where identity_id = $1 and identity_id <> $2")
             .bind(identity_id)
-            .execute(&self.pool)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .execute(&mut *tx)
             .await
             .context("deleting identity")?;
+        sqlx::query("delete from recovery_flow where identity_id = $1")
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await
+            .context("deleting the identity's recovery flows")?;
+        tx.commit().await.context("committing identity deletion")?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -326,8 +340,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let inserted = sqlx::query(
             "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, cookie_hash, code_hash, \
-             state, code_attempts, locale, expires_at, created_at) \
-             select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10 \
+             state, code_attempts, locale, expires_at, created_at, decoy) \
+             select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
              where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12",
         )
         .bind(&f.recovery_flow_id)
@@ -342,6 +356,7 @@ impl Store for SqliteStore {
         .bind(f.created_at)
         .bind(start.window_start)
         .bind(max_starts)
+        .bind(f.decoy)
         .execute(&mut *tx)
         .await
         .context("inserting recovery flow")?;
@@ -357,8 +372,8 @@ impl Store for SqliteStore {
             tx.rollback().await.context("rolling back")?;
             return Ok(StartOutcome::RateLimited { oldest_start });
         }
-        // A new flow supersedes the codes of the identity's older flows. Run
-        // for unknown logins too (matching nothing) so both paths cost the same.
+        // A new flow supersedes the codes of the identity's older flows (a
+        // decoy's random identity matches only itself: the same work).
         sqlx::query(
             "update recovery_flow set state = 'dead', code_hash = null \
              where identity_id = $1 and state = 'sent' and recovery_flow_id <> $2",
@@ -374,12 +389,7 @@ impl Store for SqliteStore {
         Ok(StartOutcome::Created)
     }
 
-    async fn code_attempts_since(
-        &self,
-        identity_id: Option<&str>,
-        address_key: &str,
-        since: i64,
-    ) -> anyhow::Result<i64> {
+    async fn code_attempts_since(&self, identity_id: &str, address_key: &str, since: i64) -> anyhow::Result<i64> {
         let (spent,): (i64,) = sqlx::query_as(
             "select coalesce(sum(code_attempts), 0) from recovery_flow \
              where (identity_id = $1 or address_key = $2) and created_at > $3",
@@ -461,7 +471,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let spent = sqlx::query(
             "update recovery_flow set state = 'used', used_at = $3 \
-             where recovery_flow_id = $1 and identity_id = $2 and state = $4 and expires_at > $3",
+             where recovery_flow_id = $1 and identity_id = $2 and state = $4 and expires_at > $3 and decoy = 0",
         )
         .bind(&r.flow_id)
         .bind(&r.identity_id)
@@ -718,11 +728,18 @@ impl Store for SqliteStore {
         insert_audit(&self.pool, event).await
     }
 
-    async fn audit_events(&self, identity_id: Option<&str>, limit: i64) -> anyhow::Result<Vec<AuditEventRecord>> {
+    async fn audit_events(
+        &self,
+        identity_id: Option<&str>,
+        since: Option<i64>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AuditEventRecord>> {
         sqlx::query_as(
-            "select * from audit_event where ($1 is null or identity_id = $1) order by created_at desc, audit_event_id limit $2",
+            "select * from audit_event where ($1 is null or identity_id = $1) and created_at >= $2 \
+             order by created_at desc, audit_event_id limit $3",
         )
         .bind(identity_id)
+        .bind(since.unwrap_or(0))
         .bind(limit)
         .fetch_all(&self.pool)
         .await

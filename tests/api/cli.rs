@@ -103,6 +103,10 @@ fn identity_commands_print_json_and_fail_with_one_line() {
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("password refused"));
 
+    let audit = latchkey(dir.path(), &["audit", "--identity", id, "--since", "1h"], None);
+    let events: Value = serde_json::from_slice(&audit.stdout).expect("JSON events");
+    assert_eq!(events[0]["kind"], "identity.created");
+
     assert!(latchkey(dir.path(), &["identity", "delete", id], None).status.success());
     assert!(!latchkey(dir.path(), &["identity", "show", id], None).status.success());
 }

@@ -32,6 +32,10 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server with test settings, adjusted by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_inner(configure, true).await
+}
+
+pub async fn spawn_app_inner(configure: impl FnOnce(&mut Settings), run_courier: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mail = SmtpSink::start().await;
     let db_path = dir.path().join("latchkey.db");
@@ -48,7 +52,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.courier.mail_dir = dir.path().join("mail");
     settings.courier.sms_dir = dir.path().join("sms");
     configure(&mut settings);
-    let app = Application::build(settings, true).await.expect("application builds");
+    let app = Application::build(settings, run_courier)
+        .await
+        .expect("application builds");
     let address = format!("http://{}", app.public_addr().expect("public addr"));
     let admin_address = format!("http://{}", app.admin_addr().expect("admin addr"));
     let services = app.services().clone();

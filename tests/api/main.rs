@@ -9,4 +9,5 @@ mod recovery;
 mod session;
 mod sms_sink;
 mod smtp_sink;
+mod timing;
 mod token_flow;

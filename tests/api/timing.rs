@@ -1,0 +1,232 @@
+//! "Known and unknown take the same time": a Mann–Whitney U test over
+//! hundreds of interleaved requests must not tell the two groups apart.
+
+use std::time::Instant;
+
+use latchkey::store::{AddressRecord, IdentityRecord};
+use rand::seq::SliceRandom;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const SAMPLES: usize = 300;
+const ALPHA: f64 = 0.01;
+
+/// Runs `experiment` (which returns a p-value) and, only if it rejects at
+/// `ALPHA`, replicates it once with fresh samples: a real difference shows in
+/// both runs, while a chance rejection (1 % of runs by construction) does not
+/// fail CI. The overall false-alarm rate is then ALPHA², see SECURITY.md.
+async fn distinguishable<F, Fut>(mut experiment: F) -> Option<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = f64>,
+{
+    let first = experiment().await;
+    if first >= ALPHA {
+        return None;
+    }
+    let second = experiment().await;
+    (second < ALPHA).then_some((first, second))
+}
+
+/// Inserts `count` verified accounts `known-N@example.com` directly, all
+/// sharing one password hash (hashing 300 passwords would only slow the test).
+async fn seed_accounts(app: &TestApp, count: usize, password_hash: Option<String>) {
+    let now = latchkey::time::now_ms();
+    for n in 0..count {
+        let identity_id = uuid::Uuid::new_v4().to_string();
+        let identity = IdentityRecord {
+            identity_id: identity_id.clone(),
+            username: None,
+            password_hash: password_hash.clone(),
+            roles: "[]".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let address = AddressRecord {
+            address_id: uuid::Uuid::new_v4().to_string(),
+            identity_id,
+            kind: "email".into(),
+            value: format!("known-{n}@example.com"),
+            verified: true,
+            created_at: now,
+        };
+        app.services
+            .store
+            .create_identity(&identity, &[address])
+            .await
+            .expect("seeded");
+    }
+}
+
+/// Two-sided p-value of the Mann–Whitney U test (normal approximation with
+/// tie-corrected variance).
+fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
+    let mut all: Vec<(f64, usize)> = a.iter().map(|x| (*x, 0)).chain(b.iter().map(|x| (*x, 1))).collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = all.len();
+    let mut ranks = vec![0.0; n];
+    let mut tie_term = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for r in ranks.iter_mut().take(j + 1).skip(i) {
+            *r = rank;
+        }
+        let t = (j - i + 1) as f64;
+        tie_term += t * t * t - t;
+        i = j + 1;
+    }
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let r1: f64 = all
+        .iter()
+        .zip(&ranks)
+        .filter(|((_, g), _)| *g == 0)
+        .map(|(_, r)| r)
+        .sum();
+    let u1 = r1 - n1 * (n1 + 1.0) / 2.0;
+    let mean = n1 * n2 / 2.0;
+    let total = n1 + n2;
+    let variance = n1 * n2 / 12.0 * ((total + 1.0) - tie_term / (total * (total - 1.0)));
+    let z = (u1 - mean).abs() / variance.sqrt();
+    2.0 * (1.0 - normal_cdf(z))
+}
+
+fn normal_cdf(z: f64) -> f64 {
+    // Abramowitz & Stegun 7.1.26 for erf.
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    0.5 * (1.0 + erf)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+/// Sends the requests in a random interleaving and returns the latencies (µs) per group.
+async fn measure<F, Fut>(plan: Vec<(usize, usize)>, send: F) -> (Vec<f64>, Vec<f64>)
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for (group, n) in plan {
+        let began = Instant::now();
+        let status = send(group, n).await;
+        let micros = began.elapsed().as_secs_f64() * 1e6;
+        assert!(status < 500, "server error during timing run");
+        if group == 0 {
+            known.push(micros)
+        } else {
+            unknown.push(micros)
+        }
+    }
+    (known, unknown)
+}
+
+fn shuffled_plan() -> Vec<(usize, usize)> {
+    let mut plan: Vec<(usize, usize)> = (0..SAMPLES).flat_map(|n| [(0, n), (1, n)]).collect();
+    plan.shuffle(&mut rand::thread_rng());
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_start_takes_the_same_time_for_known_and_unknown_addresses() {
+    // The request path alone: delivery runs elsewhere (`latchkey courier`, or
+    // this process's worker on its own clock), never inside a request.
+    let app = spawn_app_inner(|_| {}, false).await;
+    seed_accounts(&app, SAMPLES, None).await;
+    // Warm up connections, caches and the courier.
+    for n in 0..20 {
+        app.start_recovery(&format!("warmup-{n}@example.com")).await;
+    }
+
+    let app = &app;
+    let mut round = 0;
+    let verdict = distinguishable(|| {
+        round += 1;
+        let round = round;
+        async move {
+            let (known, unknown) = measure(shuffled_plan(), |group, n| {
+                let email = if group == 0 {
+                    format!("known-{n}@example.com")
+                } else {
+                    format!("unknown-{round}-{n}@example.com")
+                };
+                async move { app.start_recovery(&email).await.status().as_u16() }
+            })
+            .await;
+            let p = mann_whitney_p(&known, &unknown);
+            println!(
+                "start: known median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
+                median(&known),
+                median(&unknown)
+            );
+            p
+        }
+    })
+    .await;
+    assert!(
+        verdict.is_none(),
+        "known and unknown starts are distinguishable: {verdict:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password() {
+    let app = spawn_app().await;
+    let hash = app
+        .services
+        .hasher
+        .hash(secrecy::SecretString::from(PASSWORD.to_owned()))
+        .await
+        .expect("hash");
+    seed_accounts(&app, SAMPLES, Some(hash)).await;
+    for n in 0..10 {
+        app.login(&format!("warmup-{n}@example.com"), "wrong password entirely")
+            .await;
+    }
+
+    let app = &app;
+    let verdict = distinguishable(|| async move {
+        let (known, unknown) = measure(shuffled_plan(), |group, n| {
+            let login = if group == 0 {
+                format!("known-{n}@example.com")
+            } else {
+                format!("unknown-{n}@example.com")
+            };
+            let body = json!({"identifier": login, "password": "wrong password entirely"});
+            async move { app.post_json("/api/auth/login", &body, None).await.status().as_u16() }
+        })
+        .await;
+        let p = mann_whitney_p(&known, &unknown);
+        println!(
+            "login: wrong-password median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
+            median(&known),
+            median(&unknown)
+        );
+        p
+    })
+    .await;
+    assert!(
+        verdict.is_none(),
+        "unknown accounts and wrong passwords are distinguishable: {verdict:?}"
+    );
+}
+
+#[test]
+fn the_mann_whitney_test_tells_shifted_samples_apart() {
+    let a: Vec<f64> = (0..300).map(|i| f64::from(i % 50)).collect();
+    let b: Vec<f64> = (0..300).map(|i| f64::from(i % 50) + 10.0).collect();
+    assert!(mann_whitney_p(&a, &b) < 1e-6);
+    assert!(mann_whitney_p(&a, &a) > 0.5);
+}
