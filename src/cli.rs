@@ -109,7 +109,7 @@ pub async fn run() -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate => {
-            let store = crate::store::connect(&settings.database_url).await?;
+            let store = crate::store::connect(&settings).await?;
             store.migrate().await?;
             println!("{}", json!({"status": "migrated"}));
             Ok(())

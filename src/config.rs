@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub database_url: String,
+    pub database: DatabaseSettings,
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub public_url: String,
@@ -33,6 +34,25 @@ pub struct Settings {
     pub ui: UiSettings,
     pub locale: LocaleSettings,
     pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// Connections per instance.
+    pub max_connections: u32,
+    /// Longest a statement may run (PostgreSQL) or wait for a lock (SQLite).
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +150,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://latchkey.db".into(),
+            database: DatabaseSettings::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             public_url: "http://127.0.0.1:8080".into(),

@@ -22,7 +22,7 @@ use crate::time::now_ms;
 
 /// Opens (and migrates) the store and assembles the shared handles.
 pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
-    let store = store::connect(&settings.database_url).await?;
+    let store = store::connect(&settings).await?;
     store.migrate().await?;
     let material = match &settings.secret {
         Some(configured) => configured.clone(),

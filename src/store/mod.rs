@@ -6,13 +6,16 @@
 //! reset, its session revocations and its notice) are single methods so a
 //! backend can run them in one transaction.
 
+mod postgres;
 mod records;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 
@@ -40,11 +43,14 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Opens the backend named by the URL's scheme.
-pub async fn connect(database_url: &str) -> anyhow::Result<DynStore> {
-    if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<DynStore> {
+    let url = settings.database_url.as_str();
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, &settings.database).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::connect(url, &settings.database).await?))
     } else {
-        anyhow::bail!("unsupported database_url scheme (expected sqlite://…): {database_url}")
+        anyhow::bail!("unsupported database_url scheme (expected sqlite://… or postgres://…)")
     }
 }
 

@@ -22,8 +22,37 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub mail: SmtpSink,
     pub services: Services,
-    pub db_path: std::path::PathBuf,
+    /// The URL this app's database is reachable at (a fresh file or schema).
+    pub database_url: String,
     _dir: tempfile::TempDir,
+}
+
+/// Which database the suite runs on: the SQLite suite (`tests/api/main.rs`)
+/// or the PostgreSQL one (`tests/api_postgres.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database no other test touches: a new SQLite file, or a new schema in
+/// the PostgreSQL database named by `LATCHKEY_TEST_POSTGRES_URL`.
+async fn fresh_database(dir: &std::path::Path) -> String {
+    match crate::BACKEND {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("latchkey.db").display()),
+        Backend::Postgres => {
+            let base = std::env::var("LATCHKEY_TEST_POSTGRES_URL").expect("LATCHKEY_TEST_POSTGRES_URL is set");
+            let schema = format!("lk_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&base).await.expect("connect to PostgreSQL");
+            sqlx::query(&format!("create schema {schema}"))
+                .execute(&pool)
+                .await
+                .expect("create schema");
+            pool.close().await;
+            let separator = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{separator}options=-c%20search_path%3D{schema}")
+        }
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -38,9 +67,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 pub async fn spawn_app_inner(configure: impl FnOnce(&mut Settings), run_courier: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mail = SmtpSink::start().await;
-    let db_path = dir.path().join("latchkey.db");
+    let database_url = fresh_database(dir.path()).await;
     let mut settings = Settings {
-        database_url: format!("sqlite://{}", db_path.display()),
+        database_url: database_url.clone(),
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_listen: "127.0.0.1:0".parse().expect("addr"),
         ..Settings::default()
@@ -68,7 +97,7 @@ pub async fn spawn_app_inner(configure: impl FnOnce(&mut Settings), run_courier:
             .expect("client"),
         mail,
         services,
-        db_path,
+        database_url,
         _dir: dir,
     }
 }
@@ -198,23 +227,26 @@ impl TestApp {
     /// Every value of every column of a table, as text (for "nothing in plaintext" checks).
     pub async fn dump_table(&self, table: &str) -> String {
         use sqlx::{Column, Row};
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
-            .await
-            .expect("open db");
-        let rows = sqlx::query(&format!("select * from {table}"))
-            .fetch_all(&pool)
-            .await
-            .expect("read table");
+        let sql = format!("select * from {table}");
         let mut out = String::new();
-        for row in rows {
-            for (i, column) in row.columns().iter().enumerate() {
-                let text: Option<String> = row.try_get::<Option<String>, _>(i).ok().flatten();
-                let blob: Option<Vec<u8>> = row.try_get::<Option<Vec<u8>>, _>(i).ok().flatten();
-                let value = text.or_else(|| blob.map(|b| String::from_utf8_lossy(&b).into_owned()));
-                out.push_str(&format!("{}={:?}\n", column.name(), value));
-            }
+        macro_rules! dump {
+            ($pool:expr) => {{
+                let pool = $pool;
+                for row in sqlx::query(&sql).fetch_all(&pool).await.expect("read table") {
+                    for (i, column) in row.columns().iter().enumerate() {
+                        let text: Option<String> = row.try_get::<Option<String>, _>(i).ok().flatten();
+                        let blob: Option<Vec<u8>> = row.try_get::<Option<Vec<u8>>, _>(i).ok().flatten();
+                        let value = text.or_else(|| blob.map(|b| String::from_utf8_lossy(&b).into_owned()));
+                        out.push_str(&format!("{}={:?}\n", column.name(), value));
+                    }
+                }
+                pool.close().await;
+            }};
         }
-        pool.close().await;
+        match crate::BACKEND {
+            Backend::Sqlite => dump!(sqlx::SqlitePool::connect(&self.database_url).await.expect("open db")),
+            Backend::Postgres => dump!(sqlx::PgPool::connect(&self.database_url).await.expect("open db")),
+        }
         out
     }
 }

@@ -1,4 +1,7 @@
-//! End-to-end tests: the real server, a real SQLite file, a real SMTP conversation.
+//! End-to-end tests: the real server, a real SQLite file, a real SMTP
+//! conversation. `tests/api_postgres.rs` runs the same modules on PostgreSQL.
+
+pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod abuse;
 mod admin;

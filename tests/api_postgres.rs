@@ -1,0 +1,29 @@
+//! The end-to-end suite of `tests/api/` again, each test in a fresh schema of
+//! the PostgreSQL database named by `LATCHKEY_TEST_POSTGRES_URL`. Compiled
+//! only when that variable is set (see `build.rs`); under `CI=true` its
+//! absence is a failure (`tests/postgres_required.rs`). The CLI tests stay in
+//! the SQLite suite: they exercise the binary's embedded defaults.
+#![cfg(postgres_tests)]
+
+pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
+
+#[path = "api/abuse.rs"]
+mod abuse;
+#[path = "api/admin.rs"]
+mod admin;
+#[path = "api/errors.rs"]
+mod errors;
+#[path = "api/helpers.rs"]
+mod helpers;
+#[path = "api/recovery.rs"]
+mod recovery;
+#[path = "api/session.rs"]
+mod session;
+#[path = "api/sms_sink.rs"]
+mod sms_sink;
+#[path = "api/smtp_sink.rs"]
+mod smtp_sink;
+#[path = "api/timing.rs"]
+mod timing;
+#[path = "api/token_flow.rs"]
+mod token_flow;
