@@ -17,6 +17,8 @@ mod errors;
 mod helpers;
 #[path = "api/recovery.rs"]
 mod recovery;
+#[path = "api/scale.rs"]
+mod scale;
 #[path = "api/session.rs"]
 mod session;
 #[path = "api/sms_sink.rs"]

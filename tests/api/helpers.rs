@@ -66,8 +66,24 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 pub async fn spawn_app_inner(configure: impl FnOnce(&mut Settings), run_courier: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mail = SmtpSink::start().await;
     let database_url = fresh_database(dir.path()).await;
+    spawn_instance(dir, database_url, SmtpSink::start().await, configure, run_courier).await
+}
+
+/// Another instance on `first`'s database and SMTP server, as a second
+/// `latchkey serve` behind the same load balancer would be.
+pub async fn spawn_peer(first: &TestApp, run_courier: bool) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    spawn_instance(dir, first.database_url.clone(), first.mail.clone(), |_| {}, run_courier).await
+}
+
+async fn spawn_instance(
+    dir: tempfile::TempDir,
+    database_url: String,
+    mail: SmtpSink,
+    configure: impl FnOnce(&mut Settings),
+    run_courier: bool,
+) -> TestApp {
     let mut settings = Settings {
         database_url: database_url.clone(),
         listen: "127.0.0.1:0".parse().expect("addr"),

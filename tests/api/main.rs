@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod helpers;
 mod recovery;
+mod scale;
 mod session;
 mod sms_sink;
 mod smtp_sink;

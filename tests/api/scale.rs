@@ -1,0 +1,143 @@
+//! Several instances on one database: limits, single use and delivery hold
+//! wherever a request lands.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use latchkey::store::{AddressRecord, IdentityRecord};
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn seed_verified(app: &TestApp, prefix: &str, count: usize) {
+    let now = latchkey::time::now_ms();
+    for n in 0..count {
+        let identity_id = uuid::Uuid::new_v4().to_string();
+        let identity = IdentityRecord {
+            identity_id: identity_id.clone(),
+            username: None,
+            password_hash: None,
+            roles: "[]".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let address = AddressRecord {
+            address_id: uuid::Uuid::new_v4().to_string(),
+            identity_id,
+            kind: "email".into(),
+            value: format!("{prefix}-{n}@example.com"),
+            verified: true,
+            created_at: now,
+        };
+        app.services.store.create_identity(&identity, &[address]).await.expect("seeded");
+    }
+}
+
+#[tokio::test]
+async fn the_start_limit_holds_across_two_instances() {
+    let a = spawn_app().await;
+    let b = spawn_peer(&a, true).await;
+    a.create_identity("alice@example.com", Some(PASSWORD), true).await;
+
+    for app in [&a, &b, &a] {
+        assert_eq!(app.start_recovery("alice@example.com").await.status(), 200);
+    }
+    let fourth = b.start_recovery("alice@example.com").await;
+
+    assert_eq!(fourth.status(), 429);
+    assert_eq!(json(fourth).await["error"], "rate_limited");
+}
+
+#[tokio::test]
+async fn the_attempt_cap_holds_across_instances() {
+    let a = spawn_app().await;
+    let b = spawn_peer(&a, false).await;
+    a.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let cookie = a.started_flow("alice@example.com").await;
+    let code = a.code_from_mail("alice@example.com", 1).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+
+    for app in [&a, &b, &a, &b, &a] {
+        app.verify(&cookie, wrong).await;
+    }
+
+    assert_eq!(b.verify(&cookie, &code).await.status(), 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_resets_on_two_instances_let_exactly_one_succeed() {
+    let a = spawn_app().await;
+    let b = spawn_peer(&a, false).await;
+    a.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let cookie = a.verified_flow("alice@example.com").await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let request = app
+            .client
+            .post(app.url("/api/auth/recovery/reset-password"))
+            .header("cookie", format!("latchkey_recovery={cookie}"))
+            .json(&json!({ "password": format!("purple elephants dance quietly {i}") }));
+        tasks.spawn(async move { request.send().await.expect("sent").status().as_u16() });
+    }
+    let statuses = tasks.join_all().await;
+
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_couriers_deliver_a_thousand_queued_messages_exactly_once() {
+    const MESSAGES: usize = 1000;
+    // Queue everything first, with no courier running anywhere.
+    let front = spawn_app_inner(|s| s.recovery.max_starts_per_hour = 0, false).await;
+    seed_verified(&front, "bulk", MESSAGES).await;
+    for n in 0..MESSAGES {
+        assert_eq!(front.start_recovery(&format!("bulk-{n}@example.com")).await.status(), 200);
+    }
+
+    let couriers = [
+        spawn_peer(&front, true).await,
+        spawn_peer(&front, true).await,
+        spawn_peer(&front, true).await,
+    ];
+    let mut delivered = 0;
+    for _ in 0..600 {
+        delivered = front.mail.mails().len();
+        if delivered >= MESSAGES {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut per_recipient: HashMap<String, usize> = HashMap::new();
+    for mail in front.mail.mails() {
+        for to in mail.to {
+            *per_recipient.entry(to).or_default() += 1;
+        }
+    }
+    assert_eq!(delivered, MESSAGES, "not every message was delivered");
+    assert_eq!(per_recipient.len(), MESSAGES);
+    let twice: Vec<_> = per_recipient.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    drop(couriers);
+}
+
+#[tokio::test]
+async fn a_message_whose_worker_died_is_delivered_when_its_lease_runs_out() {
+    let front = spawn_app_inner(|_| {}, false).await;
+    front.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    assert_eq!(front.start_recovery("alice@example.com").await.status(), 200);
+    // A worker claims the message for 1.5 s and dies without a word.
+    let now = latchkey::time::now_ms();
+    let claimed = front.services.store.claim_outbox(now, now + 1500, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+
+    let _courier = spawn_peer(&front, true).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(front.mail.mails().is_empty(), "delivered while another worker held the lease");
+
+    let mails = front.mail.wait_for("alice@example.com", 1).await;
+    assert_eq!(mails.len(), 1);
+}
