@@ -37,7 +37,7 @@ pub enum Backend {
 
 /// A database no other test touches: a new SQLite file, or a new schema in
 /// the PostgreSQL database named by `LATCHKEY_TEST_POSTGRES_URL`.
-async fn fresh_database(dir: &std::path::Path) -> String {
+pub async fn fresh_database(dir: &std::path::Path) -> String {
     match crate::BACKEND {
         Backend::Sqlite => format!("sqlite://{}", dir.join("latchkey.db").display()),
         Backend::Postgres => {

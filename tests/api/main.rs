@@ -6,6 +6,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 mod abuse;
 mod admin;
 mod cli;
+mod crash;
 mod errors;
 mod helpers;
 mod recovery;

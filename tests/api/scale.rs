@@ -29,7 +29,11 @@ async fn seed_verified(app: &TestApp, prefix: &str, count: usize) {
             verified: true,
             created_at: now,
         };
-        app.services.store.create_identity(&identity, &[address]).await.expect("seeded");
+        app.services
+            .store
+            .create_identity(&identity, &[address])
+            .await
+            .expect("seeded");
     }
 }
 
@@ -93,7 +97,10 @@ async fn three_couriers_deliver_a_thousand_queued_messages_exactly_once() {
     let front = spawn_app_inner(|s| s.recovery.max_starts_per_hour = 0, false).await;
     seed_verified(&front, "bulk", MESSAGES).await;
     for n in 0..MESSAGES {
-        assert_eq!(front.start_recovery(&format!("bulk-{n}@example.com")).await.status(), 200);
+        assert_eq!(
+            front.start_recovery(&format!("bulk-{n}@example.com")).await.status(),
+            200
+        );
     }
 
     let couriers = [
@@ -131,12 +138,20 @@ async fn a_message_whose_worker_died_is_delivered_when_its_lease_runs_out() {
     assert_eq!(front.start_recovery("alice@example.com").await.status(), 200);
     // A worker claims the message for 1.5 s and dies without a word.
     let now = latchkey::time::now_ms();
-    let claimed = front.services.store.claim_outbox(now, now + 1500, 10).await.expect("claim");
+    let claimed = front
+        .services
+        .store
+        .claim_outbox(now, now + 1500, 10)
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
 
     let _courier = spawn_peer(&front, true).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(front.mail.mails().is_empty(), "delivered while another worker held the lease");
+    assert!(
+        front.mail.mails().is_empty(),
+        "delivered while another worker held the lease"
+    );
 
     let mails = front.mail.wait_for("alice@example.com", 1).await;
     assert_eq!(mails.len(), 1);

@@ -1,0 +1,153 @@
+//! kill -9 in the middle of a load of starts loses nothing: every start that
+//! was answered 200 has its flow and its message, and the courier of the
+//! restarted server delivers them.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use latchkey::config::Settings;
+use latchkey::store::{AddressRecord, IdentityRecord};
+use serde_json::json;
+
+use crate::helpers::{SmtpSink, fresh_database};
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+const STARTS: usize = 200;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn serve(dir: &std::path::Path, database_url: &str, smtp_port: u16, port: u16, courier: bool) -> Child {
+    let mut command = Command::new(BIN);
+    command.arg("serve");
+    if !courier {
+        command.arg("--no-courier");
+    }
+    command
+        .current_dir(dir)
+        .env("LATCHKEY_DATABASE_URL", database_url)
+        .env("LATCHKEY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LATCHKEY_ADMIN_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("LATCHKEY_COURIER__SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("LATCHKEY_COURIER__POLL_INTERVAL", "100ms")
+        .env("LATCHKEY_RATE_LIMIT__IP_PER_MINUTE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts")
+}
+
+async fn wait_until_up(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..150 {
+        if client.get(format!("{base}/health/alive")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server at {base} did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_load_loses_no_answered_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database_url = fresh_database(dir.path()).await;
+    {
+        // Migrate, create the shared secret and keys, and seed the accounts.
+        let settings = Settings {
+            database_url: database_url.clone(),
+            ..Settings::default()
+        };
+        let services = latchkey::startup::build_services(settings).await.expect("services");
+        let now = latchkey::time::now_ms();
+        for n in 0..STARTS {
+            let identity_id = uuid::Uuid::new_v4().to_string();
+            let identity = IdentityRecord {
+                identity_id: identity_id.clone(),
+                username: None,
+                password_hash: None,
+                roles: "[]".into(),
+                created_at: now,
+                updated_at: now,
+            };
+            let address = AddressRecord {
+                address_id: uuid::Uuid::new_v4().to_string(),
+                identity_id,
+                kind: "email".into(),
+                value: format!("crash-{n}@example.com"),
+                verified: true,
+                created_at: now,
+            };
+            services
+                .store
+                .create_identity(&identity, &[address])
+                .await
+                .expect("seeded");
+        }
+    }
+    let sink = SmtpSink::start().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = serve(dir.path(), &database_url, sink.port, port, false);
+    wait_until_up(&base).await;
+
+    // A steady load over about a second; kill -9 once a third was answered.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..STARTS {
+        let request = client
+            .post(format!("{base}/api/auth/recovery/start"))
+            .json(&json!({ "email": format!("crash-{n}@example.com") }));
+        let done = done.clone();
+        tasks.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5 * n as u64)).await;
+            let answered = matches!(request.send().await, Ok(r) if r.status() == 200);
+            if answered {
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            (n, answered)
+        });
+    }
+    while done.load(Ordering::SeqCst) < STARTS / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill().expect("kill -9");
+    let _ = server.wait();
+    let answered: Vec<usize> = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .filter_map(|(n, ok)| ok.then_some(n))
+        .collect();
+    assert!(!answered.is_empty(), "no start was answered before the kill");
+
+    // Restart with a courier: every answered start's code arrives, once.
+    let port = free_port();
+    let mut server = serve(dir.path(), &database_url, sink.port, port, true);
+    wait_until_up(&format!("http://127.0.0.1:{port}")).await;
+    for n in &answered {
+        let mails = sink.wait_for(&format!("crash-{n}@example.com"), 1).await;
+        assert_eq!(mails.len(), 1, "crash-{n} got {} mails", mails.len());
+    }
+    server.kill().expect("stop");
+    let _ = server.wait();
+    assert!(
+        answered.len() < STARTS,
+        "the kill came after the load: nothing was in flight"
+    );
+    println!(
+        "{} of {STARTS} starts answered before the kill; all delivered after restart",
+        answered.len()
+    );
+}
