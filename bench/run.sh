@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# latchkey benchmarks: a release build on a fresh database, 1,000 seeded
+# identities, and wrk (Debian package `wrk`) at 64 connections.
+#
+#   bash bench/run.sh                 # SQLite, one instance
+#   bash bench/run.sh postgres        # PostgreSQL (LATCHKEY_BENCH_POSTGRES_URL or the local server), one instance
+#   bash bench/run.sh postgres 2      # PostgreSQL, two instances sharing the database
+#
+# Prints req/s, p50/p99 latency and the server's peak RSS per scenario, and
+# appends them to bench/results.txt. Limits are switched off (0) so the
+# server, not the rate limiter, is measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:-sqlite}
+instances=${2:-1}
+duration=${BENCH_DURATION:-15s}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+
+cargo build --release --quiet
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+case "$backend" in
+  sqlite) db="sqlite://$work/latchkey.db" ;;
+  postgres)
+    base=${LATCHKEY_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+    name="latchkey_bench_$$"
+    psql -q "$base/test" -c "create database $name"
+    trap 'cleanup; psql -q "$base/test" -c "drop database if exists $name with (force)"' EXIT
+    db="$base/$name" ;;
+  *) echo "backend: sqlite or postgres" >&2; exit 2 ;;
+esac
+
+export LATCHKEY_DATABASE_URL=$db
+export LATCHKEY_RATE_LIMIT__IP_PER_MINUTE=0
+export LATCHKEY_RECOVERY__MAX_STARTS_PER_HOUR=0
+export LATCHKEY_COURIER__MAIL_DIR=$work/mail
+export RUST_LOG=warn
+./target/release/latchkey migrate >/dev/null
+
+urls=()
+for i in $(seq 1 "$instances"); do
+  port=$((18070 + 10 * i))
+  LATCHKEY_LISTEN=127.0.0.1:$port LATCHKEY_ADMIN_LISTEN=127.0.0.1:$((port + 1)) \
+    ./target/release/latchkey serve > "$work/serve-$i.log" 2>&1 &
+  pids+=($!)
+  urls+=("http://127.0.0.1:$port")
+done
+for url in "${urls[@]}"; do
+  for _ in $(seq 1 100); do curl -sf "$url/health/alive" >/dev/null && break; sleep 0.1; done
+done
+python3 bench/seed.py "http://127.0.0.1:18081" 1000 1
+
+peak_rss() {
+  local total=0
+  for p in "${pids[@]}"; do
+    total=$((total + $(awk '/VmHWM/ {print $2}' "/proc/$p/status")))
+  done
+  echo "$((total / 1024)) MB"
+}
+
+run() { # name script path
+  local name=$1 script=$2 path=$3 out rps p50 p99
+  local conns=$((64 / instances))
+  local files=() loaders=()
+  for url in "${urls[@]}"; do
+    f=$(mktemp); files+=("$f")
+    wrk -t1 -c"$conns" -d"$duration" --latency -s "bench/$script" "$url$path" > "$f" &
+    loaders+=($!)
+  done
+  wait "${loaders[@]}"
+  rps=0
+  for f in "${files[@]}"; do
+    rps=$(python3 -c "print(round($rps + float('$(awk '/Requests\/sec/ {print $2}' "$f")')))")
+  done
+  p50=$(awk '/ 50%/ {print $2}' "${files[0]}")
+  p99=$(awk '/ 99%/ {print $2}' "${files[0]}")
+  local line
+  line=$(printf '%-10s %-9s x%s  %8s req/s  p50 %8s  p99 %8s  peak RSS %s' \
+    "$name" "$backend" "$instances" "$rps" "$p50" "$p99" "$(peak_rss)")
+  echo "$line"
+  echo "$(date -u +%FT%TZ) $line" >> bench/results.txt
+}
+
+run start start.lua /api/auth/recovery/start
+run login login.lua /api/auth/login
