@@ -3,7 +3,7 @@
 # identities, and wrk (Debian package `wrk`) at 64 connections.
 #
 #   bash bench/run.sh                 # SQLite, one instance
-#   bash bench/run.sh postgres        # PostgreSQL (LATCHKEY_BENCH_POSTGRES_URL or the local server), one instance
+#   bash bench/run.sh postgres        # PostgreSQL (BENCH_POSTGRES_URL or the local server), one instance
 #   bash bench/run.sh postgres 2      # PostgreSQL, two instances sharing the database
 #
 # Prints req/s, p50/p99 latency and the server's peak RSS per scenario, and
@@ -16,7 +16,10 @@ instances=${2:-1}
 duration=${BENCH_DURATION:-15s}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release --quiet
+cargo build --release --quiet --bin latchkey --example argon2_ceiling
+ceiling=$(./target/release/examples/argon2_ceiling)
+echo "$ceiling"
+echo "$(date -u +%FT%TZ) $ceiling" >> bench/results.txt
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -25,7 +28,7 @@ trap cleanup EXIT
 case "$backend" in
   sqlite) db="sqlite://$work/latchkey.db" ;;
   postgres)
-    base=${LATCHKEY_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+    base=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
     name="latchkey_bench_$$"
     psql -q "$base/test" -c "create database $name"
     trap 'cleanup; psql -q "$base/test" -c "drop database if exists $name with (force)"' EXIT
