@@ -10,13 +10,19 @@ use secrecy::SecretString;
 async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let hasher = latchkey::identity::PasswordHasher::new(cores).await?;
-    let hash = hasher.hash(SecretString::from("correct horse battery staple 42")).await?;
+    let hash = hasher
+        .hash(SecretString::from("correct horse battery staple 42"))
+        .await?;
     let rounds = 40 * cores;
     let began = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..rounds {
         let (hasher, hash) = (hasher.clone(), hash.clone());
-        tasks.spawn(async move { hasher.verify(SecretString::from("wrong guess entirely"), Some(&hash)).await });
+        tasks.spawn(async move {
+            hasher
+                .verify(SecretString::from("wrong guess entirely"), Some(&hash))
+                .await
+        });
     }
     while let Some(done) = tasks.join_next().await {
         done??;

@@ -59,7 +59,8 @@ fn status_of(error: &Error) -> StatusCode {
     }
 }
 
-fn message_of(error: &Error, locale: Locale) -> String {
+/// The localized `AuthError.message` for an error.
+pub fn message_of(error: &Error, locale: Locale) -> String {
     let t = |key: &str, args: &[(&str, &str)]| i18n::text(locale, key, args);
     match error {
         Error::InvalidRequest { key, detail } if detail.is_empty() => t(key, &[]),

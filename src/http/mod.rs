@@ -38,6 +38,7 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .merge(recovery::router())
         .merge(session::router())
         .merge(v2::router())
+        .merge(crate::ui::router())
         .merge(health::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

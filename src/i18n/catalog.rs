@@ -11,6 +11,35 @@ pub fn lookup(locale: Locale, key: &str) -> Option<&'static str> {
 }
 
 pub const EN: &[(&str, &str)] = &[
+    ("ui.language", "Language"),
+    ("ui.start.title", "Recover your account"),
+    (
+        "ui.start.intro",
+        "Enter the email address of your account. We will send a 6-digit code to it.",
+    ),
+    ("ui.start.email", "Email address"),
+    ("ui.start.submit", "Send code"),
+    ("ui.code.title", "Enter your code"),
+    (
+        "ui.code.intro",
+        "If an account uses this address, a 6-digit code is on its way. It expires in 15 minutes.",
+    ),
+    ("ui.code.code", "6-digit code"),
+    ("ui.code.submit", "Verify"),
+    ("ui.code.resend", "Didn't get a code? Send a new one"),
+    ("ui.password.title", "Choose a new password"),
+    (
+        "ui.password.policy",
+        "Use at least {min} characters. A few unrelated words make a strong passphrase that is easy to remember. It must not contain your email address.",
+    ),
+    ("ui.password.password", "New password"),
+    ("ui.password.submit", "Set password"),
+    ("ui.done.title", "Your password was changed"),
+    (
+        "ui.done.intro",
+        "You can now sign in with your new password. Every other session was signed out.",
+    ),
+    ("ui.done.back", "Back to the application"),
     // AuthError messages, keyed by error code.
     ("error.invalid_request", "The request is invalid: {detail}"),
     ("error.invalid_email", "Enter a valid email address."),
@@ -111,6 +140,35 @@ pub const EN: &[(&str, &str)] = &[
 ];
 
 pub const VI: &[(&str, &str)] = &[
+    ("ui.language", "Ngôn ngữ"),
+    ("ui.start.title", "Khôi phục tài khoản"),
+    (
+        "ui.start.intro",
+        "Nhập địa chỉ email của tài khoản. Chúng tôi sẽ gửi một mã gồm 6 chữ số đến địa chỉ này.",
+    ),
+    ("ui.start.email", "Địa chỉ email"),
+    ("ui.start.submit", "Gửi mã"),
+    ("ui.code.title", "Nhập mã của bạn"),
+    (
+        "ui.code.intro",
+        "Nếu có tài khoản dùng địa chỉ này, mã gồm 6 chữ số đang được gửi đến. Mã hết hạn sau 15 phút.",
+    ),
+    ("ui.code.code", "Mã gồm 6 chữ số"),
+    ("ui.code.submit", "Xác minh"),
+    ("ui.code.resend", "Chưa nhận được mã? Gửi mã mới"),
+    ("ui.password.title", "Chọn mật khẩu mới"),
+    (
+        "ui.password.policy",
+        "Dùng ít nhất {min} ký tự. Một vài từ không liên quan đến nhau sẽ tạo thành cụm mật khẩu mạnh và dễ nhớ. Mật khẩu không được chứa địa chỉ email của bạn.",
+    ),
+    ("ui.password.password", "Mật khẩu mới"),
+    ("ui.password.submit", "Đặt mật khẩu"),
+    ("ui.done.title", "Mật khẩu của bạn đã được thay đổi"),
+    (
+        "ui.done.intro",
+        "Bây giờ bạn có thể đăng nhập bằng mật khẩu mới. Mọi phiên đăng nhập khác đã bị đăng xuất.",
+    ),
+    ("ui.done.back", "Quay lại ứng dụng"),
     ("error.invalid_request", "Yêu cầu không hợp lệ: {detail}"),
     ("error.invalid_email", "Vui lòng nhập địa chỉ email hợp lệ."),
     ("error.invalid_code_format", "Mã phải gồm đúng 6 chữ số."),

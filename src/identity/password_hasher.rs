@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::PasswordHash;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordVerifier as _, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;

@@ -1,0 +1,375 @@
+//! The browser UI for recovery (`/ui/recovery`): address → code → new
+//! password → done. Server-rendered, works without JavaScript, localized by
+//! `?lang=` (kept for the whole flow) or `Accept-Language`, and driven by the
+//! same domain functions, limits and courier as the JSON API.
+//!
+//! Pages carry a strict CSP, `X-Frame-Options: DENY` and `Referrer-Policy:
+//! no-referrer`; form posts must come from this origin (`Origin` /
+//! `Sec-Fetch-Site`) and the flow cookie is `SameSite=Strict`.
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::domain::{EmailAddress, Login};
+use crate::error::Error;
+use crate::http::error::{ApiError, message_of};
+use crate::http::extract::ClientInfo;
+use crate::i18n::{self, Locale};
+use crate::recovery::{self, Unknown};
+use crate::services::{Client, Services};
+
+const COOKIE: &str = "latchkey_ui";
+const COOKIE_PATH: &str = "/ui/recovery";
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router() -> Router<Services> {
+    Router::new()
+        .route("/ui/recovery", get(start_page))
+        .route("/ui/recovery/start", post(start))
+        .route("/ui/recovery/code", get(code_page))
+        .route("/ui/recovery/verify", post(verify))
+        .route("/ui/recovery/password", get(password_page))
+        .route("/ui/recovery/reset", post(reset))
+        .route("/ui/recovery/done", get(done_page))
+        .route("/ui/static/style.css", get(style))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// What every page shows: the language, the title, an error if any.
+pub struct Page {
+    pub lang: &'static str,
+    /// The page's own address, for the language switcher.
+    pub here: &'static str,
+    pub title: String,
+    pub error: Option<String>,
+    locale: Locale,
+}
+
+impl Page {
+    fn new(locale: Locale, title_key: &str, error: Option<String>) -> Self {
+        let here = match title_key {
+            "ui.code.title" => "/ui/recovery/code",
+            "ui.password.title" => "/ui/recovery/password",
+            "ui.done.title" => "/ui/recovery/done",
+            _ => "/ui/recovery",
+        };
+        Self {
+            lang: locale.as_str(),
+            here,
+            title: i18n::text(locale, title_key, &[]),
+            error,
+            locale,
+        }
+    }
+
+    /// A localized string, for the templates.
+    pub fn t(&self, key: &str) -> String {
+        i18n::text(self.locale, key, &[])
+    }
+}
+
+#[derive(Template)]
+#[template(path = "start.html")]
+struct StartPage {
+    page: Page,
+}
+
+#[derive(Template)]
+#[template(path = "code.html")]
+struct CodePage {
+    page: Page,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    page: Page,
+    policy: String,
+    min_length: usize,
+}
+
+#[derive(Template)]
+#[template(path = "done.html")]
+struct DonePage {
+    page: Page,
+    return_url: String,
+}
+
+fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            ApiError::new(Error::Internal(anyhow::anyhow!("template")), Locale::En).into_response()
+        }
+    }
+}
+
+/// `?lang=` when it names a supported language, else the client's `Accept-Language`.
+fn locale(query: &Option<String>, client: &ClientInfo) -> Locale {
+    query
+        .as_deref()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "lang"))
+        .and_then(|(_, v)| Locale::parse(&v))
+        .unwrap_or(client.0.locale)
+}
+
+fn client_in(client: &ClientInfo, locale: Locale) -> Client {
+    Client {
+        locale,
+        ..client.0.clone()
+    }
+}
+
+fn field(body: &Bytes, name: &str) -> String {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// A form post must come from a page of this origin. Browsers say where a
+/// request comes from with `Sec-Fetch-Site`; older ones only with `Origin`
+/// (which our `no-referrer` policy turns into `null` for form posts, so it is
+/// only consulted when `Sec-Fetch-Site` is absent). A request with neither is
+/// not a browser's, and cannot ride a victim's cookies.
+fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => host.is_some_and(|host| {
+            origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .is_some_and(|o| o.eq_ignore_ascii_case(host))
+        }),
+    }
+}
+
+fn cookie_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+fn set_cookie(services: &Services, value: Option<&str>) -> HeaderValue {
+    let secure = if services.settings.public_is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = match value {
+        Some(v) => format!(
+            "{COOKIE}={v}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+            services.settings.recovery.lifespan.as_secs()
+        ),
+        None => format!("{COOKIE}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+    };
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn redirect_with_cookie(services: &Services, to: String, cookie: Option<&str>) -> Response {
+    let mut response = Redirect::to(&to).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(services, cookie));
+    response
+}
+
+fn status_of(error: &Error) -> StatusCode {
+    match error {
+        Error::RateLimited { .. } | Error::TooManyRequests { .. } | Error::TooManyAttempts => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Error::RecoverySessionMissing | Error::RecoverySessionExpired | Error::RecoveryNotVerified => {
+            StatusCode::UNAUTHORIZED
+        }
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn failure(error: &Error, locale: Locale) -> Option<String> {
+    if let Error::Internal(cause) = error {
+        tracing::error!(error = %format!("{cause:#}"), "UI request failed");
+    }
+    Some(message_of(error, locale))
+}
+
+async fn start_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+    let locale = locale(&query, &client);
+    render(
+        StatusCode::OK,
+        &StartPage {
+            page: Page::new(locale, "ui.start.title", None),
+        },
+    )
+}
+
+async fn start(
+    State(services): State<Services>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = locale(&query, &client);
+    if !same_origin(&headers) {
+        return ApiError::new(Error::Forbidden, locale).into_response();
+    }
+    let outcome = match EmailAddress::parse(&field(&body, "email")) {
+        None => Err(Error::invalid("error.invalid_email")),
+        Some(email) => {
+            recovery::start(
+                &services,
+                &Login::Email(email),
+                &client_in(&client, locale),
+                Unknown::Conceal,
+            )
+            .await
+        }
+    };
+    match outcome {
+        Ok(started) => redirect_with_cookie(
+            &services,
+            format!("/ui/recovery/code?lang={locale}"),
+            Some(started.secret.expose()),
+        ),
+        Err(e) => render(
+            status_of(&e),
+            &StartPage {
+                page: Page::new(locale, "ui.start.title", failure(&e, locale)),
+            },
+        ),
+    }
+}
+
+async fn code_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+    let locale = locale(&query, &client);
+    render(
+        StatusCode::OK,
+        &CodePage {
+            page: Page::new(locale, "ui.code.title", None),
+        },
+    )
+}
+
+async fn verify(
+    State(services): State<Services>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = locale(&query, &client);
+    if !same_origin(&headers) {
+        return ApiError::new(Error::Forbidden, locale).into_response();
+    }
+    let cookie = cookie_of(&headers);
+    let code = field(&body, "code");
+    match recovery::verify(&services, cookie.as_deref(), &code, &client_in(&client, locale)).await {
+        Ok(secret) => redirect_with_cookie(
+            &services,
+            format!("/ui/recovery/password?lang={locale}"),
+            Some(secret.expose()),
+        ),
+        Err(e) => render(
+            status_of(&e),
+            &CodePage {
+                page: Page::new(locale, "ui.code.title", failure(&e, locale)),
+            },
+        ),
+    }
+}
+
+fn password_page_for(services: &Services, locale: Locale, error: Option<String>, status: StatusCode) -> Response {
+    let min_length = services.settings.password.min_length;
+    render(
+        status,
+        &PasswordPage {
+            page: Page::new(locale, "ui.password.title", error),
+            policy: i18n::text(locale, "ui.password.policy", &[("min", &min_length.to_string())]),
+            min_length,
+        },
+    )
+}
+
+async fn password_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+    password_page_for(&services, locale(&query, &client), None, StatusCode::OK)
+}
+
+async fn reset(
+    State(services): State<Services>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = locale(&query, &client);
+    if !same_origin(&headers) {
+        return ApiError::new(Error::Forbidden, locale).into_response();
+    }
+    let cookie = cookie_of(&headers);
+    let password = field(&body, "password");
+    match recovery::reset(&services, cookie.as_deref(), &password, &client_in(&client, locale)).await {
+        Ok(_) => redirect_with_cookie(&services, format!("/ui/recovery/done?lang={locale}"), None),
+        Err(e @ Error::PasswordPolicy(_)) => password_page_for(&services, locale, failure(&e, locale), status_of(&e)),
+        Err(e) => render(
+            status_of(&e),
+            &StartPage {
+                page: Page::new(locale, "ui.start.title", failure(&e, locale)),
+            },
+        ),
+    }
+}
+
+async fn done_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+    let locale = locale(&query, &client);
+    render(
+        StatusCode::OK,
+        &DonePage {
+            page: Page::new(locale, "ui.done.title", None),
+            return_url: services.settings.return_url().to_owned(),
+        },
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("style.css"),
+    )
+}

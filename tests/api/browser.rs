@@ -1,0 +1,302 @@
+//! The recovery UI in a real browser: Debian's Chromium driven through
+//! chromedriver's W3C WebDriver API, in English and in Vietnamese, with a
+//! screenshot of every step under `target/ui-screenshots/`. Skipped when
+//! Chromium is not installed, except under `CI=true`, where that fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Option<Browser> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "CI=true but chromium/chromedriver are not installed");
+            eprintln!("skipping browser test: chromium or chromedriver missing");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=390,844",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session json");
+        let session = created["value"]["sessionId"].as_str().expect("session id").to_owned();
+        Some(Browser {
+            http,
+            session: format!("{base}/session/{session}"),
+            driver,
+            _profile: profile,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.session))
+            .json(&body)
+            .send()
+            .await
+            .expect("webdriver call");
+        let value: Value = response.json().await.expect("webdriver json");
+        assert!(value["value"].get("error").is_none(), "webdriver {path}: {value}");
+        value["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned()
+    }
+
+    async fn attribute(&self, css: &str, name: &str) -> String {
+        let element = self.find(css).await;
+        let value = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{element}/attribute/{name}"),
+                json!({}),
+            )
+            .await;
+        value.as_str().unwrap_or("").to_owned()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        let value = self
+            .call(reqwest::Method::GET, &format!("/element/{element}/text"), json!({}))
+            .await;
+        value.as_str().unwrap_or("").to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{element}/clear"), json!({}))
+            .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    async fn submit(&self) {
+        let button = self.find("button[type=submit]").await;
+        self.call(reqwest::Method::POST, &format!("/element/{button}/click"), json!({}))
+            .await;
+    }
+
+    /// Waits (up to 10 s) until the page's address contains `fragment`:
+    /// a click only starts a navigation, it does not wait for it.
+    async fn wait_for_url(&self, fragment: &str) {
+        for _ in 0..200 {
+            if self.url().await.contains(fragment) {
+                // And until the new document is complete.
+                let state = self
+                    .call(
+                        reqwest::Method::POST,
+                        "/execute/sync",
+                        json!({"script": "return document.readyState", "args": []}),
+                    )
+                    .await;
+                if state == "complete" {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let source = self.call(reqwest::Method::GET, "/source", json!({})).await;
+        panic!("never reached {fragment}; at {}: {source}", self.url().await);
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", json!({}))
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.call(reqwest::Method::GET, "/screenshot", json!({})).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("png"))
+            .expect("base64");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("screenshot written");
+    }
+
+    async fn quit(mut self) {
+        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn recover_in_the_browser(lang: &str, expect: [&str; 4]) {
+    let Some(browser) = Browser::start().await else { return };
+    let app = spawn_app_with(|s| s.ui.return_url = Some("https://app.example.com/".into())).await;
+    let email = format!("{lang}@example.com");
+    app.create_identity(&email, Some(PASSWORD), true).await;
+    let [start_title, wrong_code_message, policy_fragment, done_title] = expect;
+
+    browser.goto(&app.url(&format!("/ui/recovery?lang={lang}"))).await;
+    assert_eq!(browser.text("h1").await, start_title);
+    assert_eq!(browser.attribute("#email", "autocomplete").await, "email");
+    browser.screenshot(&format!("{lang}-1-address")).await;
+    browser.type_into("#email", &email).await;
+    browser.submit().await;
+
+    let source = browser.call(reqwest::Method::GET, "/source", json!({})).await;
+    assert!(
+        browser.url().await.contains("/ui/recovery/code"),
+        "{} {source}",
+        browser.url().await
+    );
+    assert_eq!(browser.attribute("#code", "autocomplete").await, "one-time-code");
+    browser.screenshot(&format!("{lang}-2-code")).await;
+    let code = app.code_from_mail(&email, 1).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    browser.type_into("#code", wrong).await;
+    browser.submit().await;
+    browser.wait_for_url("/ui/recovery/verify").await;
+    assert_eq!(browser.text("[role=alert]").await, wrong_code_message);
+    browser.screenshot(&format!("{lang}-3-wrong-code")).await;
+    browser.type_into("#code", &code).await;
+    browser.submit().await;
+
+    browser.wait_for_url("/ui/recovery/password").await;
+    assert!(browser.text("#policy").await.contains(policy_fragment));
+    assert_eq!(browser.attribute("#password", "autocomplete").await, "new-password");
+    browser.screenshot(&format!("{lang}-4-password")).await;
+    browser.type_into("#password", NEW_PASSWORD).await;
+    browser.submit().await;
+
+    browser.wait_for_url("/ui/recovery/done").await;
+    assert_eq!(browser.text("h1").await, done_title);
+    assert_eq!(browser.attribute("a.button", "href").await, "https://app.example.com/");
+    browser.screenshot(&format!("{lang}-5-done")).await;
+    browser.quit().await;
+
+    assert_eq!(app.login(&email, NEW_PASSWORD).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_recovers_an_account_in_the_browser_in_english() {
+    recover_in_the_browser(
+        "en",
+        [
+            "Recover your account",
+            "Invalid or expired code.",
+            "at least 15 characters",
+            "Your password was changed",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_recovers_an_account_in_the_browser_in_vietnamese() {
+    recover_in_the_browser(
+        "vi",
+        [
+            "Khôi phục tài khoản",
+            "Mã không hợp lệ hoặc đã hết hạn.",
+            "ít nhất 15 ký tự",
+            "Mật khẩu của bạn đã được thay đổi",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ui_pages_carry_strict_security_headers_and_refuse_cross_site_posts() {
+    let app = spawn_app().await;
+    let page = app.client.get(app.url("/ui/recovery")).send().await.expect("sent");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers();
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("default-src 'none'")
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+
+    let cross_site = app
+        .client
+        .post(app.url("/ui/recovery/start"))
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("email", "victim@example.com")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cross_site.status(), 403);
+}
