@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod identity;
+pub mod observe;
 pub mod recovery;
 pub mod secrets;
 pub mod services;

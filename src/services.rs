@@ -19,6 +19,8 @@ pub struct Services {
     pub hasher: PasswordHasher,
     pub keys: KeyRing,
     pub courier: CourierHandle,
+    /// Recent request latencies, for the diagnostics API.
+    pub latency: crate::observe::LatencyLog,
 }
 
 impl Services {

@@ -20,8 +20,12 @@ use crate::session::KeyRing;
 use crate::store;
 use crate::time::now_ms;
 
+/// How often an instance re-reads the shared signing keys.
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Opens (and migrates) the store and assembles the shared handles.
 pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
+    crate::observe::prometheus();
     let store = store::connect(&settings).await?;
     store.migrate().await?;
     let material = match &settings.secret {
@@ -43,6 +47,7 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
         hasher,
         keys,
         courier,
+        latency: crate::observe::LatencyLog::default(),
     })
 }
 
@@ -108,6 +113,24 @@ impl Application {
         } else {
             None
         };
+        // Pick up keys rotated by `latchkey keys rotate` or another instance.
+        let (keys, store, secret) = (
+            self.services.keys.clone(),
+            self.services.store.clone(),
+            self.services.secret.clone(),
+        );
+        let mut reload_stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(KEY_RELOAD_INTERVAL) => {}
+                    _ = reload_stop.changed() => return,
+                }
+                if let Err(e) = keys.reload(&store, &secret).await {
+                    tracing::warn!(error = %format!("{e:#}"), "reloading signing keys failed");
+                }
+            }
+        });
         tracing::info!(public = %self.public.local_addr()?, admin = %self.admin.local_addr()?, "latchkey is listening");
         let public = serve(self.public, crate::http::app(self.services.clone())?, stop_rx.clone());
         let admin = serve(self.admin, crate::admin::app(self.services.clone()), stop_rx);

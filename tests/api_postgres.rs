@@ -15,6 +15,8 @@ mod admin;
 mod browser;
 #[path = "api/crash.rs"]
 mod crash;
+#[path = "api/diagnostics.rs"]
+mod diagnostics;
 #[path = "api/errors.rs"]
 mod errors;
 #[path = "api/helpers.rs"]

@@ -126,6 +126,13 @@ impl Worker {
             tasks.spawn(async move {
                 let delivery = worker.deliver(&row).await;
                 let id = &row.outbox_message_id;
+                let outcome = match &delivery {
+                    Delivery::Delivered => "sent",
+                    Delivery::Retry(_) => "retry",
+                    Delivery::GiveUp(_) => "failed",
+                };
+                metrics::counter!("courier_deliveries_total", "channel" => row.channel.clone(), "outcome" => outcome)
+                    .increment(1);
                 let recorded = match &delivery {
                     Delivery::Delivered => worker.store.mark_outbox_sent(id, now_ms()).await,
                     Delivery::Retry(error) => {

@@ -4,6 +4,7 @@
 //! Handlers here only parse, call one domain function and map the result.
 
 pub mod client_ip;
+mod diagnostics;
 pub mod error;
 pub mod extract;
 mod health;
@@ -40,9 +41,14 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .merge(v2::router())
         .merge(crate::ui::router())
         .merge(health::router())
+        .merge(diagnostics::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            services.latency.clone(),
+            crate::observe::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             (policy, services.clone()),
             client_ip::middleware,

@@ -136,7 +136,7 @@ async fn login(
 }
 
 /// `Authorization: Bearer <jwt>` or `X-Session-Token: <token>`.
-fn credential(headers: &HeaderMap) -> Option<Credential> {
+pub fn credential(headers: &HeaderMap) -> Option<Credential> {
     if let Some(token) = headers.get("x-session-token").and_then(|v| v.to_str().ok()) {
         return Some(Credential::Token(token.trim().to_owned()));
     }

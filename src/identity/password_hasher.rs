@@ -130,7 +130,9 @@ impl PasswordHasher {
 
     /// Runs `work` on the blocking pool with a permit and a block buffer.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Blocks) -> T + Send + 'static) -> anyhow::Result<T> {
+        let queued = std::time::Instant::now();
         let _permit = self.permits.acquire().await.context("hasher closed")?;
+        metrics::histogram!("argon2_queue_wait_seconds").record(queued.elapsed().as_secs_f64());
         let mut blocks = self
             .buffers
             .lock()

@@ -178,6 +178,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     };
     match services.store.create_recovery_flow(&new_flow).await? {
         StartOutcome::Created => {
+            metrics::counter!("recovery_flows_started_total", "channel" => channel.as_str()).increment(1);
             // The worker is not woken from here: it polls on its own clock, so
             // when delivery work happens says nothing about this request.
             Ok(Started {
@@ -269,6 +270,10 @@ async fn check_code(
     if locked {
         services.store.kill_flow(&flow.recovery_flow_id).await?;
     }
+    metrics::counter!("recovery_codes_failed_total", "channel" => flow.channel.clone()).increment(1);
+    if locked {
+        metrics::counter!("recovery_flows_locked_total").increment(1);
+    }
     let kind = if locked {
         Kind::RecoveryFlowLocked
     } else {
@@ -312,6 +317,7 @@ pub async fn verify(services: &Services, secret: Option<&str>, code: &str, clien
         return Err(Error::RecoverySessionMissing);
     }
     let detail = json!({"flow_id": flow.recovery_flow_id});
+    metrics::counter!("recovery_flows_verified_total").increment(1);
     let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
     services.store.insert_audit_event(&event).await?;
     Ok(new_secret)
@@ -416,6 +422,7 @@ async fn complete(
         return Err(Error::RecoverySessionMissing);
     }
     services.courier.wake();
+    metrics::counter!("recovery_flows_completed_total").increment(1);
     // Whoever was locked out by failed logins proved themselves: unlock.
     session::clear_login_throttle(services, &identity).await?;
     let jwt = session::sign_jwt(services, &completed.session)?;

@@ -8,6 +8,7 @@ mod admin;
 mod browser;
 mod cli;
 mod crash;
+mod diagnostics;
 mod errors;
 mod helpers;
 mod recovery;

@@ -161,3 +161,56 @@ async fn login_accepts_the_username_as_identifier() {
     assert_eq!(app.login("bob.builder", PASSWORD).await.status(), 200);
     assert_eq!(app.login("BOB@example.com", PASSWORD).await.status(), 200);
 }
+
+#[tokio::test]
+async fn after_a_key_rotation_tokens_signed_by_either_key_verify_during_the_overlap() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let before = json(app.login("alice@example.com", PASSWORD).await).await;
+    let old_kid = jsonwebtoken::decode_header(before["jwt"].as_str().expect("jwt"))
+        .expect("header")
+        .kid
+        .expect("kid");
+
+    let new_kid = latchkey::session::KeyRing::rotate(
+        &app.services.store,
+        &app.services.secret,
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .expect("rotated");
+    app.services
+        .keys
+        .reload(&app.services.store, &app.services.secret)
+        .await
+        .expect("reloaded");
+    let after = json(app.login("alice@example.com", PASSWORD).await).await;
+
+    let kid = jsonwebtoken::decode_header(after["jwt"].as_str().expect("jwt"))
+        .expect("header")
+        .kid
+        .expect("kid");
+    assert_eq!(kid, new_kid);
+    assert_ne!(kid, old_kid);
+    for token in [&before["jwt"], &after["jwt"]] {
+        assert_eq!(app.session_with_jwt(token.as_str().expect("jwt")).await.status(), 200);
+    }
+    let jwks = json(
+        app.client
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+}

@@ -1,0 +1,91 @@
+//! Diagnostics: Prometheus metrics, and recent request latencies per route
+//! for identities with the `admin` role (the seed's System & Diagnostics API).
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::ClientInfo;
+use super::session::credential;
+use crate::error::Error;
+use crate::services::Services;
+use crate::session;
+
+pub fn router() -> Router<Services> {
+    Router::new()
+        .route("/metrics", get(prometheus))
+        .route("/api/v1/util/latency/metrics", get(latency))
+}
+
+async fn prometheus(State(services): State<Services>, client: ClientInfo) -> Result<impl IntoResponse, ApiError> {
+    let stats = services.store.outbox_stats().await.map_err(|e| client.error(e))?;
+    metrics::gauge!("outbox_depth").set(stats.pending as f64);
+    let oldest_age = stats
+        .oldest_pending_created_at
+        .map_or(0.0, |t| ((crate::time::now_ms() - t).max(0) as f64) / 1000.0);
+    metrics::gauge!("outbox_oldest_age_seconds").set(oldest_age);
+    let body = crate::observe::prometheus().map(|h| h.render()).unwrap_or_default();
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Window {
+    from_ns: Option<u64>,
+    to_ns: Option<u64>,
+    bucket_ns: Option<u64>,
+}
+
+const MAX_BUCKETS: u64 = 10_000;
+
+async fn latency(
+    State(services): State<Services>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    query: Result<Query<Window>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let credential = credential(&headers).ok_or_else(|| client.error(Error::Unauthorized))?;
+    let (_, identity) = session::current(&services, credential)
+        .await
+        .map_err(|e| client.error(e))?;
+    if !identity.record.role_list().iter().any(|r| r == "admin") {
+        return Err(client.error(Error::Forbidden));
+    }
+    let Query(window) = query.map_err(|e| {
+        client.error(Error::InvalidRequest {
+            key: "error.invalid_request",
+            detail: e.body_text(),
+        })
+    })?;
+    let now = crate::time::now_ms().max(0) as u64 * 1_000_000;
+    let to_ns = window.to_ns.unwrap_or(now);
+    let from_ns = window.from_ns.unwrap_or(to_ns.saturating_sub(3_600_000_000_000));
+    let bucket_ns = window.bucket_ns.unwrap_or(60_000_000_000);
+    let invalid = |detail: &str| {
+        client.error(Error::InvalidRequest {
+            key: "error.invalid_request",
+            detail: detail.to_owned(),
+        })
+    };
+    if from_ns >= to_ns {
+        return Err(invalid("from_ns must be before to_ns"));
+    }
+    if bucket_ns == 0 || (to_ns - from_ns) / bucket_ns > MAX_BUCKETS {
+        return Err(invalid("bucket_ns must be positive and give at most 10000 buckets"));
+    }
+    let routes = services.latency.report(from_ns, to_ns, bucket_ns);
+    Ok(Json(json!({
+        "from_ns": from_ns,
+        "to_ns": to_ns,
+        "bucket_ns": bucket_ns,
+        "routes": routes,
+    })))
+}

@@ -1,0 +1,80 @@
+//! `/metrics` and the latency API.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text_with_route_templates() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    app.start_recovery("alice@example.com").await;
+    app.login("alice@example.com", PASSWORD).await;
+
+    let response = app.client.get(app.url("/metrics")).send().await.expect("sent");
+
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("text");
+    for needle in [
+        "http_requests_total",
+        "route=\"/api/auth/recovery/start\"",
+        "http_request_duration_seconds_bucket",
+        "recovery_flows_started_total",
+        "outbox_depth",
+        "argon2_queue_wait_seconds",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from /metrics");
+    }
+}
+
+#[tokio::test]
+async fn the_latency_api_is_for_admins_and_reports_percentiles_per_route() {
+    let app = spawn_app().await;
+    let new = latchkey::admin::parse_new_identity(
+        "ops@example.com",
+        None,
+        None,
+        vec!["admin".into()],
+        true,
+        Some(secrecy::SecretString::from(PASSWORD.to_owned())),
+    )
+    .expect("valid");
+    latchkey::identity::create(&app.services, new).await.expect("created");
+    app.create_identity("user@example.com", Some(PASSWORD), true).await;
+    for _ in 0..5 {
+        app.start_recovery("someone@example.com").await;
+    }
+    let admin = json(app.login("ops@example.com", PASSWORD).await).await;
+    let user = json(app.login("user@example.com", PASSWORD).await).await;
+    let get = |jwt: &Value, query: &str| {
+        app.client
+            .get(app.url(&format!("/api/v1/util/latency/metrics{query}")))
+            .bearer_auth(jwt.as_str().expect("jwt"))
+            .send()
+    };
+
+    assert_eq!(get(&user["jwt"], "").await.expect("sent").status(), 403);
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/util/latency/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        get(&admin["jwt"], "?from_ns=10&to_ns=5").await.expect("sent").status(),
+        400
+    );
+
+    let report = json(get(&admin["jwt"], "?bucket_ns=1000000000").await.expect("sent")).await;
+    let routes = report["routes"].as_array().expect("routes");
+    let start = routes
+        .iter()
+        .find(|r| r["route"] == "POST /api/auth/recovery/start")
+        .expect("start route reported");
+    assert_eq!(start["count"], 5);
+    for key in ["min_ns", "max_ns", "avg_ns", "p50_ns", "p95_ns", "p99_ns"] {
+        assert!(start[key].as_u64().is_some_and(|v| v > 0), "{key}: {start}");
+    }
+    assert!(!start["series"].as_array().expect("series").is_empty());
+}
