@@ -22,6 +22,12 @@ pub fn router() -> Router<Services> {
         .route("/api/v1/util/latency/metrics", get(latency))
 }
 
+/// Prometheus metrics
+///
+/// Request counts and latency histograms per route, recovery and courier counters, outbox depth.
+#[utoipa::path(get, path = "/metrics", tag = "System & Diagnostics",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 500, description = "Internal error", body = crate::http::error::AuthError)))]
 async fn prometheus(State(services): State<Services>, client: ClientInfo) -> Result<impl IntoResponse, ApiError> {
     let stats = services.store.outbox_stats().await.map_err(|e| client.error(e))?;
     metrics::gauge!("outbox_depth").set(stats.pending as f64);
@@ -36,7 +42,7 @@ async fn prometheus(State(services): State<Services>, client: ClientInfo) -> Res
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct Window {
     from_ns: Option<u64>,
@@ -46,6 +52,15 @@ struct Window {
 
 const MAX_BUCKETS: u64 = 10_000;
 
+/// Request latency metrics
+///
+/// Count, min, max, average, p50, p95, p99 and a time-bucketed series of this server's request latencies per route. Requires the admin role.
+#[utoipa::path(get, path = "/api/v1/util/latency/metrics", tag = "System & Diagnostics", params(Window),
+    responses((status = 200, description = "Latency statistics per route", body = Object),
+        (status = 400, description = "Invalid window", body = crate::http::error::AuthError),
+        (status = 401, description = "Missing, expired or revoked session", body = crate::http::error::AuthError),
+        (status = 403, description = "The admin role is required", body = crate::http::error::AuthError)),
+    security(("bearer" = [])))]
 async fn latency(
     State(services): State<Services>,
     client: ClientInfo,

@@ -11,11 +11,15 @@ use crate::domain::PolicyViolation;
 use crate::error::Error;
 use crate::i18n::{self, Locale};
 
-/// The seed's `AuthError` schema.
-#[derive(Debug, Serialize, serde::Deserialize)]
+/// AuthError schema.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AuthError {
+    /// Machine-readable error code or error category.
     pub error: String,
+    /// Human-readable error message.
     pub message: String,
+    /// Status value returned by the API.
+    #[schema(value_type = i32, format = Int32)]
     pub status: u16,
 }
 

@@ -16,11 +16,21 @@ pub fn router() -> Router<Services> {
         .route("/health/ready", get(ready))
 }
 
+/// Liveness
+///
+/// Answers while the process runs.
+#[utoipa::path(get, path = "/health/alive", tag = "System & Diagnostics",
+    responses((status = 200, description = "The process is up", body = Object)))]
 async fn alive() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready when the database answers and the courier's transport accepts connections.
+/// Readiness
+///
+/// Answers when the database and the courier's transport are reachable.
+#[utoipa::path(get, path = "/health/ready", tag = "System & Diagnostics",
+    responses((status = 200, description = "Ready", body = Object),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::error::AuthError)))]
 async fn ready(State(services): State<Services>, client: ClientInfo) -> Result<Json<Value>, ApiError> {
     if let Err(e) = services.store.ping().await {
         tracing::warn!(error = %format!("{e:#}"), "readiness: database unavailable");

@@ -8,6 +8,7 @@ mod diagnostics;
 pub mod error;
 pub mod extract;
 mod health;
+mod openapi;
 pub mod recovery;
 pub mod session;
 pub mod v2;
@@ -42,6 +43,7 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .merge(crate::ui::router())
         .merge(health::router())
         .merge(diagnostics::router())
+        .merge(openapi::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, AuthError};
 use super::extract::{ApiJson, ClientInfo};
 use super::session::AuthLoginResponse;
 use crate::domain::{EmailAddress, Login, SecretToken};
@@ -27,26 +27,41 @@ pub fn router() -> Router<Services> {
         .route("/api/auth/recovery/reset-password", post(reset_password))
 }
 
-#[derive(Deserialize)]
+/// Request to send a one-time password-recovery code.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthRecoveryStartRequest)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
+    /// Email address associated with the account.
+    #[schema(format = "email")]
     email: String,
 }
 
-#[derive(Deserialize)]
+/// Request to verify a one-time password-recovery code.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthRecoveryVerifyRequest)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
+    /// The 6-digit code from the recovery message.
+    #[schema(pattern = "^[0-9]{6}$")]
     code: String,
 }
 
-#[derive(Deserialize)]
+/// Request to set a new password after recovery-code verification.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthRecoveryResetRequest)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    /// New password for the account.
+    #[schema(min_length = 1)]
     password: String,
 }
 
-#[derive(Serialize)]
+/// Password-recovery status.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuthRecoveryStatusResponse)]
 pub struct StatusResponse {
+    /// `code_sent` after start, `verified` after verify.
     status: &'static str,
 }
 
@@ -91,6 +106,14 @@ fn with_cookie(services: &Services, body: impl IntoResponse, token: Option<&Secr
     response
 }
 
+/// Start password recovery
+///
+/// Sends a one-time recovery code to the account email address and creates a short-lived recovery session. Preserve the response cookie for the verify and reset requests.
+#[utoipa::path(post, path = "/api/auth/recovery/start", tag = "Authentication", request_body = StartRequest,
+    responses((status = 200, description = "Recovery code accepted for delivery", body = StatusResponse,
+        headers(("Set-Cookie" = String, description = "Short-lived recovery session cookie required by the next recovery request."))),
+        (status = 400, description = "Invalid request", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
+        (status = 429, description = "Too many requests", body = AuthError)))]
 async fn start(
     State(services): State<Services>,
     client: ClientInfo,
@@ -107,6 +130,14 @@ async fn start(
     ))
 }
 
+/// Verify the recovery code
+///
+/// Checks the one-time code sent by the start request. Send the recovery session cookie; a successful response rotates it.
+#[utoipa::path(post, path = "/api/auth/recovery/verify", tag = "Authentication", request_body = VerifyRequest,
+    responses((status = 200, description = "Code verified", body = StatusResponse),
+        (status = 400, description = "Invalid request", body = AuthError), (status = 401, description = "No, unknown or expired recovery session", body = AuthError),
+        (status = 415, description = "Wrong content type", body = AuthError),
+        (status = 429, description = "Too many wrong codes", body = AuthError)))]
 async fn verify(
     State(services): State<Services>,
     client: ClientInfo,
@@ -124,6 +155,14 @@ async fn verify(
     ))
 }
 
+/// Reset recovered password
+///
+/// Sets the new account password after code verification. Send the recovery session cookie returned by the verify request. A successful response also returns an authenticated session.
+#[utoipa::path(post, path = "/api/auth/recovery/reset-password", tag = "Authentication", request_body = ResetRequest,
+    responses((status = 200, description = "Password reset and active session", body = AuthLoginResponse),
+        (status = 400, description = "Invalid request", body = AuthError), (status = 401, description = "No, unknown, expired or unverified recovery session", body = AuthError),
+        (status = 415, description = "Wrong content type", body = AuthError),
+        (status = 429, description = "Too many requests", body = AuthError)))]
 async fn reset_password(
     State(services): State<Services>,
     client: ClientInfo,

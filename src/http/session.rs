@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, AuthError};
 use super::extract::{ApiJson, ClientInfo};
 use crate::error::Error;
 use crate::identity::Identity;
@@ -28,53 +28,74 @@ pub fn router() -> Router<Services> {
         .route("/.well-known/jwks.json", get(jwks))
 }
 
-#[derive(Deserialize)]
+/// Request to sign in with a login and a password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthLoginRequest)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Email address or username.
     identifier: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+/// Request naming a session by its session token.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthSessionTokenRequest)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SessionTokenRequest {
+    /// Session token returned after authentication.
     session_token: String,
 }
 
-/// The seed's `AuthIdentity`.
-#[derive(Serialize)]
+/// Account identity returned by the authenticated session.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthIdentity {
+    /// Unique identifier for the record.
     id: String,
+    /// Account attributes returned with the authenticated session.
+    #[schema(value_type = Object)]
     traits: Value,
 }
 
-/// The seed's `AuthSessionDevice`.
-#[derive(Serialize)]
+/// AuthSessionDevice schema.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthSessionDevice {
+    /// IP address reported for the session device.
     #[serde(skip_serializing_if = "Option::is_none")]
     ip_address: Option<String>,
+    /// User agent reported for the session device.
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<String>,
 }
 
-/// The seed's `AuthSession`; `tokenized` is the Bearer JWT when present.
-#[derive(Serialize)]
+/// Session object. The `tokenized` field is the Bearer JWT used for API calls.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthSession {
+    /// Unique identifier for the record.
     id: String,
+    /// Indicates whether the session is active.
     active: bool,
+    /// Timestamp when the session was authenticated.
+    #[schema(format = DateTime)]
     authenticated_at: String,
+    /// Timestamp when the session expires.
+    #[schema(format = DateTime)]
     expires_at: String,
+    /// Devices associated with the authenticated session.
     devices: Vec<AuthSessionDevice>,
     identity: AuthIdentity,
+    /// Bearer JWT issued for REST API calls.
     #[serde(skip_serializing_if = "Option::is_none")]
     tokenized: Option<String>,
 }
 
-/// The seed's `AuthLoginResponse`.
-#[derive(Serialize)]
+/// AuthLoginResponse schema.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthLoginResponse {
+    /// Session token returned after authentication. Store it securely for session refresh and logout.
     session_token: String,
+    /// Bearer JWT returned for REST API calls.
     jwt: String,
     session: AuthSession,
     identity: AuthIdentity,
@@ -119,6 +140,13 @@ impl AuthLoginResponse {
     }
 }
 
+/// Sign in
+///
+/// Checks a login and password and returns an authenticated session. An unknown account and a wrong password get the same answer.
+#[utoipa::path(post, path = "/api/auth/login", tag = "Authentication", request_body = LoginRequest,
+    responses((status = 200, description = "Active session", body = AuthLoginResponse), (status = 400, description = "Invalid request", body = AuthError),
+        (status = 401, description = "Wrong login or password", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
+        (status = 429, description = "Too many failed logins", body = AuthError)))]
 async fn login(
     State(services): State<Services>,
     client: ClientInfo,
@@ -147,6 +175,13 @@ pub fn credential(headers: &HeaderMap) -> Option<Credential> {
         .then(|| Credential::Jwt(jwt.trim().to_owned()))
 }
 
+/// Current session
+///
+/// Returns the session of a Bearer JWT or an X-Session-Token.
+#[utoipa::path(get, path = "/api/auth/session", tag = "Authentication",
+    params(("X-Session-Token" = Option<String>, Header, description = "Session token, instead of a Bearer JWT.")),
+    responses((status = 200, description = "Active session", body = AuthSession),
+        (status = 401, description = "Missing, expired or revoked session", body = AuthError)))]
 async fn current(
     State(services): State<Services>,
     client: ClientInfo,
@@ -159,6 +194,12 @@ async fn current(
     Ok(Json(AuthSession::from(&record, &identity, None)))
 }
 
+/// Refresh session JWT
+///
+/// Returns a new Bearer JWT for an active session.
+#[utoipa::path(post, path = "/api/auth/session/refresh", tag = "Authentication", request_body = SessionTokenRequest,
+    responses((status = 200, description = "Active session with a new JWT", body = AuthLoginResponse), (status = 400, description = "Invalid request", body = AuthError),
+        (status = 401, description = "Missing, expired or revoked session", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError)))]
 async fn refresh(
     State(services): State<Services>,
     client: ClientInfo,
@@ -170,6 +211,12 @@ async fn refresh(
     Ok(Json(AuthLoginResponse::from(&issued)))
 }
 
+/// Sign out
+///
+/// Revokes the session; its JWTs stop working at once.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "Authentication", request_body = SessionTokenRequest,
+    responses((status = 204, description = "Session revoked"), (status = 400, description = "Invalid request", body = AuthError),
+        (status = 401, description = "Missing, expired or revoked session", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError)))]
 async fn logout(
     State(services): State<Services>,
     client: ClientInfo,
@@ -181,6 +228,11 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Signing keys
+///
+/// The public keys (JWKS) that verify every JWT latchkey issues.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "Authentication",
+    responses((status = 200, description = "JSON Web Key Set", body = Object)))]
 async fn jwks(State(services): State<Services>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, AuthError};
 use super::extract::{ApiJson, ClientInfo};
 use crate::domain::Login;
 use crate::error::Error;
@@ -20,21 +20,26 @@ pub fn router() -> Router<Services> {
         .route("/v2/auth/recovery/request", post(request))
         .route("/v2/auth/recovery/confirm", post(confirm))
         .route("/v2/auth/login", post(login))
-        .route("/v2/auth/refresh/{refresh_token}", get(refresh))
+        .route("/v2/auth/refresh/{refreshToken}", get(refresh))
 }
 
-#[derive(Deserialize)]
+/// Request to start a token-bound recovery.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryRequest {
+    /// Email address, username or phone number of the account.
     login: String,
 }
 
-#[derive(Serialize)]
+/// Recovery token.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RecoveryToken {
+    /// One-time token for password reset, valid for 15 minutes.
     token: String,
 }
 
-#[derive(Deserialize)]
+/// Request to confirm a recovery with the token, the code and a new password.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RecoveryConfirm {
     token: String,
@@ -43,15 +48,17 @@ pub struct RecoveryConfirm {
     repeat_password: String,
 }
 
-#[derive(Deserialize)]
+/// Request to sign in and receive a token pair.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TokenLoginRequest)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     login: String,
     password: String,
 }
 
-/// Delos' token pair.
-#[derive(Serialize)]
+/// Access and refresh tokens.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPairResponse {
     access_token: String,
@@ -73,6 +80,13 @@ impl From<TokenPair> for TokenPairResponse {
     }
 }
 
+/// Recovery access request
+///
+/// Sends a 6-digit recovery code to the verified email or phone of the account and returns a one-time token for the confirm request.
+#[utoipa::path(post, path = "/v2/auth/recovery/request", tag = "Authentication", request_body = RecoveryRequest,
+    responses((status = 200, description = "Recovery token", body = RecoveryToken), (status = 400, description = "Invalid request", body = AuthError),
+        (status = 404, description = "Account not found (only with reveal_unknown_accounts)", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
+        (status = 429, description = "Recovery attempts exceeded", body = AuthError)))]
 async fn request(
     State(services): State<Services>,
     client: ClientInfo,
@@ -86,6 +100,13 @@ async fn request(
     Ok(Json(RecoveryToken { token }))
 }
 
+/// Recovery confirm
+///
+/// Checks the token and the code, sets the new password and returns a token pair.
+#[utoipa::path(post, path = "/v2/auth/recovery/confirm", tag = "Authentication", request_body = RecoveryConfirm,
+    responses((status = 200, description = "Password reset; token pair", body = TokenPairResponse), (status = 400, description = "Invalid request", body = AuthError),
+        (status = 401, description = "Unknown, used or expired token", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
+        (status = 429, description = "Too many wrong codes", body = AuthError)))]
 async fn confirm(
     State(services): State<Services>,
     client: ClientInfo,
@@ -108,6 +129,13 @@ async fn confirm(
     Ok(Json(pair.into()))
 }
 
+/// Token login
+///
+/// Checks a login and password and returns a token pair.
+#[utoipa::path(post, path = "/v2/auth/login", tag = "Authentication", request_body = LoginRequest,
+    responses((status = 200, description = "Token pair", body = TokenPairResponse), (status = 400, description = "Invalid request", body = AuthError),
+        (status = 401, description = "Wrong login or password", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
+        (status = 429, description = "Too many failed logins", body = AuthError)))]
 async fn login(
     State(services): State<Services>,
     client: ClientInfo,
@@ -122,6 +150,13 @@ async fn login(
     Ok(Json(pair.into()))
 }
 
+/// Refresh tokens
+///
+/// Spends a refresh token for a new token pair. Presenting a spent refresh token revokes its whole family.
+#[utoipa::path(get, path = "/v2/auth/refresh/{refreshToken}", tag = "Authentication",
+    params(("refreshToken" = String, Path, description = "The refresh token to spend.")),
+    responses((status = 200, description = "New token pair", body = TokenPairResponse),
+        (status = 401, description = "Unknown, spent or revoked refresh token", body = AuthError)))]
 async fn refresh(
     State(services): State<Services>,
     client: ClientInfo,

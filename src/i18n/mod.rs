@@ -5,6 +5,7 @@
 //! module never decides *what* to say, only how to say it.
 
 mod catalog;
+mod openapi_vi;
 
 use std::fmt;
 
@@ -67,6 +68,17 @@ impl Locale {
 impl fmt::Display for Locale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The OpenAPI description `english` in `locale` (`None` when untranslated).
+pub fn openapi_text(locale: Locale, english: &str) -> Option<&'static str> {
+    match locale {
+        Locale::En => None,
+        Locale::Vi => openapi_vi::TEXTS
+            .iter()
+            .find(|(en, _)| *en == english)
+            .map(|(_, vi)| *vi),
     }
 }
 

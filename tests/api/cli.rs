@@ -232,7 +232,7 @@ async fn a_new_user_recovers_an_account_with_the_binary_and_no_secret_reaches_it
     let log = std::fs::read_to_string(&log_path).expect("log");
     assert!(log.contains("/api/auth/recovery/verify"), "the access log names routes");
     assert!(
-        log.contains("/v2/auth/refresh/{refresh_token}"),
+        log.contains("/v2/auth/refresh/{refreshToken}"),
         "the refresh path is logged as its template"
     );
     for secret in &secrets {

@@ -78,3 +78,51 @@ async fn the_latency_api_is_for_admins_and_reports_percentiles_per_route() {
     }
     assert!(!start["series"].as_array().expect("series").is_empty());
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_from_the_code_in_english_and_vietnamese() {
+    let app = spawn_app().await;
+    let get = |path: &str| app.client.get(app.url(path)).send();
+
+    let en: Value = get("/openapi.en.json").await.expect("sent").json().await.expect("json");
+    let default: Value = get("/openapi.json").await.expect("sent").json().await.expect("json");
+    let vi: Value = get("/openapi.vi.json").await.expect("sent").json().await.expect("json");
+
+    assert_eq!(en, default);
+    for path in [
+        "/api/auth/recovery/start",
+        "/api/auth/recovery/verify",
+        "/api/auth/recovery/reset-password",
+        "/api/auth/login",
+        "/v2/auth/recovery/request",
+        "/v2/auth/recovery/confirm",
+        "/v2/auth/refresh/{refreshToken}",
+        "/api/v1/util/latency/metrics",
+    ] {
+        assert!(en["paths"].get(path).is_some(), "{path} missing");
+    }
+    let schemas = &en["components"]["schemas"];
+    let auth_error = &schemas["AuthError"];
+    assert_eq!(
+        auth_error["required"],
+        serde_json::json!(["error", "message", "status"])
+    );
+    assert_eq!(auth_error["properties"]["status"]["format"], "int32");
+    let login = &schemas["AuthLoginResponse"];
+    for field in ["sessionToken", "jwt", "session", "identity", "tokenizedSession"] {
+        assert!(login["properties"].get(field).is_some(), "{field}");
+    }
+    assert!(schemas["AuthRecoveryStartRequest"]["properties"].get("email").is_some());
+    assert_eq!(
+        en["paths"]["/api/auth/recovery/start"]["post"]["summary"],
+        "Start password recovery"
+    );
+    assert_eq!(
+        vi["paths"]["/api/auth/recovery/start"]["post"]["summary"],
+        "Bắt đầu khôi phục mật khẩu"
+    );
+    assert_eq!(
+        vi["components"]["schemas"]["AuthError"]["description"],
+        "Lược đồ AuthError."
+    );
+}
