@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{NEW_PASSWORD, PASSWORD};
+use crate::helpers::{NEW_PASSWORD, PASSWORD, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
@@ -31,14 +31,6 @@ fn latchkey(dir: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Out
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("latchkey exits")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn newest_code(mail_dir: &Path) -> Option<String> {

@@ -8,21 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use latchkey::config::Settings;
-use latchkey::store::{AddressRecord, IdentityRecord};
 use serde_json::json;
 
-use crate::helpers::{SmtpSink, fresh_database};
+use crate::helpers::{SmtpSink, free_port, fresh_database, seed_accounts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 const STARTS: usize = 200;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn serve(dir: &std::path::Path, database_url: &str, smtp_port: u16, port: u16, courier: bool) -> Child {
     let mut command = Command::new(BIN);
@@ -66,31 +57,7 @@ async fn a_server_killed_mid_load_loses_no_answered_start() {
             ..Settings::default()
         };
         let services = latchkey::startup::build_services(settings).await.expect("services");
-        let now = latchkey::time::now_ms();
-        for n in 0..STARTS {
-            let identity_id = uuid::Uuid::new_v4().to_string();
-            let identity = IdentityRecord {
-                identity_id: identity_id.clone(),
-                username: None,
-                password_hash: None,
-                roles: "[]".into(),
-                created_at: now,
-                updated_at: now,
-            };
-            let address = AddressRecord {
-                address_id: uuid::Uuid::new_v4().to_string(),
-                identity_id,
-                kind: "email".into(),
-                value: format!("crash-{n}@example.com"),
-                verified: true,
-                created_at: now,
-            };
-            services
-                .store
-                .create_identity(&identity, &[address])
-                .await
-                .expect("seeded");
-        }
+        seed_accounts(&services, "crash", STARTS, None).await;
     }
     let sink = SmtpSink::start().await;
     let port = free_port();

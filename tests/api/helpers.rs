@@ -270,3 +270,44 @@ impl TestApp {
 pub async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
 }
+
+/// Inserts `count` verified accounts `{prefix}-N@example.com` straight into
+/// the store, all with one password hash (or none): fast enough for the
+/// load, timing and crash tests, which need hundreds.
+pub async fn seed_accounts(services: &Services, prefix: &str, count: usize, password_hash: Option<String>) {
+    use latchkey::store::{AddressRecord, IdentityRecord};
+    let now = latchkey::time::now_ms();
+    for n in 0..count {
+        let identity_id = uuid::Uuid::new_v4().to_string();
+        let identity = IdentityRecord {
+            identity_id: identity_id.clone(),
+            username: None,
+            password_hash: password_hash.clone(),
+            roles: "[]".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        let address = AddressRecord {
+            address_id: uuid::Uuid::new_v4().to_string(),
+            identity_id,
+            kind: "email".into(),
+            value: format!("{prefix}-{n}@example.com"),
+            verified: true,
+            created_at: now,
+        };
+        services
+            .store
+            .create_identity(&identity, &[address])
+            .await
+            .expect("seeded");
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}

@@ -402,11 +402,7 @@ async fn errors_and_the_code_mail_follow_the_language_of_the_request() {
 #[tokio::test]
 async fn codes_queued_during_an_smtp_outage_are_delivered_when_it_returns() {
     // A port with nothing listening yet: the SMTP server is "down".
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let app = spawn_app_with(|s| s.courier.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
     app.create_identity("alice@example.com", Some(PASSWORD), true).await;
 

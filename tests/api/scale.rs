@@ -4,38 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use latchkey::store::{AddressRecord, IdentityRecord};
 use serde_json::json;
 
 use crate::helpers::*;
-
-async fn seed_verified(app: &TestApp, prefix: &str, count: usize) {
-    let now = latchkey::time::now_ms();
-    for n in 0..count {
-        let identity_id = uuid::Uuid::new_v4().to_string();
-        let identity = IdentityRecord {
-            identity_id: identity_id.clone(),
-            username: None,
-            password_hash: None,
-            roles: "[]".into(),
-            created_at: now,
-            updated_at: now,
-        };
-        let address = AddressRecord {
-            address_id: uuid::Uuid::new_v4().to_string(),
-            identity_id,
-            kind: "email".into(),
-            value: format!("{prefix}-{n}@example.com"),
-            verified: true,
-            created_at: now,
-        };
-        app.services
-            .store
-            .create_identity(&identity, &[address])
-            .await
-            .expect("seeded");
-    }
-}
 
 #[tokio::test]
 async fn the_start_limit_holds_across_two_instances() {
@@ -95,7 +66,7 @@ async fn three_couriers_deliver_a_thousand_queued_messages_exactly_once() {
     const MESSAGES: usize = 1000;
     // Queue everything first, with no courier running anywhere.
     let front = spawn_app_inner(|s| s.recovery.max_starts_per_hour = 0, false).await;
-    seed_verified(&front, "bulk", MESSAGES).await;
+    seed_accounts(&front.services, "bulk", MESSAGES, None).await;
     for n in 0..MESSAGES {
         assert_eq!(
             front.start_recovery(&format!("bulk-{n}@example.com")).await.status(),

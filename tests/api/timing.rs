@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use latchkey::store::{AddressRecord, IdentityRecord};
 use rand::seq::SliceRandom;
 use serde_json::json;
 
@@ -27,36 +26,6 @@ where
     }
     let second = experiment().await;
     (second < ALPHA).then_some((first, second))
-}
-
-/// Inserts `count` verified accounts `known-N@example.com` directly, all
-/// sharing one password hash (hashing 300 passwords would only slow the test).
-async fn seed_accounts(app: &TestApp, count: usize, password_hash: Option<String>) {
-    let now = latchkey::time::now_ms();
-    for n in 0..count {
-        let identity_id = uuid::Uuid::new_v4().to_string();
-        let identity = IdentityRecord {
-            identity_id: identity_id.clone(),
-            username: None,
-            password_hash: password_hash.clone(),
-            roles: "[]".into(),
-            created_at: now,
-            updated_at: now,
-        };
-        let address = AddressRecord {
-            address_id: uuid::Uuid::new_v4().to_string(),
-            identity_id,
-            kind: "email".into(),
-            value: format!("known-{n}@example.com"),
-            verified: true,
-            created_at: now,
-        };
-        app.services
-            .store
-            .create_identity(&identity, &[address])
-            .await
-            .expect("seeded");
-    }
 }
 
 /// Two-sided p-value of the Mann–Whitney U test (normal approximation with
@@ -144,7 +113,7 @@ async fn recovery_start_takes_the_same_time_for_known_and_unknown_addresses() {
     // The request path alone: delivery runs elsewhere (`latchkey courier`, or
     // this process's worker on its own clock), never inside a request.
     let app = spawn_app_inner(|_| {}, false).await;
-    seed_accounts(&app, SAMPLES, None).await;
+    seed_accounts(&app.services, "known", SAMPLES, None).await;
     // Warm up connections, caches and the courier.
     for n in 0..20 {
         app.start_recovery(&format!("warmup-{n}@example.com")).await;
@@ -190,7 +159,7 @@ async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password()
         .hash(secrecy::SecretString::from(PASSWORD.to_owned()))
         .await
         .expect("hash");
-    seed_accounts(&app, SAMPLES, Some(hash)).await;
+    seed_accounts(&app.services, "known", SAMPLES, Some(hash)).await;
     for n in 0..10 {
         app.login(&format!("warmup-{n}@example.com"), "wrong password entirely")
             .await;
