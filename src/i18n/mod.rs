@@ -1,11 +1,17 @@
 //! Languages latchkey speaks (English, Vietnamese), choosing one for a
 //! request, and the text of every message a person reads.
 //!
-//! Catalogs are plain tables so a missing key is caught by a unit test; this
-//! module never decides *what* to say, only how to say it.
+//! The catalogs are Fluent files (`locales/en`, `locales/vi`) compiled into
+//! the binary; a unit test fails when a message exists in one and not the
+//! other. This module never decides *what* to say, only how to say it.
 
-mod catalog;
 mod openapi_vi;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use fluent_templates::fluent_bundle::FluentValue;
+use fluent_templates::{LanguageIdentifier, Loader, langid};
 
 use std::fmt;
 
@@ -82,33 +88,78 @@ pub fn openapi_text(locale: Locale, english: &str) -> Option<&'static str> {
     }
 }
 
-/// The text for `key` in `locale`, with `{name}` placeholders filled from `args`.
-/// An unknown key falls back to English, then to the key itself.
+fluent_templates::static_loader! {
+    static CATALOGS = {
+        locales: "./locales",
+        fallback_language: "en",
+        // Plain text: no Unicode isolation marks around interpolated values.
+        customise: |bundle| bundle.set_use_isolating(false),
+    };
+}
+
+const EN: LanguageIdentifier = langid!("en");
+const VI: LanguageIdentifier = langid!("vi");
+
+/// The text for `key` (e.g. `error.invalid_code`) in `locale`, with `{ $name }`
+/// placeholders filled from `args`. An unknown key falls back to English,
+/// then to the key itself.
 pub fn text(locale: Locale, key: &str, args: &[(&str, &str)]) -> String {
-    let template = catalog::lookup(locale, key)
-        .or_else(|| catalog::lookup(Locale::En, key))
-        .unwrap_or(key);
-    let mut out = template.to_owned();
-    for (name, value) in args {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
+    let id = key.replace('.', "-");
+    let lang = match locale {
+        Locale::En => &EN,
+        Locale::Vi => &VI,
+    };
+    let args: HashMap<Cow<'static, str>, FluentValue<'_>> = args
+        .iter()
+        .map(|(name, value)| (Cow::Owned((*name).to_owned()), FluentValue::from(*value)))
+        .collect();
+    CATALOGS
+        .try_lookup_complete(lang, &id, Some(&args))
+        .unwrap_or_else(|| key.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Locale, catalog};
+    use super::{Locale, text};
+
+    fn message_ids(ftl: &str) -> std::collections::BTreeSet<&str> {
+        ftl.lines()
+            .filter(|line| line.starts_with(|c: char| c.is_ascii_alphabetic()))
+            .filter_map(|line| line.split_once(" =").map(|(id, _)| id.trim()))
+            .collect()
+    }
 
     #[test]
-    fn every_key_exists_in_both_catalogs() {
-        let en: Vec<&str> = catalog::EN.iter().map(|(k, _)| *k).collect();
-        let vi: Vec<&str> = catalog::VI.iter().map(|(k, _)| *k).collect();
-        for key in &en {
-            assert!(vi.contains(key), "{key} is missing in vi");
-        }
-        for key in &vi {
-            assert!(en.contains(key), "{key} is missing in en");
-        }
+    fn every_message_exists_in_both_catalogs() {
+        let en = message_ids(include_str!("../../locales/en/latchkey.ftl"));
+        let vi = message_ids(include_str!("../../locales/vi/latchkey.ftl"));
+        assert!(en.len() > 40, "catalog not read");
+        assert_eq!(
+            en.difference(&vi).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "missing in vi"
+        );
+        assert_eq!(
+            vi.difference(&en).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "missing in en"
+        );
+    }
+
+    #[test]
+    fn messages_are_filled_in_and_multiline_bodies_keep_their_lines() {
+        assert_eq!(
+            text(Locale::Vi, "error.password_too_short", &[("min", "15")]),
+            "Mật khẩu phải có ít nhất 15 ký tự."
+        );
+        let body = text(
+            Locale::En,
+            "mail.recovery_code.body",
+            &[("code", "123456"), ("minutes", "15")],
+        );
+        assert!(body.starts_with("Hello,\n\nSomeone"), "{body:?}");
+        assert!(body.contains("Your recovery code is: 123456\n"), "{body:?}");
+        assert_eq!(text(Locale::Vi, "no.such.key", &[]), "no.such.key");
     }
 
     #[test]

@@ -1,0 +1,71 @@
+# latchkey — English. Message ids are stable; { $name } marks a value filled in.
+
+ui-language = Language
+ui-start-title = Recover your account
+ui-start-intro = Enter the email address of your account. We will send a 6-digit code to it.
+ui-start-email = Email address
+ui-start-submit = Send code
+ui-code-title = Enter your code
+ui-code-intro = If an account uses this address, a 6-digit code is on its way. It expires in 15 minutes.
+ui-code-code = 6-digit code
+ui-code-submit = Verify
+ui-code-resend = Didn't get a code? Send a new one
+ui-password-title = Choose a new password
+ui-password-policy = Use at least { $min } characters. A few unrelated words make a strong passphrase that is easy to remember. It must not contain your email address.
+ui-password-password = New password
+ui-password-submit = Set password
+ui-done-title = Your password was changed
+ui-done-intro = You can now sign in with your new password. Every other session was signed out.
+ui-done-back = Back to the application
+error-invalid_request = The request is invalid: { $detail }
+error-invalid_email = Enter a valid email address.
+error-invalid_code_format = The code must be exactly 6 digits.
+error-invalid_login = Enter an email address, a username or a phone number in international form (+84…).
+error-unsupported_media_type = Send the request body as JSON with Content-Type: application/json.
+error-payload_too_large = The request body is too large (16 KiB at most).
+error-invalid_code = Invalid or expired code.
+error-recovery_session_missing = No recovery is in progress. Start again to get a new code.
+error-recovery_session_expired = This recovery has expired. Start again to get a new code.
+error-recovery_not_verified = Verify the code from your message before setting a password.
+error-too_many_attempts = Too many wrong codes. Start again to get a new code.
+error-rate_limited = Recovery attempts exceeded. Try again in { $minutes } minutes.
+error-too_many_requests = Too many requests. Try again in { $seconds } seconds.
+error-password_too_short = The password must be at least { $min } characters long.
+error-password_too_long = The password must be at most { $max } bytes long.
+error-password_too_weak = This password is too easy to guess. Use a longer passphrase of unrelated words.
+error-password_contains_identifier = The password must not contain your email address or username.
+error-password_mismatch = The two passwords do not match.
+error-invalid_credentials = The login or password is incorrect.
+error-unauthorized = Sign in to continue: the session is missing, expired or revoked.
+error-forbidden = You are not allowed to do this.
+error-not_found = Not found.
+error-account_not_found = Account not found
+error-method_not_allowed = This method is not allowed here.
+error-conflict = That { $what } is already in use.
+error-unavailable = The service is not ready. Try again in a moment.
+error-internal = Something went wrong on our side. Try again in a moment.
+mail-recovery_code-subject = Your recovery code
+mail-recovery_code-body =
+    Hello,
+
+    Someone (hopefully you) asked to recover the account for this address.
+
+    Your recovery code is: { $code }
+
+    It expires in { $minutes } minutes. If you did not ask for it, ignore this message: your password has not changed.
+mail-unknown_recipient-body =
+    Hello,
+
+    Someone (hopefully you) asked to recover an account for this email address, but no account uses it.
+
+    If it was you, perhaps you signed up with another address. If it was not you, ignore this message.
+mail-unknown_recipient-subject = Account recovery request
+sms-recovery_code = Your recovery code is { $code }. It expires in { $minutes } minutes. Do not share it with anyone.
+sms-password_changed = The password of your account was just changed. If this was not you, recover your account now.
+mail-password_changed-subject = Your password was changed
+mail-password_changed-body =
+    Hello,
+
+    The password of your account was just changed, and every other session was signed out.
+
+    If this was not you, recover your account now and contact support.
