@@ -7,6 +7,7 @@ pub mod client_ip;
 mod diagnostics;
 pub mod error;
 pub mod extract;
+pub mod flow_cookie;
 mod health;
 mod openapi;
 pub mod recovery;

@@ -11,14 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, AuthError};
 use super::extract::{ApiJson, ClientInfo};
+use super::flow_cookie::FlowCookie;
 use super::session::AuthLoginResponse;
 use crate::domain::{EmailAddress, Login, SecretToken};
 use crate::error::Error;
 use crate::recovery::{self, Unknown};
 use crate::services::Services;
 
-pub const COOKIE_NAME: &str = "latchkey_recovery";
-const COOKIE_PATH: &str = "/api/auth/recovery";
+const COOKIE: FlowCookie = FlowCookie {
+    name: "latchkey_recovery",
+    path: "/api/auth/recovery",
+};
 
 pub fn router() -> Router<Services> {
     Router::new()
@@ -65,41 +68,11 @@ pub struct StatusResponse {
     status: &'static str,
 }
 
-fn set_cookie(services: &Services, value: Option<&SecretToken>) -> HeaderValue {
-    let secure = if services.settings.public_is_https() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = match value {
-        Some(token) => format!(
-            "{COOKIE_NAME}={}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-            token.expose(),
-            services.settings.recovery.lifespan.as_secs()
-        ),
-        None => format!("{COOKIE_NAME}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
-    };
-    // Token characters are base64url, so the header is always valid.
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// The recovery cookie's value, if the request carries one.
-pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.to_owned())
-}
-
 fn with_cookie(services: &Services, body: impl IntoResponse, token: Option<&SecretToken>) -> Response {
     let mut response = body.into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(services, token));
+        .insert(header::SET_COOKIE, COOKIE.set(services, token.map(SecretToken::expose)));
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -144,7 +117,7 @@ async fn verify(
     headers: HeaderMap,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
-    let cookie = cookie_value(&headers);
+    let cookie = COOKIE.read(&headers);
     let token = recovery::verify(&services, cookie.as_deref(), &body.code, &client.0)
         .await
         .map_err(|e| client.error(e))?;
@@ -169,7 +142,7 @@ async fn reset_password(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> Result<Response, ApiError> {
-    let cookie = cookie_value(&headers);
+    let cookie = COOKIE.read(&headers);
     let issued = recovery::reset(&services, cookie.as_deref(), &body.password, &client.0)
         .await
         .map_err(|e| client.error(e))?;

@@ -20,12 +20,15 @@ use crate::domain::{EmailAddress, Login};
 use crate::error::Error;
 use crate::http::error::{ApiError, message_of};
 use crate::http::extract::ClientInfo;
+use crate::http::flow_cookie::FlowCookie;
 use crate::i18n::{self, Locale};
 use crate::recovery::{self, Unknown};
 use crate::services::{Client, Services};
 
-const COOKIE: &str = "latchkey_ui";
-const COOKIE_PATH: &str = "/ui/recovery";
+const COOKIE: FlowCookie = FlowCookie {
+    name: "latchkey_ui",
+    path: "/ui/recovery",
+};
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
@@ -171,38 +174,11 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-fn cookie_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
-}
-
-fn set_cookie(services: &Services, value: Option<&str>) -> HeaderValue {
-    let secure = if services.settings.public_is_https() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = match value {
-        Some(v) => format!(
-            "{COOKIE}={v}; Path={COOKIE_PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-            services.settings.recovery.lifespan.as_secs()
-        ),
-        None => format!("{COOKIE}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
-    };
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
 fn redirect_with_cookie(services: &Services, to: String, cookie: Option<&str>) -> Response {
     let mut response = Redirect::to(&to).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(services, cookie));
+        .insert(header::SET_COOKIE, COOKIE.set(services, cookie));
     response
 }
 
@@ -295,7 +271,7 @@ async fn verify(
     if !same_origin(&headers) {
         return ApiError::new(Error::Forbidden, locale).into_response();
     }
-    let cookie = cookie_of(&headers);
+    let cookie = COOKIE.read(&headers);
     let code = field(&body, "code");
     match recovery::verify(&services, cookie.as_deref(), &code, &client_in(&client, locale)).await {
         Ok(secret) => redirect_with_cookie(
@@ -339,7 +315,7 @@ async fn reset(
     if !same_origin(&headers) {
         return ApiError::new(Error::Forbidden, locale).into_response();
     }
-    let cookie = cookie_of(&headers);
+    let cookie = COOKIE.read(&headers);
     let password = field(&body, "password");
     match recovery::reset(&services, cookie.as_deref(), &password, &client_in(&client, locale)).await {
         Ok(_) => redirect_with_cookie(&services, format!("/ui/recovery/done?lang={locale}"), None),

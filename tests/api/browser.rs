@@ -150,10 +150,11 @@ impl Browser {
             .await;
     }
 
-    /// Waits (up to 10 s) until the page's address contains `fragment`:
-    /// a click only starts a navigation, it does not wait for it.
+    /// Waits (up to 30 s: a loaded CI machine is slow) until the page's
+    /// address contains `fragment` and its document is loaded: a click only
+    /// starts a navigation, it does not wait for it.
     async fn wait_for_url(&self, fragment: &str) {
-        for _ in 0..200 {
+        for _ in 0..600 {
             if self.url().await.contains(fragment) {
                 // And until the new document is complete.
                 let state = self
@@ -198,7 +199,12 @@ impl Browser {
     }
 }
 
+/// One browser at a time: two Chromiums on two cores beside the rest of the
+/// suite make page loads slow enough to flake.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn recover_in_the_browser(lang: &str, expect: [&str; 4]) {
+    let _turn = ONE_BROWSER.lock().await;
     let Some(browser) = Browser::start().await else { return };
     let app = spawn_app_with(|s| s.ui.return_url = Some("https://app.example.com/".into())).await;
     let email = format!("{lang}@example.com");
