@@ -43,11 +43,18 @@ async fn prometheus(State(services): State<Services>, client: ClientInfo) -> Res
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Window {
-    from_ns: Option<u64>,
-    to_ns: Option<u64>,
-    bucket_ns: Option<u64>,
+    /// Start of the window, Unix nanoseconds (default: an hour before `to_ns`).
+    #[param(minimum = 0)]
+    from_ns: Option<i64>,
+    /// End of the window, Unix nanoseconds (default: now).
+    #[param(minimum = 0)]
+    to_ns: Option<i64>,
+    /// Width of one bucket of the series, nanoseconds (default: one minute).
+    #[param(minimum = 1)]
+    bucket_ns: Option<i64>,
 }
 
 const MAX_BUCKETS: u64 = 10_000;
@@ -80,16 +87,22 @@ async fn latency(
             detail: e.body_text(),
         })
     })?;
-    let now = crate::time::now_ms().max(0) as u64 * 1_000_000;
-    let to_ns = window.to_ns.unwrap_or(now);
-    let from_ns = window.from_ns.unwrap_or(to_ns.saturating_sub(3_600_000_000_000));
-    let bucket_ns = window.bucket_ns.unwrap_or(60_000_000_000);
     let invalid = |detail: &str| {
         client.error(Error::InvalidRequest {
             key: "error.invalid_request",
             detail: detail.to_owned(),
         })
     };
+    let non_negative = |value: Option<i64>| match value {
+        Some(v) => u64::try_from(v)
+            .map(Some)
+            .map_err(|_| invalid("times must not be negative")),
+        None => Ok(None),
+    };
+    let now = crate::time::now_ms().max(0) as u64 * 1_000_000;
+    let to_ns = non_negative(window.to_ns)?.unwrap_or(now);
+    let from_ns = non_negative(window.from_ns)?.unwrap_or(to_ns.saturating_sub(3_600_000_000_000));
+    let bucket_ns = non_negative(window.bucket_ns)?.unwrap_or(60_000_000_000);
     if from_ns >= to_ns {
         return Err(invalid("from_ns must be before to_ns"));
     }

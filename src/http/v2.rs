@@ -28,6 +28,7 @@ pub fn router() -> Router<Services> {
 #[serde(deny_unknown_fields)]
 pub struct RecoveryRequest {
     /// Email address, username or phone number of the account.
+    #[schema(min_length = 1, max_length = 320)]
     login: String,
 }
 
@@ -42,9 +43,14 @@ pub struct RecoveryToken {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RecoveryConfirm {
+    #[schema(min_length = 1)]
     token: String,
+    /// The 6-digit code from the recovery message.
+    #[schema(pattern = "^[0-9]{6}$")]
     code: String,
+    #[schema(min_length = 1)]
     password: String,
+    #[schema(min_length = 1)]
     repeat_password: String,
 }
 

@@ -73,6 +73,18 @@ pub const TEXTS: &[(&str, &str)] = &[
         "Yêu cầu xác minh mã khôi phục mật khẩu dùng một lần.",
     ),
     (
+        "Start of the window, Unix nanoseconds (default: an hour before `to_ns`).",
+        "Đầu khoảng thời gian, tính bằng nano giây Unix (mặc định: một giờ trước `to_ns`).",
+    ),
+    (
+        "End of the window, Unix nanoseconds (default: now).",
+        "Cuối khoảng thời gian, tính bằng nano giây Unix (mặc định: hiện tại).",
+    ),
+    (
+        "Width of one bucket of the series, nanoseconds (default: one minute).",
+        "Độ rộng của một khoảng trong chuỗi, tính bằng nano giây (mặc định: một phút).",
+    ),
+    (
         "The 6-digit code from the recovery message.",
         "Mã gồm 6 chữ số trong tin nhắn khôi phục.",
     ),

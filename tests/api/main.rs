@@ -7,6 +7,7 @@ mod abuse;
 mod admin;
 mod browser;
 mod cli;
+mod contract;
 mod crash;
 mod diagnostics;
 mod errors;
