@@ -10,6 +10,8 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::domain::Username;
+use crate::identity::manage::{self, Address, IdentityUpdate};
 use crate::services::Services;
 use crate::session::KeyRing;
 use crate::startup::{self, Application};
@@ -89,6 +91,66 @@ enum IdentityCommand {
     Delete {
         id: String,
     },
+    /// Change an identity's username, roles or password (a new password revokes its sessions).
+    Update {
+        id: String,
+        #[arg(long, conflicts_with = "no_username")]
+        username: Option<String>,
+        /// Remove the username.
+        #[arg(long)]
+        no_username: bool,
+        /// Replace the roles (repeat for several).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Remove every role.
+        #[arg(long, conflicts_with = "roles")]
+        no_roles: bool,
+        /// Read a new password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Add an email address or phone number to an identity.
+    AddAddress {
+        id: String,
+        #[command(flatten)]
+        address: AddressArg,
+        /// Count it as verified at once (codes are only sent to verified addresses).
+        #[arg(long)]
+        verified: bool,
+    },
+    /// Mark one of an identity's addresses verified.
+    VerifyAddress {
+        id: String,
+        #[command(flatten)]
+        address: AddressArg,
+        /// Mark it unverified instead.
+        #[arg(long)]
+        unverify: bool,
+    },
+    /// Issue a recovery code for support staff to read out to the person,
+    /// with the token and browser link that open its flow.
+    RecoveryCode {
+        id: String,
+    },
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct AddressArg {
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+}
+
+impl AddressArg {
+    fn parse(&self) -> Result<Address, crate::error::Error> {
+        match (&self.email, &self.phone) {
+            (Some(email), _) => Address::parse("email", email),
+            (None, Some(phone)) => Address::parse("phone", phone),
+            (None, None) => Address::parse("", ""),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -150,17 +212,7 @@ async fn identity(services: Services, command: IdentityCommand) -> anyhow::Resul
             unverified,
             password_stdin,
         } => {
-            let password = if password_stdin {
-                let mut input = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut input)
-                    .context("reading password from stdin")?;
-                let line = input.lines().next().unwrap_or("").to_owned();
-                anyhow::ensure!(!line.is_empty(), "no password on standard input");
-                Some(SecretString::from(line))
-            } else {
-                None
-            };
+            let password = read_password(password_stdin)?;
             let new = crate::admin::parse_new_identity(
                 &email,
                 username.as_deref(),
@@ -197,11 +249,78 @@ async fn identity(services: Services, command: IdentityCommand) -> anyhow::Resul
             println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
         }
         IdentityCommand::Delete { id } => {
-            anyhow::ensure!(services.store.delete_identity(&id).await?, "no identity {id}");
+            manage::delete(&services, &id, &operator()).await.map_err(describe)?;
             println!("{}", json!({"deleted": id}));
+        }
+        IdentityCommand::Update {
+            id,
+            username,
+            no_username,
+            roles,
+            no_roles,
+            password_stdin,
+        } => {
+            let username = match (username, no_username) {
+                (Some(u), _) => Some(Some(
+                    Username::parse(&u).with_context(|| "username must be 3–64 letters, digits, '.', '_' or '-'")?,
+                )),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let update = IdentityUpdate {
+                username,
+                roles: (no_roles || !roles.is_empty()).then_some(roles),
+                password: read_password(password_stdin)?,
+            };
+            let identity = manage::update(&services, &id, update, &operator())
+                .await
+                .map_err(describe)?;
+            println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
+        }
+        IdentityCommand::AddAddress { id, address, verified } => {
+            let address = address.parse().map_err(describe)?;
+            let identity = manage::add_address(&services, &id, &address, verified, &operator())
+                .await
+                .map_err(describe)?;
+            println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
+        }
+        IdentityCommand::VerifyAddress { id, address, unverify } => {
+            let address = address.parse().map_err(describe)?;
+            let identity = manage::set_verified(&services, &id, &address, !unverify, &operator())
+                .await
+                .map_err(describe)?;
+            println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
+        }
+        IdentityCommand::RecoveryCode { id } => {
+            let issued = crate::admin::support_code(&services, &id, &operator())
+                .await
+                .map_err(describe)?;
+            println!("{}", serde_json::to_string_pretty(&issued)?);
         }
     }
     Ok(())
+}
+
+/// The client an operator's command is audited as.
+fn operator() -> crate::services::Client {
+    crate::services::Client {
+        user_agent: Some("latchkey-cli".into()),
+        ..Default::default()
+    }
+}
+
+/// The first line of standard input, when `--password-stdin` asks for it.
+fn read_password(from_stdin: bool) -> anyhow::Result<Option<SecretString>> {
+    if !from_stdin {
+        return Ok(None);
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading password from stdin")?;
+    let line = input.lines().next().unwrap_or("").to_owned();
+    anyhow::ensure!(!line.is_empty(), "no password on standard input");
+    Ok(Some(SecretString::from(line)))
 }
 
 /// A domain error as one English line for the terminal.

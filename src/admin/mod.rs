@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use crate::domain::{EmailAddress, PhoneNumber, Username};
 use crate::error::Error;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientInfo, locale_of};
+use crate::identity::manage::{Address, IdentityUpdate};
 use crate::identity::{self, NewIdentity};
 use crate::services::Services;
 use crate::time::now_ms;
@@ -28,7 +29,13 @@ pub fn app(services: Services) -> Router {
     Router::new()
         .route("/health/alive", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/admin/identities", get(list_identities).post(create_identity))
-        .route("/admin/identities/{id}", get(show_identity).delete(delete_identity))
+        .route(
+            "/admin/identities/{id}",
+            get(show_identity).patch(update_identity).delete(delete_identity),
+        )
+        .route("/admin/identities/{id}/addresses", post(add_address))
+        .route("/admin/identities/{id}/addresses/verify", post(verify_address))
+        .route("/admin/identities/{id}/recovery-code", post(recovery_code))
         .route("/admin/identities/{id}/sessions", delete(revoke_sessions))
         .route("/admin/audit", get(audit_events))
         .layer(middleware::from_fn_with_state(services.clone(), guard))
@@ -136,17 +143,12 @@ pub fn parse_new_identity(
 ) -> Result<NewIdentity, Error> {
     let email = EmailAddress::parse(email).ok_or_else(|| Error::invalid("error.invalid_email"))?;
     let username = username
-        .map(|u| Username::parse(u).ok_or_else(|| invalid("username must be 3–64 letters, digits, '.', '_' or '-'")))
+        .map(|u| Username::parse(u).ok_or_else(|| invalid(USERNAME_RULE)))
         .transpose()?;
     let phone = phone
         .map(|p| PhoneNumber::parse(p).ok_or_else(|| invalid("phone must be in international form, e.g. +84901234567")))
         .transpose()?;
-    let valid_role = |r: &String| {
-        !r.is_empty() && r.len() <= 64 && r.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
-    };
-    if !roles.iter().all(valid_role) {
-        return Err(invalid("roles must be short ASCII names"));
-    }
+    identity::manage::valid_roles(&roles)?;
     Ok(NewIdentity {
         email,
         username,
@@ -156,6 +158,8 @@ pub fn parse_new_identity(
         password,
     })
 }
+
+const USERNAME_RULE: &str = "username must be 3–64 letters, digits, '.', '_' or '-'";
 
 fn invalid(detail: &str) -> Error {
     Error::InvalidRequest {
@@ -181,12 +185,122 @@ async fn delete_identity(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let deleted = services.store.delete_identity(&id).await.map_err(|e| client.error(e))?;
-    if deleted {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(client.error(Error::NotFound))
-    }
+    identity::manage::delete(&services, &id, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deserializes a present field, even `null`, as `Some`, so `Option<Option<T>>`
+/// tells "absent" (`None`) from "null" (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateIdentity {
+    /// A new username, or `null` to remove it.
+    #[serde(default, deserialize_with = "present")]
+    username: Option<Option<String>>,
+    roles: Option<Vec<String>>,
+    password: Option<String>,
+}
+
+async fn update_identity(
+    State(services): State<Services>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateIdentity>,
+) -> Result<Json<Value>, ApiError> {
+    let username = body
+        .username
+        .map(|u| {
+            u.map(|u| Username::parse(&u).ok_or_else(|| invalid(USERNAME_RULE)))
+                .transpose()
+        })
+        .transpose()
+        .map_err(|e| client.error(e))?;
+    let update = IdentityUpdate {
+        username,
+        roles: body.roles,
+        password: body.password.map(SecretString::from),
+    };
+    let identity = identity::manage::update(&services, &id, update, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(Json(identity.to_admin_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressBody {
+    /// `email` or `phone`.
+    kind: String,
+    value: String,
+    verified: Option<bool>,
+}
+
+async fn add_address(
+    State(services): State<Services>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let address = Address::parse(&body.kind, &body.value).map_err(|e| client.error(e))?;
+    let verified = body.verified.unwrap_or(false);
+    let identity = identity::manage::add_address(&services, &id, &address, verified, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok((StatusCode::CREATED, Json(identity.to_admin_json())))
+}
+
+async fn verify_address(
+    State(services): State<Services>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> Result<Json<Value>, ApiError> {
+    let address = Address::parse(&body.kind, &body.value).map_err(|e| client.error(e))?;
+    let verified = body.verified.unwrap_or(true);
+    let identity = identity::manage::set_verified(&services, &id, &address, verified, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(Json(identity.to_admin_json()))
+}
+
+/// A code for support staff to read out, with the token and browser link
+/// that open its flow.
+async fn recovery_code(
+    State(services): State<Services>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let issued = support_code(&services, &id, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Issues a support code and describes it (shared by the CLI).
+pub async fn support_code(
+    services: &Services,
+    identity_id: &str,
+    client: &crate::services::Client,
+) -> Result<Value, Error> {
+    let issued = crate::recovery::issue_for_support(services, identity_id, client).await?;
+    let token = crate::recovery::token::issue(services, &issued.started)?;
+    let link = format!(
+        "{}/ui/recovery/link?token={token}",
+        services.settings.public_url.trim_end_matches('/')
+    );
+    Ok(json!({
+        "flow_id": issued.started.flow_id,
+        "code": issued.code.expose(),
+        "expires_at": crate::time::rfc3339(issued.started.expires_at),
+        "token": token,
+        "recovery_link": link,
+    }))
 }
 
 async fn revoke_sessions(

@@ -25,6 +25,9 @@ pub enum Kind {
     Logout,
     IdentityCreated,
     IdentityDeleted,
+    IdentityUpdated,
+    AddressAdded,
+    AddressVerified,
 }
 
 impl Kind {
@@ -44,6 +47,9 @@ impl Kind {
             Kind::Logout => "session.logout",
             Kind::IdentityCreated => "identity.created",
             Kind::IdentityDeleted => "identity.deleted",
+            Kind::IdentityUpdated => "identity.updated",
+            Kind::AddressAdded => "address.added",
+            Kind::AddressVerified => "address.verified",
         }
     }
 }

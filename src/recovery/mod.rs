@@ -57,13 +57,15 @@ fn code_hash(services: &Services, flow_id: &str, code: &RecoveryCode) -> String 
 /// Where a code for `login` goes: the verified email of the account (email
 /// or username login) or its verified phone (phone login).
 fn deliverable(identity: &Identity, login: &Login) -> Option<String> {
+    let verified = |kind: AddressKind, value: &str| {
+        identity
+            .addresses
+            .iter()
+            .find(|a| a.kind == kind.as_str() && a.verified && a.value == value)
+    };
     let address = match login {
-        Login::Phone(phone) => identity
-            .verified(AddressKind::Phone)
-            .filter(|a| a.value == phone.as_str()),
-        Login::Email(email) => identity
-            .verified(AddressKind::Email)
-            .filter(|a| a.value == email.as_str()),
+        Login::Phone(phone) => verified(AddressKind::Phone, phone.as_str()),
+        Login::Email(email) => verified(AddressKind::Email, email.as_str()),
         Login::Username(_) => identity.verified(AddressKind::Email),
     };
     address.map(|a| a.value.clone())
@@ -147,32 +149,27 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     };
     let expires_at = now + ms(lifespan);
     let new_flow = NewRecoveryFlow {
-        flow: RecoveryFlowRecord {
-            recovery_flow_id: flow_id.clone(),
-            // A decoy gets a random id, so its rows land in the indexes like a real flow's.
-            identity_id: account_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            decoy: account_id.is_none(),
-            address_key: services
-                .secret
-                .keyed_hash(Purpose::RateLimitKey, &[login.limit_key().as_bytes()]),
-            channel: channel.as_str().into(),
-            cookie_hash: secret_hash(services, &secret),
-            code_hash: Some(code_hash(services, &flow_id, &code)),
-            state: "sent".into(),
-            code_attempts: 0,
-            locale: client.locale.as_str().into(),
+        // A decoy gets a random id, so its rows land in the indexes like a real flow's.
+        flow: fresh_flow(
+            services,
+            FlowOwner {
+                identity_id: account_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                decoy: account_id.is_none(),
+                login,
+                channel: channel.as_str(),
+            },
+            (&flow_id, &secret, &code),
+            client.locale,
             expires_at,
-            created_at: now,
-            verified_at: None,
-            used_at: None,
-        },
+            now,
+        ),
         audit: audit::event(
             Kind::RecoveryRequested,
             account_id.as_deref(),
             client,
             json!({"flow_id": flow_id, "channel": channel.as_str(), "code_sent": recipient.is_some()}),
         ),
-        message,
+        message: Some(message),
         max_starts: services.settings.recovery.max_starts_per_hour,
         window_start: now - HOUR_MS,
     };
@@ -197,6 +194,112 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
             })
         }
     }
+}
+
+/// Whom a new flow is for, and how its code travels.
+struct FlowOwner<'a> {
+    identity_id: String,
+    decoy: bool,
+    login: &'a Login,
+    channel: &'a str,
+}
+
+/// The row of a flow just started, holding only keyed hashes of its secret and code.
+fn fresh_flow(
+    services: &Services,
+    owner: FlowOwner<'_>,
+    (flow_id, secret, code): (&str, &SecretToken, &RecoveryCode),
+    locale: Locale,
+    expires_at: i64,
+    now: i64,
+) -> RecoveryFlowRecord {
+    RecoveryFlowRecord {
+        recovery_flow_id: flow_id.to_owned(),
+        identity_id: owner.identity_id,
+        decoy: owner.decoy,
+        address_key: services
+            .secret
+            .keyed_hash(Purpose::RateLimitKey, &[owner.login.limit_key().as_bytes()]),
+        channel: owner.channel.into(),
+        cookie_hash: secret_hash(services, secret),
+        code_hash: Some(code_hash(services, flow_id, code)),
+        state: "sent".into(),
+        code_attempts: 0,
+        locale: locale.as_str().into(),
+        expires_at,
+        created_at: now,
+        verified_at: None,
+        used_at: None,
+    }
+}
+
+/// A code support staff read out to the person, for a flow they finish themselves.
+#[derive(Debug)]
+pub struct SupportCode {
+    pub started: Started,
+    pub code: RecoveryCode,
+}
+
+/// Starts a flow for an identity on an operator's request (the admin API and
+/// `latchkey identity recovery-code`). The code is returned instead of sent;
+/// otherwise the flow is like any other: it expires after
+/// `recovery.lifespan`, allows `max_attempts` guesses, supersedes older codes
+/// and is audited (`recovery.requested` with `"channel": "support"`).
+pub async fn issue_for_support(services: &Services, identity_id: &str, client: &Client) -> Result<SupportCode> {
+    let identity = identity::load(services, identity_id).await?.ok_or(Error::NotFound)?;
+    // The "password changed" notice goes to a verified address, so one is needed.
+    let login = identity
+        .verified(AddressKind::Email)
+        .and_then(|a| crate::domain::EmailAddress::parse(&a.value).map(Login::Email))
+        .or_else(|| {
+            identity
+                .verified(AddressKind::Phone)
+                .and_then(|a| crate::domain::PhoneNumber::parse(&a.value).map(Login::Phone))
+        })
+        .ok_or_else(|| Error::InvalidRequest {
+            key: "error.invalid_request",
+            detail: "the identity has no verified email address or phone number".into(),
+        })?;
+    let now = now_ms();
+    let flow_id = uuid::Uuid::new_v4().to_string();
+    let secret = SecretToken::generate();
+    let code = RecoveryCode::generate();
+    let expires_at = now + ms(services.settings.recovery.lifespan);
+    let new_flow = NewRecoveryFlow {
+        flow: fresh_flow(
+            services,
+            FlowOwner {
+                identity_id: identity.id().to_owned(),
+                decoy: false,
+                login: &login,
+                channel: "support",
+            },
+            (&flow_id, &secret, &code),
+            client.locale,
+            expires_at,
+            now,
+        ),
+        audit: audit::event(
+            Kind::RecoveryRequested,
+            Some(identity.id()),
+            client,
+            json!({"flow_id": flow_id, "channel": "support", "code_sent": false}),
+        ),
+        message: None,
+        // Operators are not held to the per-login start limit; every code is audited.
+        max_starts: 0,
+        window_start: now - HOUR_MS,
+    };
+    services.store.create_recovery_flow(&new_flow).await?;
+    metrics::counter!("recovery_flows_started_total", "channel" => "support").increment(1);
+    Ok(SupportCode {
+        started: Started {
+            flow_id,
+            secret,
+            expires_at,
+        },
+        code,
+    })
 }
 
 fn out_of_attempts(services: &Services, flow: &RecoveryFlowRecord) -> bool {

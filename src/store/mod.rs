@@ -85,6 +85,20 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> anyhow::Result<()>;
 
+    /// Applies an operator's changes: each `Some` replaces that column (a
+    /// `Some(None)` username removes it); the rest stay as they are, so a
+    /// concurrent password reset is never undone. False when there is no such identity.
+    async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool>;
+    async fn insert_address(&self, address: &AddressRecord) -> StoreResult<()>;
+    /// Marks one of an identity's addresses verified or not; false when it has no such address.
+    async fn set_address_verified(
+        &self,
+        identity_id: &str,
+        kind: AddressKind,
+        value: &str,
+        verified: bool,
+    ) -> anyhow::Result<bool>;
+
     /// Creates a flow and, for a real account, its outbox message, unless the
     /// address already started `max_starts` flows since `window_start`.
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome>;

@@ -154,13 +154,24 @@ pub struct AuditEventRecord {
     pub created_at: i64,
 }
 
+/// An operator's changes to an identity; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityChanges {
+    /// `Some(None)` removes the username.
+    pub username: Option<Option<String>>,
+    /// JSON array of role names.
+    pub roles: Option<String>,
+    pub password_hash: Option<String>,
+}
+
 /// Everything `create_recovery_flow` writes, and the limit it enforces.
 #[derive(Debug)]
 pub struct NewRecoveryFlow {
     pub flow: RecoveryFlowRecord,
-    /// Always written: the code for a real account, a decoy (`void`) or an
-    /// unknown-recipient notice otherwise, so both paths do the same work.
-    pub message: OutboxMessageRecord,
+    /// Written for every start: the code for a real account, a decoy (`void`)
+    /// or an unknown-recipient notice otherwise, so both paths do the same
+    /// work. `None` only for a code support staff read out, which is not sent.
+    pub message: Option<OutboxMessageRecord>,
     pub audit: AuditEventRecord,
     pub max_starts: u32,
     pub window_start: i64,

@@ -293,6 +293,71 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "update identity set \
+                       username = case when $2 then $3 else username end, \
+                       roles = coalesce($4, roles), \
+                       password_hash = coalesce($5, password_hash), \
+                       updated_at = $6 \
+                     where identity_id = $1 and identity_id <> $7",
+                )
+                .bind(identity_id)
+                .bind(changes.username.is_some())
+                .bind(changes.username.clone().flatten())
+                .bind(&changes.roles)
+                .bind(&changes.password_hash)
+                .bind(now)
+                .bind(PLACEHOLDER_IDENTITY_ID)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| match is_unique_violation(&e) {
+                    true => StoreError::Conflict("username"),
+                    false => StoreError::Other(anyhow::Error::new(e).context("updating identity")),
+                })?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn insert_address(&self, a: &AddressRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "insert into address (address_id, identity_id, kind, value, verified, created_at) \
+                     values ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&a.address_id)
+                .bind(&a.identity_id)
+                .bind(&a.kind)
+                .bind(&a.value)
+                .bind(a.verified)
+                .bind(a.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| match is_unique_violation(&e) {
+                    true => StoreError::Conflict("address"),
+                    false => StoreError::Other(anyhow::Error::new(e).context("inserting address")),
+                })?;
+                Ok(())
+            }
+
+            async fn set_address_verified(
+                &self,
+                identity_id: &str,
+                kind: AddressKind,
+                value: &str,
+                verified: bool,
+            ) -> anyhow::Result<bool> {
+                let done = sqlx::query(
+                    "update address set verified = $4 where identity_id = $1 and kind = $2 and value = $3",
+                )
+                .bind(identity_id)
+                .bind(kind.as_str())
+                .bind(value)
+                .bind(verified)
+                .execute(&self.pool)
+                .await
+                .context("marking address verification")?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
                 let f = &start.flow;
                 // 0 switches the limit off.
@@ -349,7 +414,9 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await
                 .context("superseding older flows")?;
-                insert_outbox(&mut tx, &start.message).await?;
+                if let Some(message) = &start.message {
+                    insert_outbox(&mut tx, message).await?;
+                }
                 insert_audit(&mut *tx, &start.audit).await?;
                 tx.commit().await.context("committing recovery flow")?;
                 Ok(StartOutcome::Created)

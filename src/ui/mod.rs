@@ -37,6 +37,7 @@ pub fn router() -> Router<Services> {
         .route("/ui/recovery", get(start_page))
         .route("/ui/recovery/start", post(start))
         .route("/ui/recovery/code", get(code_page))
+        .route("/ui/recovery/link", get(link))
         .route("/ui/recovery/verify", post(verify))
         .route("/ui/recovery/password", get(password_page))
         .route("/ui/recovery/reset", post(reset))
@@ -258,6 +259,25 @@ async fn code_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
             page: Page::new(locale, "ui.code.title", None),
         },
     )
+}
+
+/// The link support staff give out with a code (`recovery_link` of the admin
+/// API): binds the browser to that flow, then asks for the code.
+async fn link(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+    let locale = locale(&query, &client);
+    let token = field(&Bytes::from(query.unwrap_or_default()), "token");
+    match recovery::token::open(&services, &token) {
+        Some(secret) => redirect_with_cookie(&services, format!("/ui/recovery/code?lang={locale}"), Some(&secret)),
+        None => {
+            let error = Error::RecoverySessionExpired;
+            render(
+                status_of(&error),
+                &StartPage {
+                    page: Page::new(locale, "ui.start.title", failure(&error, locale)),
+                },
+            )
+        }
+    }
 }
 
 async fn verify(

@@ -236,3 +236,76 @@ async fn a_new_user_recovers_an_account_with_the_binary_and_no_secret_reaches_it
         assert!(!log.contains(signature), "a JWT signature reached the log");
     }
 }
+
+#[test]
+fn operators_change_identities_and_issue_support_codes_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let output = latchkey(dir.path(), args, stdin);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON output")
+    };
+    let created = run(&["identity", "create", "--email", "max@example.com"], None);
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let updated = run(
+        &[
+            "identity",
+            "update",
+            &id,
+            "--username",
+            "max",
+            "--role",
+            "support",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(updated["traits"]["username"], "max");
+    assert_eq!(updated["roles"], json!(["support"]));
+    assert_eq!(updated["has_password"], true);
+
+    let added = run(&["identity", "add-address", &id, "--phone", "+84 90 765 4321"], None);
+    assert!(added["addresses"].to_string().contains("+84907654321"));
+    let verified = run(&["identity", "verify-address", &id, "--phone", "+84907654321"], None);
+    let phone = verified["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .find(|a| a["kind"] == "phone")
+        .cloned()
+        .expect("phone");
+    assert_eq!(phone["verified"], true);
+
+    let issued = run(&["identity", "recovery-code", &id], None);
+    assert_eq!(issued["code"].as_str().map(str::len), Some(6));
+    assert!(issued["token"].is_string());
+
+    let cleared = run(&["identity", "update", &id, "--no-username", "--no-roles"], None);
+    assert!(cleared["traits"].get("username").is_none());
+    assert_eq!(cleared["roles"], json!([]));
+
+    let unknown = latchkey(dir.path(), &["identity", "recovery-code", "nobody"], None);
+    assert!(!unknown.status.success());
+    assert_eq!(String::from_utf8_lossy(&unknown.stderr).trim_end().lines().count(), 1);
+
+    let audit = run(&["audit", "--identity", &id], None);
+    let kinds: Vec<&str> = audit
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for kind in [
+        "identity.updated",
+        "address.added",
+        "address.verified",
+        "recovery.requested",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+}
