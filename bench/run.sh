@@ -5,6 +5,7 @@
 #   bash bench/run.sh                 # SQLite, one instance
 #   bash bench/run.sh postgres        # PostgreSQL (BENCH_POSTGRES_URL or the local server), one instance
 #   bash bench/run.sh postgres 2      # PostgreSQL, two instances sharing the database
+#   BENCH_SCENARIOS="start verify" bash bench/run.sh   # some of: start login verify reset
 #
 # Prints req/s, p50/p99 latency and the server's peak RSS per scenario, and
 # appends them to bench/results.txt. Limits are switched off (0) so the
@@ -14,6 +15,8 @@ cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
 instances=${2:-1}
 duration=${BENCH_DURATION:-15s}
+verify_flows=${BENCH_VERIFY_FLOWS:-20000}
+reset_flows=${BENCH_RESET_FLOWS:-3000}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 cargo build --release --quiet --bin latchkey --example argon2_ceiling
@@ -80,12 +83,30 @@ run() { # name script path
   done
   p50=$(awk '/ 50%/ {print $2}' "${files[0]}")
   p99=$(awk '/ 99%/ {print $2}' "${files[0]}")
-  local line
-  line=$(printf '%-10s %-9s x%s  %8s req/s  p50 %8s  p99 %8s  peak RSS %s' \
-    "$name" "$backend" "$instances" "$rps" "$p50" "$p99" "$(peak_rss)")
+  local line ok
+  ok=$(awk '/^succeeded/ {s += $2} END {if (NR) print s}' "${files[@]}")
+  line=$(printf '%-10s %-9s x%s  %8s req/s  p50 %8s  p99 %8s  peak RSS %s%s' \
+    "$name" "$backend" "$instances" "$rps" "$p50" "$p99" "$(peak_rss)" "${ok:+  (${ok} succeeded)}")
   echo "$line"
   echo "$(date -u +%FT%TZ) $line" >> bench/results.txt
 }
 
-run start start.lua /api/auth/recovery/start
-run login login.lua /api/auth/login
+scenarios=" ${BENCH_SCENARIOS:-start login verify reset} "
+wants() { [[ $scenarios == *" $1 "* ]]; }
+wants start && run start start.lua /api/auth/recovery/start
+wants login && run login login.lua /api/auth/login
+
+# Verify and reset need live flows with their codes: accounts without a
+# password (bench-1000 …) get flows, and bench/flows.py reads the codes the
+# courier mailed. Each flow is used once.
+if wants verify || wants reset; then
+  python3 bench/seed.py "http://127.0.0.1:18081" "$((verify_flows + reset_flows))" 0 1000
+fi
+if wants verify; then
+  python3 bench/flows.py "${urls[0]}" "$work/mail" cookie 1000 "$verify_flows" "$work/verify.txt"
+  BENCH_FLOWS=$work/verify.txt run verify verify.lua /api/auth/recovery/verify
+fi
+if wants reset; then
+  python3 bench/flows.py "${urls[0]}" "$work/mail" token "$((1000 + verify_flows))" "$reset_flows" "$work/reset.txt"
+  BENCH_FLOWS=$work/reset.txt run reset confirm.lua /v2/auth/recovery/confirm
+fi

@@ -1,8 +1,11 @@
-"""Creates N accounts through the admin API (bench-0@example.com …)."""
+"""Creates N accounts through the admin API (bench-FIRST@example.com …):
+
+    python3 bench/seed.py ADMIN_URL N WITH_PASSWORD(0|1) [FIRST]"""
 import json, sys, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 admin, count, with_password = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+first = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 
 def create(n):
     body = {"email": f"bench-{n}@example.com"}
@@ -14,4 +17,4 @@ def create(n):
         assert r.status == 201, r.status
 
 with ThreadPoolExecutor(8) as pool:
-    list(pool.map(create, range(count)))
+    list(pool.map(create, range(first, first + count)))

@@ -164,7 +164,7 @@ pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Ident
 
 /// The identity a login names (email, phone number or username), if any.
 ///
-/// Known and unknown logins run the same two queries and read the same
+/// Known and unknown logins run the same query and read the same
 /// number of rows (an unknown login reads the placeholder account), so the
 /// time this takes says nothing about whether the account exists.
 pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<Identity>> {
@@ -173,8 +173,7 @@ pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<
         Login::Phone(phone) => LoginLookup::Address(AddressKind::Phone, phone.as_str()),
         Login::Username(username) => LoginLookup::Username(username.as_str()),
     };
-    let record = services.store.identity_for_login(lookup).await?;
-    let addresses = services.store.addresses(&record.identity_id).await?;
+    let (record, addresses) = services.store.identity_for_login(lookup).await?;
     Ok((record.identity_id != PLACEHOLDER_IDENTITY_ID).then_some(Identity { record, addresses }))
 }
 

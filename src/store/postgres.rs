@@ -39,11 +39,85 @@ async fn lock_start_key(tx: &mut Transaction<'_, sqlx::Postgres>, key: &str) -> 
     Ok(())
 }
 
+/// A start's statements inside `tx`. When the limit refuses it nothing
+/// has been written (the insert is conditional), so the caller may
+/// commit `tx` either way.
+async fn start_in(tx: &mut Transaction<'_, sqlx::Postgres>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+    let f = &start.flow;
+    // 0 switches the limit off.
+    let max_starts = if start.max_starts == 0 {
+        i64::MAX
+    } else {
+        i64::from(start.max_starts)
+    };
+    // Serialise starts for one login so the count below cannot be raced.
+    lock_start_key(tx, &f.address_key).await?;
+    let inserted = sqlx::query(
+        "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, cookie_hash, code_hash, \
+         state, code_attempts, locale, expires_at, created_at, decoy) \
+         select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
+         where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12",
+    )
+    .bind(&f.recovery_flow_id)
+    .bind(&f.identity_id)
+    .bind(&f.address_key)
+    .bind(&f.channel)
+    .bind(&f.cookie_hash)
+    .bind(&f.code_hash)
+    .bind(&f.state)
+    .bind(&f.locale)
+    .bind(f.expires_at)
+    .bind(f.created_at)
+    .bind(start.window_start)
+    .bind(max_starts)
+    .bind(f.decoy)
+    .execute(&mut **tx)
+    .await
+    .context("inserting recovery flow")?;
+    if inserted.rows_affected() == 0 {
+        let (oldest_start,): (i64,) = sqlx::query_as(
+            "select coalesce(min(created_at), $2) from recovery_flow where address_key = $1 and created_at > $2",
+        )
+        .bind(&f.address_key)
+        .bind(start.window_start)
+        .fetch_one(&mut **tx)
+        .await
+        .context("reading oldest start")?;
+        return Ok(StartOutcome::RateLimited { oldest_start });
+    }
+    // A new flow supersedes the codes of the identity's older flows (a
+    // decoy's random identity matches only itself: the same work).
+    sqlx::query(
+        "update recovery_flow set state = 'dead', code_hash = null \
+         where identity_id = $1 and state = 'sent' and recovery_flow_id <> $2",
+    )
+    .bind(&f.identity_id)
+    .bind(&f.recovery_flow_id)
+    .execute(&mut **tx)
+    .await
+    .context("superseding older flows")?;
+    if let Some(message) = &start.message {
+        insert_outbox(tx, message).await?;
+    }
+    insert_audit(&mut **tx, &start.audit).await?;
+    Ok(StartOutcome::Created)
+}
+
 pub struct PostgresStore {
     pool: PgPool,
+    /// Reads share the one pool: PostgreSQL runs writers concurrently.
+    readers: PgPool,
 }
 
 impl PostgresStore {
+    /// A start in its own transaction; starts for one login queue on its advisory lock.
+    async fn run_start(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let outcome = start_in(&mut tx, start).await?;
+        tx.commit().await.context("committing recovery flow")?;
+        Ok(outcome)
+    }
+
     pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let timeout_ms = settings.statement_timeout.as_millis().to_string();
         let options = PgConnectOptions::from_str(database_url)
@@ -54,7 +128,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(database_url)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            readers: pool.clone(),
+            pool,
+        })
     }
 }
 

@@ -45,6 +45,39 @@ impl IdentityRecord {
     }
 }
 
+/// An identity joined with one of its addresses (none: `address_id` is null).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdentityAddressRow {
+    #[sqlx(flatten)]
+    pub identity: IdentityRecord,
+    pub address_id: Option<String>,
+    pub kind: Option<String>,
+    pub value: Option<String>,
+    pub verified: Option<bool>,
+    pub address_created_at: Option<i64>,
+}
+
+impl IdentityAddressRow {
+    /// The identity and its addresses, from the rows of one identity.
+    pub fn collect(rows: Vec<Self>) -> Option<(IdentityRecord, Vec<AddressRecord>)> {
+        let identity = rows.first()?.identity.clone();
+        let addresses = rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(AddressRecord {
+                    address_id: row.address_id?,
+                    identity_id: row.identity.identity_id,
+                    kind: row.kind?,
+                    value: row.value?,
+                    verified: row.verified?,
+                    created_at: row.address_created_at?,
+                })
+            })
+            .collect();
+        Some((identity, addresses))
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AddressRecord {
     pub address_id: String,
@@ -165,7 +198,7 @@ pub struct IdentityChanges {
 }
 
 /// Everything `create_recovery_flow` writes, and the limit it enforces.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewRecoveryFlow {
     pub flow: RecoveryFlowRecord,
     /// Written for every start: the code for a real account, a decoy (`void`)

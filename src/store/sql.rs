@@ -1,8 +1,9 @@
 //! The SQL shared by both backends, written once. `impl_store!` expands to
-//! the `Store` implementation for a backend module that defines its pool
-//! field, `MIGRATOR`, the dialect-specific statements (`CLAIM_OUTBOX_SQL`,
-//! `AUDIT_EVENTS_SQL`) and `lock_start_key`. sqlx's SQLite driver accepts the
-//! `$n` placeholders PostgreSQL uses, so the statements are the same text.
+//! the `Store` implementation for a backend module that defines its pools
+//! (`pool` for writes, `readers` for reads), `MIGRATOR`, the dialect-specific
+//! statements (`CLAIM_OUTBOX_SQL`, `AUDIT_EVENTS_SQL`) and `run_start`, how
+//! it commits a recovery start. sqlx's SQLite driver accepts the `$n`
+//! placeholders PostgreSQL uses, so the statements are the same text.
 
 macro_rules! impl_store {
     ($store:ident, $db:ty) => {
@@ -108,7 +109,7 @@ macro_rules! impl_store {
 
             async fn ping(&self) -> anyhow::Result<()> {
                 sqlx::query("select 1")
-                    .execute(&self.pool)
+                    .execute(&self.readers)
                     .await
                     .context("database ping")?;
                 Ok(())
@@ -132,7 +133,7 @@ macro_rules! impl_store {
 
             async fn signing_keys(&self) -> anyhow::Result<Vec<SigningKeyRecord>> {
                 sqlx::query_as("select * from signing_key order by created_at desc")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.readers)
                     .await
                     .context("reading signing keys")
             }
@@ -212,34 +213,40 @@ macro_rules! impl_store {
                 sqlx::query_as("select * from identity where identity_id = $1 and identity_id <> $2")
                     .bind(identity_id)
                     .bind(PLACEHOLDER_IDENTITY_ID)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.readers)
                     .await
                     .context("reading identity")
             }
 
-            async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<IdentityRecord> {
+            async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<(IdentityRecord, Vec<AddressRecord>)> {
+                // One statement for the identity and its addresses (a row per address).
                 let query = match login {
-                    LoginLookup::Address(kind, value) => sqlx::query_as(
-                        "select * from identity where identity_id = coalesce(\
-                         (select identity_id from address where kind = $1 and value = $2), $3)",
-                    )
+                    LoginLookup::Address(kind, value) => sqlx::query_as::<_, IdentityAddressRow>(concat!(
+                        "select i.*, a.address_id, a.kind, a.value, a.verified, a.created_at as address_created_at \
+                         from identity i left join address a on a.identity_id = i.identity_id where i.identity_id = \
+                         coalesce((select identity_id from address where kind = $1 and value = $2), $3) ",
+                        "order by a.created_at, a.kind, a.value"
+                    ))
                     .bind(kind.as_str())
                     .bind(value)
                     .bind(PLACEHOLDER_IDENTITY_ID),
-                    LoginLookup::Username(username) => sqlx::query_as(
-                        "select * from identity where identity_id = coalesce(\
-                         (select identity_id from identity where username = $1), $2)",
-                    )
+                    LoginLookup::Username(username) => sqlx::query_as::<_, IdentityAddressRow>(concat!(
+                        "select i.*, a.address_id, a.kind, a.value, a.verified, a.created_at as address_created_at \
+                         from identity i left join address a on a.identity_id = i.identity_id where i.identity_id = \
+                         coalesce((select identity_id from identity where username = $1), $2) ",
+                        "order by a.created_at, a.kind, a.value"
+                    ))
                     .bind(username)
                     .bind(PLACEHOLDER_IDENTITY_ID),
                 };
-                query.fetch_one(&self.pool).await.context("reading identity for login")
+                let rows = query.fetch_all(&self.readers).await.context("reading identity for login")?;
+                IdentityAddressRow::collect(rows).context("the placeholder identity is missing")
             }
 
             async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>> {
                 sqlx::query_as("select * from address where identity_id = $1 order by created_at, kind, value")
                     .bind(identity_id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.readers)
                     .await
                     .context("reading addresses")
             }
@@ -251,7 +258,7 @@ macro_rules! impl_store {
                 .bind(limit)
                 .bind(offset)
                 .bind(PLACEHOLDER_IDENTITY_ID)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await
                 .context("listing identities")
             }
@@ -359,67 +366,7 @@ macro_rules! impl_store {
             }
 
             async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-                let f = &start.flow;
-                // 0 switches the limit off.
-                let max_starts = if start.max_starts == 0 {
-                    i64::MAX
-                } else {
-                    i64::from(start.max_starts)
-                };
-                let mut tx = self.pool.begin().await.context("beginning transaction")?;
-                // Serialise starts for one login so the count below cannot be raced.
-                lock_start_key(&mut tx, &f.address_key).await?;
-                let inserted = sqlx::query(
-                    "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, cookie_hash, code_hash, \
-                     state, code_attempts, locale, expires_at, created_at, decoy) \
-                     select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
-                     where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12",
-                )
-                .bind(&f.recovery_flow_id)
-                .bind(&f.identity_id)
-                .bind(&f.address_key)
-                .bind(&f.channel)
-                .bind(&f.cookie_hash)
-                .bind(&f.code_hash)
-                .bind(&f.state)
-                .bind(&f.locale)
-                .bind(f.expires_at)
-                .bind(f.created_at)
-                .bind(start.window_start)
-                .bind(max_starts)
-                .bind(f.decoy)
-                .execute(&mut *tx)
-                .await
-                .context("inserting recovery flow")?;
-                if inserted.rows_affected() == 0 {
-                    let (oldest_start,): (i64,) = sqlx::query_as(
-                        "select coalesce(min(created_at), $2) from recovery_flow where address_key = $1 and created_at > $2",
-                    )
-                    .bind(&f.address_key)
-                    .bind(start.window_start)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .context("reading oldest start")?;
-                    tx.rollback().await.context("rolling back")?;
-                    return Ok(StartOutcome::RateLimited { oldest_start });
-                }
-                // A new flow supersedes the codes of the identity's older flows (a
-                // decoy's random identity matches only itself: the same work).
-                sqlx::query(
-                    "update recovery_flow set state = 'dead', code_hash = null \
-                     where identity_id = $1 and state = 'sent' and recovery_flow_id <> $2",
-                )
-                .bind(&f.identity_id)
-                .bind(&f.recovery_flow_id)
-                .execute(&mut *tx)
-                .await
-                .context("superseding older flows")?;
-                if let Some(message) = &start.message {
-                    insert_outbox(&mut tx, message).await?;
-                }
-                insert_audit(&mut *tx, &start.audit).await?;
-                tx.commit().await.context("committing recovery flow")?;
-                Ok(StartOutcome::Created)
+                self.run_start(start).await
             }
 
             async fn code_attempts_since(&self, identity_id: &str, address_key: &str, since: i64) -> anyhow::Result<i64> {
@@ -430,7 +377,7 @@ macro_rules! impl_store {
                 .bind(identity_id)
                 .bind(address_key)
                 .bind(since)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.readers)
                 .await
                 .context("counting recent code attempts")?;
                 Ok(spent)
@@ -439,7 +386,7 @@ macro_rules! impl_store {
             async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {
                 sqlx::query_as("select * from recovery_flow where cookie_hash = $1")
                     .bind(cookie_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.readers)
                     .await
                     .context("reading recovery flow")
             }
@@ -558,7 +505,7 @@ macro_rules! impl_store {
             async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>> {
                 sqlx::query_as("select * from session where token_hash = $1")
                     .bind(token_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.readers)
                     .await
                     .context("reading session by token")
             }
@@ -566,7 +513,7 @@ macro_rules! impl_store {
             async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>> {
                 sqlx::query_as("select * from session where session_id = $1")
                     .bind(session_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.readers)
                     .await
                     .context("reading session")
             }
@@ -595,7 +542,7 @@ macro_rules! impl_store {
                 let found: Option<LoginThrottle> =
                     sqlx::query_as("select failures, locked_until from login_throttle where throttle_key = $1")
                         .bind(key)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.readers)
                         .await
                         .context("reading login throttle")?;
                 Ok(found.unwrap_or_default())
@@ -646,7 +593,7 @@ macro_rules! impl_store {
             async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>> {
                 sqlx::query_as("select * from refresh_token where token_hash = $1")
                     .bind(token_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.readers)
                     .await
                     .context("reading refresh token")
             }
@@ -742,7 +689,7 @@ macro_rules! impl_store {
             async fn outbox_stats(&self) -> anyhow::Result<OutboxStats> {
                 let (pending, oldest): (i64, Option<i64>) =
                     sqlx::query_as("select count(*), min(created_at) from outbox_message where status = 'pending'")
-                        .fetch_one(&self.pool)
+                        .fetch_one(&self.readers)
                         .await
                         .context("reading outbox stats")?;
                 Ok(OutboxStats {
@@ -765,7 +712,7 @@ macro_rules! impl_store {
                 .bind(identity_id)
                 .bind(since.unwrap_or(0))
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.readers)
                 .await
                 .context("reading audit events")
             }

@@ -1,8 +1,12 @@
 //! The SQLite backend: one file, WAL journal, foreign keys on.
 //!
-//! Writers are serialised by SQLite itself; every multi-statement operation
-//! begins with its conditional write so the transaction holds the write lock
-//! before it reads anything it decides on.
+//! SQLite allows one writer at a time, and a connection that finds the write
+//! lock taken sleeps in its busy handler (1, 2, 5, 10 … ms). So every write
+//! goes through a pool of one connection, where writers queue without
+//! sleeping, and reads use a pool of their own (WAL lets them run beside the
+//! writer). Every multi-statement operation begins with its conditional
+//! write, so the transaction holds the write lock before it reads anything
+//! it decides on.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,6 +16,7 @@ use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::sql::impl_store;
 use super::*;
@@ -29,16 +34,156 @@ const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
 
-/// SQLite has one writer at a time: the start's insert already serialises.
-async fn lock_start_key(_tx: &mut Transaction<'_, sqlx::Sqlite>, _key: &str) -> anyhow::Result<()> {
-    Ok(())
+pub struct SqliteStore {
+    /// The one writer connection.
+    pool: SqlitePool,
+    /// Connections for reads outside a transaction.
+    readers: SqlitePool,
+    /// Recovery starts, committed in groups by `start_writer`.
+    starts: mpsc::Sender<StartJob>,
 }
 
-pub struct SqliteStore {
-    pool: SqlitePool,
+type StartJob = (NewRecoveryFlow, oneshot::Sender<anyhow::Result<StartOutcome>>);
+
+/// Most starts one transaction commits.
+const MAX_STARTS_PER_COMMIT: usize = 64;
+
+/// Group commit for recovery starts, the busiest write: every start waiting
+/// when the writer is free goes into one transaction, so the commit's WAL
+/// write is shared. A start is answered only after its transaction commits,
+/// so no answered start is lost. If a group fails, each of its starts is
+/// retried alone, so one start's error is never another's.
+async fn start_writer(pool: SqlitePool, mut jobs: mpsc::Receiver<StartJob>) {
+    let mut batch = Vec::with_capacity(MAX_STARTS_PER_COMMIT);
+    while jobs.recv_many(&mut batch, MAX_STARTS_PER_COMMIT).await > 0 {
+        match commit_starts(&pool, batch.iter().map(|(start, _)| start)).await {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(_) => {
+                for (start, reply) in batch.drain(..) {
+                    let outcome = commit_starts(&pool, std::iter::once(&start)).await;
+                    let _ = reply.send(outcome.and_then(|mut o| o.pop().context("no outcome")));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_starts<'a>(
+    pool: &SqlitePool,
+    starts: impl Iterator<Item = &'a NewRecoveryFlow>,
+) -> anyhow::Result<Vec<StartOutcome>> {
+    let mut tx = pool.begin().await.context("beginning transaction")?;
+    let mut outcomes = Vec::new();
+    for start in starts {
+        outcomes.push(start_once(&mut tx, start).await?);
+    }
+    tx.commit().await.context("committing recovery flows")?;
+    Ok(outcomes)
+}
+
+/// A start's statements (the same as `start_in`'s) as one multi-statement
+/// query, which sqlx's SQLite worker runs in one hand-off instead of four.
+/// The flow insert is conditional on the start limit; every later statement
+/// writes only if the new flow's row exists, so a refused start writes
+/// nothing. `$n` parameters are numbered across the statements.
+macro_rules! start_sql {
+    () => {
+        "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, cookie_hash, code_hash, \
+           state, code_attempts, locale, expires_at, created_at, decoy) \
+         select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
+         where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12; \
+         update recovery_flow set state = 'dead', code_hash = null \
+         where identity_id = $2 and state = 'sent' and recovery_flow_id <> $1 \
+           and exists (select 1 from recovery_flow where recovery_flow_id = $1); \
+         insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at) \
+         select $14, $15, $16, $17, $18, $19, $20 where exists (select 1 from recovery_flow where recovery_flow_id = $1)"
+    };
+}
+const START_SQL: &str = start_sql!();
+const START_WITH_MESSAGE_SQL: &str = concat!(
+    start_sql!(),
+    "; insert into outbox_message (outbox_message_id, channel, sealed_payload, status, attempts, \
+       next_attempt_at, lease_until, last_error, created_at, sent_at, identity_id) \
+     select $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31 \
+     where exists (select 1 from recovery_flow where recovery_flow_id = $1)"
+);
+
+async fn start_once(tx: &mut Transaction<'_, sqlx::Sqlite>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+    let (f, e) = (&start.flow, &start.audit);
+    let max_starts = if start.max_starts == 0 {
+        i64::MAX
+    } else {
+        i64::from(start.max_starts)
+    };
+    let sql = if start.message.is_some() {
+        START_WITH_MESSAGE_SQL
+    } else {
+        START_SQL
+    };
+    let mut query = sqlx::query(sql)
+        .bind(&f.recovery_flow_id)
+        .bind(&f.identity_id)
+        .bind(&f.address_key)
+        .bind(&f.channel)
+        .bind(&f.cookie_hash)
+        .bind(&f.code_hash)
+        .bind(&f.state)
+        .bind(&f.locale)
+        .bind(f.expires_at)
+        .bind(f.created_at)
+        .bind(start.window_start)
+        .bind(max_starts)
+        .bind(f.decoy)
+        .bind(&e.audit_event_id)
+        .bind(&e.identity_id)
+        .bind(&e.kind)
+        .bind(&e.ip_address)
+        .bind(&e.user_agent)
+        .bind(&e.detail)
+        .bind(e.created_at);
+    if let Some(m) = &start.message {
+        query = query
+            .bind(&m.outbox_message_id)
+            .bind(&m.channel)
+            .bind(&m.sealed_payload)
+            .bind(&m.status)
+            .bind(m.attempts)
+            .bind(m.next_attempt_at)
+            .bind(m.lease_until)
+            .bind(&m.last_error)
+            .bind(m.created_at)
+            .bind(m.sent_at)
+            .bind(&m.identity_id);
+    }
+    let written = query.execute(&mut **tx).await.context("inserting recovery flow")?;
+    if written.rows_affected() > 0 {
+        return Ok(StartOutcome::Created);
+    }
+    let (oldest_start,): (i64,) = sqlx::query_as(
+        "select coalesce(min(created_at), $2) from recovery_flow where address_key = $1 and created_at > $2",
+    )
+    .bind(&f.address_key)
+    .bind(start.window_start)
+    .fetch_one(&mut **tx)
+    .await
+    .context("reading oldest start")?;
+    Ok(StartOutcome::RateLimited { oldest_start })
 }
 
 impl SqliteStore {
+    async fn run_start(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+        let (reply, outcome) = oneshot::channel();
+        self.starts
+            .send((start.clone(), reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the start writer has stopped"))?;
+        outcome.await.context("the start writer has stopped")?
+    }
+
     pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(database_url)
             .with_context(|| format!("invalid SQLite URL {database_url}"))?
@@ -48,11 +193,18 @@ impl SqliteStore {
             .busy_timeout(settings.statement_timeout.max(Duration::from_secs(1)))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
-            .connect_with(options)
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open SQLite database {database_url}"))?;
-        Ok(Self { pool })
+        let readers = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .connect_with(options.create_if_missing(false))
+            .await
+            .with_context(|| format!("cannot open SQLite database {database_url}"))?;
+        let (starts, jobs) = mpsc::channel(4 * MAX_STARTS_PER_COMMIT);
+        tokio::spawn(start_writer(pool.clone(), jobs));
+        Ok(Self { pool, readers, starts })
     }
 }
 

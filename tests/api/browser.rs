@@ -218,12 +218,7 @@ async fn recover_in_the_browser(lang: &str, expect: [&str; 4]) {
     browser.type_into("#email", &email).await;
     browser.submit().await;
 
-    let source = browser.call(reqwest::Method::GET, "/source", json!({})).await;
-    assert!(
-        browser.url().await.contains("/ui/recovery/code"),
-        "{} {source}",
-        browser.url().await
-    );
+    browser.wait_for_url("/ui/recovery/code").await;
     assert_eq!(browser.attribute("#code", "autocomplete").await, "one-time-code");
     browser.screenshot(&format!("{lang}-2-code")).await;
     let code = app.code_from_mail(&email, 1).await;

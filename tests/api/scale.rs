@@ -23,6 +23,52 @@ async fn the_start_limit_holds_across_two_instances() {
     assert_eq!(json(fourth).await["error"], "rate_limited");
 }
 
+/// Starts that arrive together are committed together (SQLite's group
+/// commit) or queue on the login's lock (PostgreSQL): either way the limit
+/// holds exactly, every admitted start has its flow, audit event and message,
+/// and only the newest flow's code is alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_simultaneous_starts_for_one_login_admit_exactly_the_limit() {
+    let a = spawn_app().await;
+    let b = spawn_peer(&a, true).await;
+    a.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let (address, client) = if i % 2 == 0 {
+            (a.address.clone(), a.client.clone())
+        } else {
+            (b.address.clone(), b.client.clone())
+        };
+        tasks.spawn(async move {
+            client
+                .post(format!("{address}/api/auth/recovery/start"))
+                .json(&json!({"email": "alice@example.com"}))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = tasks.join_all().await;
+    statuses.sort_unstable();
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(admitted, 3, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+
+    let mails = a.mail.wait_for("alice@example.com", 3).await;
+    assert_eq!(mails.len(), 3);
+    let flows = a.dump_table("recovery_flow").await;
+    assert_eq!(
+        flows.matches(r#"state=Some("sent")"#).count(),
+        1,
+        "one live code: {flows}"
+    );
+    let audit = a.dump_table("audit_event").await;
+    assert_eq!(audit.matches("recovery.requested").count(), 3, "{audit}");
+    assert_eq!(audit.matches("recovery.rate_limited").count(), 17, "{audit}");
+}
+
 #[tokio::test]
 async fn the_attempt_cap_holds_across_instances() {
     let a = spawn_app().await;
