@@ -71,10 +71,18 @@ run() { # name script path
   local name=$1 script=$2 path=$3 out rps p50 p99
   local conns=$((64 / instances))
   local files=() loaders=()
+  local parts=()
+  if [ -n "${BENCH_FLOWS:-}" ]; then
+    # Each instance's loader gets its own share of the one-use flows.
+    split -n "l/$instances" -d "$BENCH_FLOWS" "$BENCH_FLOWS.part."
+    parts=("$BENCH_FLOWS".part.*)
+  fi
+  local i=0
   for url in "${urls[@]}"; do
     f=$(mktemp); files+=("$f")
-    wrk -t1 -c"$conns" -d"$duration" --latency -s "bench/$script" "$url$path" > "$f" &
+    BENCH_FLOWS=${parts[$i]:-} wrk -t1 -c"$conns" -d"${run_for:-$duration}" --latency -s "bench/$script" "$url$path" > "$f" &
     loaders+=($!)
+    i=$((i + 1))
   done
   wait "${loaders[@]}"
   rps=0
@@ -104,7 +112,9 @@ if wants verify || wants reset; then
 fi
 if wants verify; then
   python3 bench/flows.py "${urls[0]}" "$work/mail" cookie 1000 "$verify_flows" "$work/verify.txt"
-  BENCH_FLOWS=$work/verify.txt run verify verify.lua /api/auth/recovery/verify
+  # Short, so the flows last: wrk stops a loader that has used them all up
+  # but still divides by the whole duration (then the figure is a floor).
+  BENCH_FLOWS=$work/verify.txt run_for=${BENCH_VERIFY_DURATION:-5s} run verify verify.lua /api/auth/recovery/verify
 fi
 if wants reset; then
   python3 bench/flows.py "${urls[0]}" "$work/mail" token "$((1000 + verify_flows))" "$reset_flows" "$work/reset.txt"

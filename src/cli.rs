@@ -132,6 +132,10 @@ enum IdentityCommand {
     RecoveryCode {
         id: String,
     },
+    /// Revoke every session of an identity.
+    RevokeSessions {
+        id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -290,6 +294,12 @@ async fn identity(services: Services, command: IdentityCommand) -> anyhow::Resul
                 .await
                 .map_err(describe)?;
             println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
+        }
+        IdentityCommand::RevokeSessions { id } => {
+            let revoked = manage::revoke_sessions(&services, &id, &operator())
+                .await
+                .map_err(describe)?;
+            println!("{}", json!({"revoked": revoked}));
         }
         IdentityCommand::RecoveryCode { id } => {
             let issued = crate::admin::support_code(&services, &id, &operator())

@@ -23,7 +23,6 @@ use crate::http::extract::{ApiJson, ClientInfo, locale_of};
 use crate::identity::manage::{Address, IdentityUpdate};
 use crate::identity::{self, NewIdentity};
 use crate::services::Services;
-use crate::time::now_ms;
 
 pub fn app(services: Services) -> Router {
     Router::new()
@@ -308,9 +307,7 @@ async fn revoke_sessions(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let revoked = services
-        .store
-        .revoke_identity_sessions(&id, now_ms())
+    let revoked = identity::manage::revoke_sessions(&services, &id, &client.0)
         .await
         .map_err(|e| client.error(e))?;
     Ok(Json(json!({"revoked": revoked})))

@@ -187,6 +187,20 @@ pub async fn set_verified(
     existing(services, identity_id).await
 }
 
+/// Revokes every session of an identity; how many were live.
+pub async fn revoke_sessions(services: &Services, identity_id: &str, client: &Client) -> Result<u64> {
+    existing(services, identity_id).await?;
+    let revoked = services.store.revoke_identity_sessions(identity_id, now_ms()).await?;
+    let event = audit::event(
+        Kind::SessionsRevoked,
+        Some(identity_id),
+        client,
+        json!({"revoked": revoked}),
+    );
+    services.store.insert_audit_event(&event).await?;
+    Ok(revoked)
+}
+
 /// Deletes an identity with its addresses, sessions and flows.
 pub async fn delete(services: &Services, identity_id: &str, client: &Client) -> Result<()> {
     if !services.store.delete_identity(identity_id).await? {

@@ -285,6 +285,9 @@ fn operators_change_identities_and_issue_support_codes_from_the_command_line() {
     assert_eq!(issued["code"].as_str().map(str::len), Some(6));
     assert!(issued["token"].is_string());
 
+    let revoked = run(&["identity", "revoke-sessions", &id], None);
+    assert_eq!(revoked["revoked"], 0);
+
     let cleared = run(&["identity", "update", &id, "--no-username", "--no-roles"], None);
     assert!(cleared["traits"].get("username").is_none());
     assert_eq!(cleared["roles"], json!([]));
