@@ -44,46 +44,20 @@ async fn lock_start_key(tx: &mut Transaction<'_, sqlx::Postgres>, key: &str) -> 
 /// commit `tx` either way.
 async fn start_in(tx: &mut Transaction<'_, sqlx::Postgres>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
     let f = &start.flow;
-    // 0 switches the limit off.
-    let max_starts = if start.max_starts == 0 {
-        i64::MAX
-    } else {
-        i64::from(start.max_starts)
-    };
     // Serialise starts for one login so the count below cannot be raced.
     lock_start_key(tx, &f.address_key).await?;
-    let inserted = sqlx::query(
+    let insert = sqlx::query(
         "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, cookie_hash, code_hash, \
          state, code_attempts, locale, expires_at, created_at, decoy) \
          select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
          where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12",
-    )
-    .bind(&f.recovery_flow_id)
-    .bind(&f.identity_id)
-    .bind(&f.address_key)
-    .bind(&f.channel)
-    .bind(&f.cookie_hash)
-    .bind(&f.code_hash)
-    .bind(&f.state)
-    .bind(&f.locale)
-    .bind(f.expires_at)
-    .bind(f.created_at)
-    .bind(start.window_start)
-    .bind(max_starts)
-    .bind(f.decoy)
-    .execute(&mut **tx)
-    .await
-    .context("inserting recovery flow")?;
-    if inserted.rows_affected() == 0 {
-        let (oldest_start,): (i64,) = sqlx::query_as(
-            "select coalesce(min(created_at), $2) from recovery_flow where address_key = $1 and created_at > $2",
-        )
-        .bind(&f.address_key)
-        .bind(start.window_start)
-        .fetch_one(&mut **tx)
+    );
+    let inserted = bind_flow(insert, start)
+        .execute(&mut **tx)
         .await
-        .context("reading oldest start")?;
-        return Ok(StartOutcome::RateLimited { oldest_start });
+        .context("inserting recovery flow")?;
+    if inserted.rows_affected() == 0 {
+        return refused_start(tx, start).await;
     }
     // A new flow supersedes the codes of the identity's older flows (a
     // decoy's random identity matches only itself: the same work).

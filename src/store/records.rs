@@ -210,6 +210,17 @@ pub struct NewRecoveryFlow {
     pub window_start: i64,
 }
 
+impl NewRecoveryFlow {
+    /// `max_starts` for SQL: 0 switches the limit off.
+    pub fn start_limit(&self) -> i64 {
+        if self.max_starts == 0 {
+            i64::MAX
+        } else {
+            i64::from(self.max_starts)
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartOutcome {
     Created,

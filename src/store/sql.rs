@@ -11,26 +11,66 @@ macro_rules! impl_store {
             matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
         }
 
+        /// A query with this backend's arguments, for the `bind_*` helpers.
+        type BoundQuery<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        /// Binds a start's flow row and limit as `$1`…`$13` (see the flow insert).
+        fn bind_flow<'q>(query: BoundQuery<'q>, start: &'q NewRecoveryFlow) -> BoundQuery<'q> {
+            let f = &start.flow;
+            query
+                .bind(&f.recovery_flow_id)
+                .bind(&f.identity_id)
+                .bind(&f.address_key)
+                .bind(&f.channel)
+                .bind(&f.cookie_hash)
+                .bind(&f.code_hash)
+                .bind(&f.state)
+                .bind(&f.locale)
+                .bind(f.expires_at)
+                .bind(f.created_at)
+                .bind(start.window_start)
+                .bind(start.start_limit())
+                .bind(f.decoy)
+        }
+
+        /// Binds an outbox row's eleven columns, in `insert_outbox`'s order.
+        fn bind_outbox<'q>(query: BoundQuery<'q>, m: &'q OutboxMessageRecord) -> BoundQuery<'q> {
+            query
+                .bind(&m.outbox_message_id)
+                .bind(&m.channel)
+                .bind(&m.sealed_payload)
+                .bind(&m.status)
+                .bind(m.attempts)
+                .bind(m.next_attempt_at)
+                .bind(m.lease_until)
+                .bind(&m.last_error)
+                .bind(m.created_at)
+                .bind(m.sent_at)
+                .bind(&m.identity_id)
+        }
+
+        /// Binds an audit row's seven columns, in `insert_audit`'s order.
+        fn bind_audit<'q>(query: BoundQuery<'q>, e: &'q AuditEventRecord) -> BoundQuery<'q> {
+            query
+                .bind(&e.audit_event_id)
+                .bind(&e.identity_id)
+                .bind(&e.kind)
+                .bind(&e.ip_address)
+                .bind(&e.user_agent)
+                .bind(&e.detail)
+                .bind(e.created_at)
+        }
+
         async fn insert_outbox(tx: &mut Transaction<'_, $db>, m: &OutboxMessageRecord) -> anyhow::Result<()> {
-            sqlx::query(
+            let query = sqlx::query(
                 "insert into outbox_message (outbox_message_id, channel, sealed_payload, status, attempts, \
                  next_attempt_at, lease_until, last_error, created_at, sent_at, identity_id) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&m.outbox_message_id)
-            .bind(&m.channel)
-            .bind(&m.sealed_payload)
-            .bind(&m.status)
-            .bind(m.attempts)
-            .bind(m.next_attempt_at)
-            .bind(m.lease_until)
-            .bind(&m.last_error)
-            .bind(m.created_at)
-            .bind(m.sent_at)
-            .bind(&m.identity_id)
-            .execute(&mut **tx)
-            .await
-            .context("inserting outbox message")?;
+            );
+            bind_outbox(query, m)
+                .execute(&mut **tx)
+                .await
+                .context("inserting outbox message")?;
             Ok(())
         }
 
@@ -38,21 +78,26 @@ macro_rules! impl_store {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            sqlx::query(
+            let query = sqlx::query(
                 "insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at) \
                  values ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&e.audit_event_id)
-            .bind(&e.identity_id)
-            .bind(&e.kind)
-            .bind(&e.ip_address)
-            .bind(&e.user_agent)
-            .bind(&e.detail)
-            .bind(e.created_at)
-            .execute(executor)
-            .await
-            .context("inserting audit event")?;
+            );
+            bind_audit(query, e).execute(executor).await.context("inserting audit event")?;
             Ok(())
+        }
+
+        /// The answer to a start the limit refused: when the oldest start in
+        /// the window was made, so the caller can say when to retry.
+        async fn refused_start(tx: &mut Transaction<'_, $db>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+            let (oldest_start,): (i64,) = sqlx::query_as(
+                "select coalesce(min(created_at), $2) from recovery_flow where address_key = $1 and created_at > $2",
+            )
+            .bind(&start.flow.address_key)
+            .bind(start.window_start)
+            .fetch_one(&mut **tx)
+            .await
+            .context("reading oldest start")?;
+            Ok(StartOutcome::RateLimited { oldest_start })
         }
 
         async fn insert_session<'e, E>(executor: E, s: &SessionRecord) -> anyhow::Result<()>

@@ -113,65 +113,21 @@ const START_WITH_MESSAGE_SQL: &str = concat!(
 );
 
 async fn start_once(tx: &mut Transaction<'_, sqlx::Sqlite>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-    let (f, e) = (&start.flow, &start.audit);
-    let max_starts = if start.max_starts == 0 {
-        i64::MAX
-    } else {
-        i64::from(start.max_starts)
-    };
     let sql = if start.message.is_some() {
         START_WITH_MESSAGE_SQL
     } else {
         START_SQL
     };
-    let mut query = sqlx::query(sql)
-        .bind(&f.recovery_flow_id)
-        .bind(&f.identity_id)
-        .bind(&f.address_key)
-        .bind(&f.channel)
-        .bind(&f.cookie_hash)
-        .bind(&f.code_hash)
-        .bind(&f.state)
-        .bind(&f.locale)
-        .bind(f.expires_at)
-        .bind(f.created_at)
-        .bind(start.window_start)
-        .bind(max_starts)
-        .bind(f.decoy)
-        .bind(&e.audit_event_id)
-        .bind(&e.identity_id)
-        .bind(&e.kind)
-        .bind(&e.ip_address)
-        .bind(&e.user_agent)
-        .bind(&e.detail)
-        .bind(e.created_at);
-    if let Some(m) = &start.message {
-        query = query
-            .bind(&m.outbox_message_id)
-            .bind(&m.channel)
-            .bind(&m.sealed_payload)
-            .bind(&m.status)
-            .bind(m.attempts)
-            .bind(m.next_attempt_at)
-            .bind(m.lease_until)
-            .bind(&m.last_error)
-            .bind(m.created_at)
-            .bind(m.sent_at)
-            .bind(&m.identity_id);
+    let mut query = bind_audit(bind_flow(sqlx::query(sql), start), &start.audit);
+    if let Some(message) = &start.message {
+        query = bind_outbox(query, message);
     }
     let written = query.execute(&mut **tx).await.context("inserting recovery flow")?;
     if written.rows_affected() > 0 {
-        return Ok(StartOutcome::Created);
+        Ok(StartOutcome::Created)
+    } else {
+        refused_start(tx, start).await
     }
-    let (oldest_start,): (i64,) = sqlx::query_as(
-        "select coalesce(min(created_at), $2) from recovery_flow where address_key = $1 and created_at > $2",
-    )
-    .bind(&f.address_key)
-    .bind(start.window_start)
-    .fetch_one(&mut **tx)
-    .await
-    .context("reading oldest start")?;
-    Ok(StartOutcome::RateLimited { oldest_start })
 }
 
 impl SqliteStore {
