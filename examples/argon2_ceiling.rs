@@ -9,7 +9,7 @@ use secrecy::SecretString;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let hasher = latchkey::identity::PasswordHasher::new(cores).await?;
+    let hasher = latchkey::identity::PasswordHasher::new(cores, std::time::Duration::ZERO).await?;
     let hash = hasher
         .hash(SecretString::from("correct horse battery staple 42"))
         .await?;

@@ -34,6 +34,52 @@ pub struct Settings {
     pub ui: UiSettings,
     pub locale: LocaleSettings,
     pub trusted_proxies: Vec<String>,
+    pub http: HttpSettings,
+    pub retention: RetentionSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// A connection that has not sent a whole request header by then is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A request not answered by then gets 503 `overloaded`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Open connections per listener; further ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// How long rows that only matter for a while are kept (0 = forever).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Recovery flows, login throttle rows and spent outbox rows, after their last use.
+    #[serde(with = "humantime_serde")]
+    pub flows: Duration,
+    /// Audit events.
+    #[serde(with = "humantime_serde")]
+    pub audit: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            flows: Duration::from_secs(7 * 24 * 3600),
+            audit: Duration::from_secs(400 * 24 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +142,9 @@ pub struct SessionSettings {
     pub lifespan: Duration,
     #[serde(with = "humantime_serde")]
     pub jwt_lifespan: Duration,
+    /// The `aud` claim of session JWTs and v2 access tokens; `public_url` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,6 +153,9 @@ pub struct PasswordSettings {
     pub min_length: usize,
     /// Argon2 hashes allowed to run at once; 0 = one per CPU.
     pub max_concurrent_hashes: usize,
+    /// Longest wait for an Argon2 slot; past it the request gets 503 `overloaded` (0 = no bound).
+    #[serde(with = "humantime_serde")]
+    pub max_queue_wait: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,6 +217,8 @@ impl Default for Settings {
             ui: UiSettings::default(),
             locale: LocaleSettings::default(),
             trusted_proxies: Vec::new(),
+            http: HttpSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -223,6 +277,7 @@ impl Default for SessionSettings {
         Self {
             lifespan: Duration::from_secs(24 * 3600),
             jwt_lifespan: Duration::from_secs(15 * 60),
+            jwt_audience: None,
         }
     }
 }
@@ -232,6 +287,7 @@ impl Default for PasswordSettings {
         Self {
             min_length: 15,
             max_concurrent_hashes: 0,
+            max_queue_wait: Duration::from_secs(1),
         }
     }
 }
@@ -276,6 +332,11 @@ impl Settings {
 
     pub fn public_is_https(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+
+    /// The `aud` of every session JWT and v2 access token.
+    pub fn jwt_audience(&self) -> &str {
+        self.session.jwt_audience.as_deref().unwrap_or(&self.public_url)
     }
 
     pub fn return_url(&self) -> &str {

@@ -49,6 +49,9 @@ pub enum Error {
     AccountNotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Too much work queued (Argon2 slots, request time): try again shortly.
+    #[error("overloaded")]
+    Overloaded { retry_after_secs: u64 },
     /// A dependency (database, courier) is not usable right now.
     #[error("service unavailable")]
     Unavailable,
@@ -87,6 +90,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::Unavailable => "unavailable",
+            Error::Overloaded { .. } => "overloaded",
             Error::Internal(_) => "internal_error",
         }
     }

@@ -38,7 +38,11 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
     };
     let secret = ServerSecret::new(&material);
     let keys = KeyRing::load_or_create(&store, &secret, &settings.public_url).await?;
-    let hasher = PasswordHasher::new(settings.password.max_concurrent_hashes).await?;
+    let hasher = PasswordHasher::new(
+        settings.password.max_concurrent_hashes,
+        settings.password.max_queue_wait,
+    )
+    .await?;
     let courier = CourierHandle::from_settings(&settings.courier)?;
     Ok(Services {
         settings: Arc::new(settings),

@@ -11,6 +11,8 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 mod abuse;
 #[path = "api/admin.rs"]
 mod admin;
+#[path = "api/attacks.rs"]
+mod attacks;
 #[path = "api/browser.rs"]
 mod browser;
 #[path = "api/crash.rs"]

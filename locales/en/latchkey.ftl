@@ -43,6 +43,7 @@ error-account_not_found = Account not found
 error-method_not_allowed = This method is not allowed here.
 error-conflict = That { $what } is already in use.
 error-unavailable = The service is not ready. Try again in a moment.
+error-overloaded = The server is busy. Try again in { $seconds } seconds.
 error-internal = Something went wrong on our side. Try again in a moment.
 mail-recovery_code-subject = Your recovery code
 mail-recovery_code-body =

@@ -43,6 +43,7 @@ error-account_not_found = Không tìm thấy tài khoản
 error-method_not_allowed = Phương thức này không được phép ở đây.
 error-conflict = { $what } này đã được sử dụng.
 error-unavailable = Dịch vụ chưa sẵn sàng. Vui lòng thử lại sau ít phút.
+error-overloaded = Máy chủ đang bận. Vui lòng thử lại sau { $seconds } giây.
 error-internal = Đã xảy ra lỗi từ phía chúng tôi. Vui lòng thử lại sau ít phút.
 mail-recovery_code-subject = Mã khôi phục của bạn
 mail-recovery_code-body =

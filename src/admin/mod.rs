@@ -27,6 +27,7 @@ use crate::services::Services;
 pub fn app(services: Services) -> Router {
     Router::new()
         .route("/health/alive", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/metrics", get(crate::http::diagnostics::prometheus))
         .route("/admin/identities", get(list_identities).post(create_identity))
         .route(
             "/admin/identities/{id}",

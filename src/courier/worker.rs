@@ -131,7 +131,7 @@ impl Worker {
                     Delivery::Retry(_) => "retry",
                     Delivery::GiveUp(_) => "failed",
                 };
-                metrics::counter!("courier_deliveries_total", "channel" => row.channel.clone(), "outcome" => outcome)
+                metrics::counter!("latchkey_courier_deliveries_total", "channel" => row.channel.clone(), "outcome" => outcome)
                     .increment(1);
                 let recorded = match &delivery {
                     Delivery::Delivered => worker.store.mark_outbox_sent(id, now_ms()).await,

@@ -33,6 +33,13 @@ pub struct PasswordPolicy {
 /// same way.
 pub struct NewPassword(SecretString);
 
+/// The one form a password is hashed and checked in: NFKC, so text typed
+/// decomposed (NFD, as some Vietnamese keyboards send it) or in full-width
+/// forms is the same password as its composed form.
+pub fn normalise_password(raw: &str) -> String {
+    raw.nfkc().collect()
+}
+
 impl PasswordPolicy {
     /// Checks length, strength and that the password does not contain the
     /// account's identifiers (email, its local part, username).
@@ -42,7 +49,7 @@ impl PasswordPolicy {
                 max_bytes: MAX_PASSWORD_BYTES,
             });
         }
-        let normalised: String = raw.nfkc().collect();
+        let normalised = normalise_password(raw);
         if normalised.chars().count() < self.min_length.max(1) {
             return Err(PolicyViolation::TooShort {
                 min: self.min_length.max(1),

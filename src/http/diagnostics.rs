@@ -1,5 +1,7 @@
-//! Diagnostics: Prometheus metrics, and recent request latencies per route
-//! for identities with the `admin` role (the seed's System & Diagnostics API).
+//! Diagnostics: Prometheus metrics (served on the admin listener only: queue
+//! depths and delivery counters would tell a public observer which addresses
+//! have accounts), and recent request latencies per route for identities
+//! with the `admin` role (the seed's System & Diagnostics API).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
@@ -17,24 +19,19 @@ use crate::services::Services;
 use crate::session;
 
 pub fn router() -> Router<Services> {
-    Router::new()
-        .route("/metrics", get(prometheus))
-        .route("/api/v1/util/latency/metrics", get(latency))
+    Router::new().route("/api/v1/util/latency/metrics", get(latency))
 }
 
-/// Prometheus metrics
-///
-/// Request counts and latency histograms per route, recovery and courier counters, outbox depth.
-#[utoipa::path(get, path = "/metrics", tag = "System & Diagnostics",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
-        (status = 500, description = "Internal error", body = crate::http::error::AuthError)))]
-async fn prometheus(State(services): State<Services>, client: ClientInfo) -> Result<impl IntoResponse, ApiError> {
+/// Prometheus metrics, every name in the `latchkey_` namespace: request
+/// counts and latency histograms per route, recovery and courier counters,
+/// outbox depth. Mounted on the admin listener.
+pub async fn prometheus(State(services): State<Services>, client: ClientInfo) -> Result<impl IntoResponse, ApiError> {
     let stats = services.store.outbox_stats().await.map_err(|e| client.error(e))?;
-    metrics::gauge!("outbox_depth").set(stats.pending as f64);
+    metrics::gauge!("latchkey_outbox_depth").set(stats.pending as f64);
     let oldest_age = stats
         .oldest_pending_created_at
         .map_or(0.0, |t| ((crate::time::now_ms() - t).max(0) as f64) / 1000.0);
-    metrics::gauge!("outbox_oldest_age_seconds").set(oldest_age);
+    metrics::gauge!("latchkey_outbox_oldest_age_seconds").set(oldest_age);
     let body = crate::observe::prometheus().map(|h| h.render()).unwrap_or_default();
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

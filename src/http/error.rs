@@ -58,7 +58,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::NotFound | Error::AccountNotFound => StatusCode::NOT_FOUND,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::Conflict(_) => StatusCode::CONFLICT,
-        Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable | Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -79,6 +79,7 @@ pub fn message_of(error: &Error, locale: Locale) -> String {
         Error::PasswordPolicy(violation) => policy_message(*violation, locale),
         Error::Conflict(what) => t("error.conflict", &[("what", what)]),
         Error::AccountNotFound => t("error.account_not_found", &[]),
+        Error::Overloaded { retry_after_secs } => t("error.overloaded", &[("seconds", &retry_after_secs.to_string())]),
         Error::Internal(_) => t("error.internal", &[]),
         other => t(&format!("error.{}", other.code()), &[]),
     }
@@ -111,9 +112,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self.error {
-            Error::RateLimited { retry_after_secs } | Error::TooManyRequests { retry_after_secs } => {
-                Some(*retry_after_secs)
-            }
+            Error::RateLimited { retry_after_secs }
+            | Error::TooManyRequests { retry_after_secs }
+            | Error::Overloaded { retry_after_secs } => Some(*retry_after_secs),
             // The flow is dead for good; a new one may be started at once.
             Error::TooManyAttempts => Some(0),
             _ => None,

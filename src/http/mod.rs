@@ -4,7 +4,7 @@
 //! Handlers here only parse, call one domain function and map the result.
 
 pub mod client_ip;
-mod diagnostics;
+pub mod diagnostics;
 pub mod error;
 pub mod extract;
 pub mod flow_cookie;

@@ -20,7 +20,7 @@ use crate::services::Services;
         recovery::start, recovery::verify, recovery::reset_password,
         session::login, session::current, session::refresh, session::logout, session::jwks,
         v2::request, v2::confirm, v2::login, v2::refresh,
-        health::alive, health::ready, diagnostics::prometheus, diagnostics::latency,
+        health::alive, health::ready, diagnostics::latency,
     ),
     components(schemas(error::AuthError)),
     tags(

@@ -128,12 +128,12 @@ pub async fn update(
     let event = audit::event(Kind::IdentityUpdated, Some(identity_id), client, detail);
     services.store.insert_audit_event(&event).await?;
     if changes.password_hash.is_some() {
-        let revoked = services.store.revoke_identity_sessions(identity_id, now).await?;
+        // The store revoked them with the password change.
         let event = audit::event(
             Kind::SessionsRevoked,
             Some(identity_id),
             client,
-            json!({"revoked": revoked}),
+            json!({"reason": "password_changed"}),
         );
         services.store.insert_audit_event(&event).await?;
     }

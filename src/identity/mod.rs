@@ -7,7 +7,7 @@
 pub mod manage;
 mod password_hasher;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 pub use password_hasher::{PasswordHasher, Verification};
@@ -129,6 +129,7 @@ pub async fn create(services: &Services, new: NewIdentity) -> Result<Identity> {
         roles: serde_json::to_string(&new.roles).map_err(anyhow::Error::from)?,
         created_at: now,
         updated_at: now,
+        credential_epoch: 0,
     };
     if let Some(password) = new.password {
         let candidate = Identity {
@@ -177,29 +178,33 @@ pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<
     Ok((record.identity_id != PLACEHOLDER_IDENTITY_ID).then_some(Identity { record, addresses }))
 }
 
-/// Checks a login and password. An unknown login, an account without a
-/// password and a wrong password all cost one Argon2 verification and give
-/// the same `InvalidCredentials`.
-pub async fn authenticate(services: &Services, login: &str, password: SecretString) -> Result<Identity> {
-    let identity = match Login::parse(login) {
-        Some(login) => find_by_login(services, &login).await?,
-        None => None,
-    };
-    let stored = identity.as_ref().and_then(|i| i.record.password_hash.clone());
-    let verification = services.hasher.verify(password.clone(), stored.as_deref()).await?;
-    match (identity, stored) {
-        (Some(identity), Some(stored)) if verification.valid => {
-            if verification.needs_rehash {
-                let fresh = services.hasher.hash(password).await?;
-                services
-                    .store
-                    .update_password_hash(identity.id(), &stored, &fresh, now_ms())
-                    .await?;
-            }
-            Ok(identity)
-        }
-        (identity, _) => Err(Error::InvalidCredentials {
-            identity_id: identity.map(|i| i.record.identity_id),
-        }),
+/// The identity a typed login names, if it parses and names one.
+pub async fn find_by_typed_login(services: &Services, login: &str) -> Result<Option<Identity>> {
+    match Login::parse(login) {
+        Some(login) => find_by_login(services, &login).await,
+        None => Ok(None),
     }
+}
+
+/// Checks a password against an identity's hash. No identity, or one
+/// without a password, costs the same Argon2 verification (against a dummy
+/// hash) and is never valid. The password is normalised as the policy
+/// normalised it when it was set (NFKC), so another Unicode form of the same
+/// characters is the same password. A valid password under older
+/// parameters is rehashed.
+pub async fn verify_password(services: &Services, identity: Option<&Identity>, password: SecretString) -> Result<bool> {
+    let password = SecretString::from(crate::domain::normalise_password(password.expose_secret()));
+    let stored = identity.and_then(|i| i.record.password_hash.clone());
+    let verification = services.hasher.verify(password.clone(), stored.as_deref()).await?;
+    let (Some(identity), Some(stored)) = (identity, stored) else {
+        return Ok(false);
+    };
+    if verification.valid && verification.needs_rehash {
+        let fresh = services.hasher.hash(password).await?;
+        services
+            .store
+            .update_password_hash(identity.id(), &stored, &fresh, now_ms())
+            .await?;
+    }
+    Ok(verification.valid)
 }

@@ -1,10 +1,16 @@
 //! Argon2id hashing and verification on the blocking pool, with a bound on
-//! how many run at once so a flood of logins cannot exhaust memory. Each
+//! how many run at once so a flood of logins cannot exhaust memory, and a
+//! bound on how long a request waits for a slot (`password.max_queue_wait`):
+//! past it, or when the queue ahead already promises a longer wait, the
+//! request is answered 503 `overloaded` at once instead of waiting behind a
+//! flood. Each
 //! permit owns one 19 MiB block buffer that is reused from hash to hash:
 //! freshly allocating it every time lets the allocator's heaps grow by
 //! megabytes per request.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use argon2::password_hash::PasswordHash;
@@ -15,6 +21,12 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// OWASP Password Storage Cheat Sheet: Argon2id, m = 19 MiB, t = 2, p = 1.
 const MEMORY_KIB: u32 = 19 * 1024;
@@ -40,6 +52,26 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when an account is
     /// unknown so that path costs the same as a wrong password.
     dummy_hash: Arc<str>,
+    slots: usize,
+    /// Longest wait for a slot; zero means no bound.
+    max_wait: Duration,
+    /// Requests waiting for a slot now.
+    waiting: Arc<AtomicUsize>,
+    /// Recent time one hash takes, in microseconds (moving average).
+    recent_us: Arc<AtomicU64>,
+}
+
+/// Counts a waiting request while it lives.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn overloaded() -> Error {
+    Error::Overloaded { retry_after_secs: 1 }
 }
 
 fn params() -> anyhow::Result<Params> {
@@ -107,14 +139,16 @@ fn verify_blocking(password: &str, stored: &str, blocks: &mut Blocks) -> Verific
 }
 
 impl PasswordHasher {
-    /// `max_concurrent` hashes at once; 0 means one per CPU.
-    pub async fn new(max_concurrent: usize) -> anyhow::Result<Self> {
+    /// `max_concurrent` hashes at once (0 means one per CPU), each waiting at
+    /// most `max_wait` for its turn (zero: no bound).
+    pub async fn new(max_concurrent: usize, max_wait: Duration) -> anyhow::Result<Self> {
         let permits = if max_concurrent == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
             max_concurrent
         };
         let random = crate::domain::SecretToken::generate();
+        let began = Instant::now();
         let (dummy, blocks) = tokio::task::spawn_blocking(move || {
             let mut blocks = new_blocks();
             hash_blocking(random.expose(), &mut blocks).map(|hash| (hash, blocks))
@@ -125,38 +159,75 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(permits)),
             buffers: Arc::new(Mutex::new(vec![blocks])),
             dummy_hash: dummy.into(),
+            slots: permits,
+            max_wait,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            recent_us: Arc::new(AtomicU64::new(micros(began.elapsed()))),
         })
     }
 
-    /// Runs `work` on the blocking pool with a permit and a block buffer.
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Blocks) -> T + Send + 'static) -> anyhow::Result<T> {
-        let queued = std::time::Instant::now();
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
-        metrics::histogram!("argon2_queue_wait_seconds").record(queued.elapsed().as_secs_f64());
+    /// The wait the queue ahead promises: every slot's share of the waiting
+    /// requests, each taking about as long as recent hashes took.
+    fn expected_wait(&self, ahead: usize) -> Duration {
+        let rounds = u64::try_from(ahead / self.slots.max(1)).unwrap_or(u64::MAX);
+        Duration::from_micros(self.recent_us.load(Ordering::Relaxed).saturating_mul(rounds))
+    }
+
+    /// Runs `work` on the blocking pool with a permit and a block buffer,
+    /// or refuses at once when the wait for a permit would exceed `max_wait`.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Blocks) -> T + Send + 'static) -> Result<T> {
+        let queued = Instant::now();
+        let ahead = self.waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting(self.waiting.clone());
+        let permit = if self.max_wait.is_zero() {
+            self.permits.acquire().await.context("hasher closed")?
+        } else {
+            if self.expected_wait(ahead) > self.max_wait {
+                metrics::counter!("latchkey_argon2_overloaded_total").increment(1);
+                return Err(overloaded());
+            }
+            match tokio::time::timeout(self.max_wait, self.permits.acquire()).await {
+                Ok(permit) => permit.context("hasher closed")?,
+                Err(_) => {
+                    metrics::counter!("latchkey_argon2_overloaded_total").increment(1);
+                    return Err(overloaded());
+                }
+            }
+        };
+        drop(waiting);
+        metrics::histogram!("latchkey_argon2_queue_wait_seconds").record(queued.elapsed().as_secs_f64());
         let mut blocks = self
             .buffers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
             .unwrap_or_else(new_blocks);
+        let began = Instant::now();
         let (blocks, out) = tokio::task::spawn_blocking(move || {
             let out = work(&mut blocks);
             (blocks, out)
         })
         .await
         .context("argon2 task")?;
+        let took = micros(began.elapsed());
+        // A moving average over about eight hashes.
+        let previous = self.recent_us.load(Ordering::Relaxed);
+        self.recent_us
+            .store(previous - previous / 8 + took / 8, Ordering::Relaxed);
         self.buffers.lock().unwrap_or_else(|e| e.into_inner()).push(blocks);
+        drop(permit);
         Ok(out)
     }
 
-    pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
-        self.run(move |blocks| hash_blocking(password.expose_secret(), blocks))
-            .await?
+    pub async fn hash(&self, password: SecretString) -> Result<String> {
+        Ok(self
+            .run(move |blocks| hash_blocking(password.expose_secret(), blocks))
+            .await??)
     }
 
     /// Verifies against `stored`, or against the dummy hash when there is
     /// none (unknown account, no password yet) — always a full Argon2 run.
-    pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> anyhow::Result<Verification> {
+    pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<Verification> {
         let real = stored.is_some();
         let stored: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);
         let outcome = self
@@ -180,7 +251,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_standard_phc_strings_that_the_argon2_crate_verifies() -> anyhow::Result<()> {
         use argon2::PasswordVerifier as _;
-        let hasher = PasswordHasher::new(1).await?;
+        let hasher = PasswordHasher::new(1, std::time::Duration::ZERO).await?;
         let hash = hasher.hash(SecretString::from("a long enough passphrase")).await?;
         let parsed = argon2::PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("{e}"))?;
         assert!(
@@ -194,7 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_only_its_own_password() -> anyhow::Result<()> {
-        let hasher = PasswordHasher::new(1).await?;
+        let hasher = PasswordHasher::new(1, std::time::Duration::ZERO).await?;
         let hash = hasher.hash(SecretString::from("a long enough passphrase")).await?;
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         let right = hasher

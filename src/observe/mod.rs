@@ -45,9 +45,9 @@ pub async fn track(State(log): State<LatencyLog>, request: Request, next: Next) 
     let response = next.run(request).await;
     let elapsed = began.elapsed();
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!("latchkey_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
+    metrics::histogram!("latchkey_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
         .record(elapsed.as_secs_f64());
     log.record(format!("{method} {route}"), elapsed);
     response

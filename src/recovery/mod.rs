@@ -26,6 +26,9 @@ use crate::time::{ms, now_ms};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The channel of a flow an operator issued (the code is read out, not sent).
+pub const SUPPORT_CHANNEL: &str = "support";
+
 /// A flow just started: the secret that opens it, and when it dies.
 #[derive(Debug)]
 pub struct Started {
@@ -155,7 +158,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
             FlowOwner {
                 identity_id: account_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                 decoy: account_id.is_none(),
-                login,
+                limit_key: login.limit_key(),
                 channel: channel.as_str(),
             },
             (&flow_id, &secret, &code),
@@ -175,7 +178,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     };
     match services.store.create_recovery_flow(&new_flow).await? {
         StartOutcome::Created => {
-            metrics::counter!("recovery_flows_started_total", "channel" => channel.as_str()).increment(1);
+            metrics::counter!("latchkey_recovery_flows_started_total", "channel" => channel.as_str()).increment(1);
             // The worker is not woken from here: it polls on its own clock, so
             // when delivery work happens says nothing about this request.
             Ok(Started {
@@ -200,7 +203,10 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
 struct FlowOwner<'a> {
     identity_id: String,
     decoy: bool,
-    login: &'a Login,
+    /// The key starts are limited and superseded on: the normalised typed
+    /// login for anonymous starts (`Login::limit_key`), one per identity for
+    /// support-issued flows, so neither touches the other.
+    limit_key: String,
     channel: &'a str,
 }
 
@@ -219,7 +225,7 @@ fn fresh_flow(
         decoy: owner.decoy,
         address_key: services
             .secret
-            .keyed_hash(Purpose::RateLimitKey, &[owner.login.limit_key().as_bytes()]),
+            .keyed_hash(Purpose::RateLimitKey, &[owner.limit_key.as_bytes()]),
         channel: owner.channel.into(),
         cookie_hash: secret_hash(services, secret),
         code_hash: Some(code_hash(services, flow_id, code)),
@@ -248,18 +254,12 @@ pub struct SupportCode {
 pub async fn issue_for_support(services: &Services, identity_id: &str, client: &Client) -> Result<SupportCode> {
     let identity = identity::load(services, identity_id).await?.ok_or(Error::NotFound)?;
     // The "password changed" notice goes to a verified address, so one is needed.
-    let login = identity
-        .verified(AddressKind::Email)
-        .and_then(|a| crate::domain::EmailAddress::parse(&a.value).map(Login::Email))
-        .or_else(|| {
-            identity
-                .verified(AddressKind::Phone)
-                .and_then(|a| crate::domain::PhoneNumber::parse(&a.value).map(Login::Phone))
-        })
-        .ok_or_else(|| Error::InvalidRequest {
+    if identity.verified(AddressKind::Email).is_none() && identity.verified(AddressKind::Phone).is_none() {
+        return Err(Error::InvalidRequest {
             key: "error.invalid_request",
             detail: "the identity has no verified email address or phone number".into(),
-        })?;
+        });
+    }
     let now = now_ms();
     let flow_id = uuid::Uuid::new_v4().to_string();
     let secret = SecretToken::generate();
@@ -271,8 +271,8 @@ pub async fn issue_for_support(services: &Services, identity_id: &str, client: &
             FlowOwner {
                 identity_id: identity.id().to_owned(),
                 decoy: false,
-                login: &login,
-                channel: "support",
+                limit_key: format!("support:{}", identity.id()),
+                channel: SUPPORT_CHANNEL,
             },
             (&flow_id, &secret, &code),
             client.locale,
@@ -283,7 +283,7 @@ pub async fn issue_for_support(services: &Services, identity_id: &str, client: &
             Kind::RecoveryRequested,
             Some(identity.id()),
             client,
-            json!({"flow_id": flow_id, "channel": "support", "code_sent": false}),
+            json!({"flow_id": flow_id, "channel": SUPPORT_CHANNEL, "code_sent": false}),
         ),
         message: None,
         // Operators are not held to the per-login start limit; every code is audited.
@@ -291,7 +291,7 @@ pub async fn issue_for_support(services: &Services, identity_id: &str, client: &
         window_start: now - HOUR_MS,
     };
     services.store.create_recovery_flow(&new_flow).await?;
-    metrics::counter!("recovery_flows_started_total", "channel" => "support").increment(1);
+    metrics::counter!("latchkey_recovery_flows_started_total", "channel" => SUPPORT_CHANNEL).increment(1);
     Ok(SupportCode {
         started: Started {
             flow_id,
@@ -338,16 +338,22 @@ async fn check_code(
     client: &Client,
 ) -> Result<()> {
     let settings = &services.settings.recovery;
-    // The daily budget counts attempts on every flow of this account or this
-    // login, so fresh flows cannot buy more guesses (see SECURITY.md).
+    // Two daily budgets, so fresh flows cannot buy more guesses (SECURITY.md).
+    // The one of the typed login is answered openly: a decoy spends it the
+    // same way. The one of the identity spans its other logins, so it is
+    // enforced silently — the code just never matches — or its refusal would
+    // tell that an email and a username belong to one account. Support
+    // flows have a budget of their own (their login key is per identity).
     let day_ago = now_ms() - 24 * HOUR_MS;
-    let spent_today = services
+    let spent = services
         .store
         .code_attempts_since(&flow.identity_id, &flow.address_key, day_ago)
         .await?;
-    if settings.max_wrong_codes_per_day > 0 && spent_today >= i64::from(settings.max_wrong_codes_per_day) {
+    let budget = i64::from(settings.max_wrong_codes_per_day);
+    if budget > 0 && spent.by_login >= budget {
         return Err(Error::TooManyAttempts);
     }
+    let identity_budget_left = budget == 0 || flow.channel == SUPPORT_CHANNEL || spent.by_identity < budget;
     let Some(reserved) = services
         .store
         .reserve_code_attempt(&flow.recovery_flow_id, settings.max_attempts, now_ms())
@@ -362,6 +368,7 @@ async fn check_code(
     };
     let computed = code_hash(services, &flow.recovery_flow_id, code);
     let matches = reserved.account().is_some()
+        && identity_budget_left
         && reserved
             .code_hash
             .as_deref()
@@ -373,9 +380,9 @@ async fn check_code(
     if locked {
         services.store.kill_flow(&flow.recovery_flow_id).await?;
     }
-    metrics::counter!("recovery_codes_failed_total", "channel" => flow.channel.clone()).increment(1);
+    metrics::counter!("latchkey_recovery_codes_failed_total", "channel" => flow.channel.clone()).increment(1);
     if locked {
-        metrics::counter!("recovery_flows_locked_total").increment(1);
+        metrics::counter!("latchkey_recovery_flows_locked_total").increment(1);
     }
     let kind = if locked {
         Kind::RecoveryFlowLocked
@@ -420,7 +427,7 @@ pub async fn verify(services: &Services, secret: Option<&str>, code: &str, clien
         return Err(Error::RecoverySessionMissing);
     }
     let detail = json!({"flow_id": flow.recovery_flow_id});
-    metrics::counter!("recovery_flows_verified_total").increment(1);
+    metrics::counter!("latchkey_recovery_flows_verified_total").increment(1);
     let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
     services.store.insert_audit_event(&event).await?;
     Ok(new_secret)
@@ -525,7 +532,7 @@ async fn complete(
         return Err(Error::RecoverySessionMissing);
     }
     services.courier.wake();
-    metrics::counter!("recovery_flows_completed_total").increment(1);
+    metrics::counter!("latchkey_recovery_flows_completed_total").increment(1);
     // Whoever was locked out by failed logins proved themselves: unlock.
     session::clear_login_throttle(services, &identity).await?;
     let jwt = session::sign_jwt(services, &completed.session)?;

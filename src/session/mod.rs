@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
 use crate::secrets::Purpose;
 use crate::services::{Client, Services};
-use crate::store::SessionRecord;
+use crate::store::{LoginLockPolicy, LoginReservation, SessionRecord};
 use crate::time::{ms, now_ms};
 
 /// Claims of a session JWT.
@@ -84,10 +84,13 @@ pub fn sign_jwt(services: &Services, session: &SessionRecord) -> Result<String> 
     Ok(services.keys.sign(&claims)?)
 }
 
-/// Consecutive failures allowed before each further one costs a growing wait.
-const FREE_LOGIN_FAILURES: i64 = 5;
-/// The longest wait between two guesses once throttled.
-const MAX_LOGIN_LOCK_MS: i64 = 3_600_000;
+/// Each throttle key's lock: five free failures in a row, then a wait that
+/// doubles from 1 s up to an hour (see SECURITY.md for the daily bound).
+const LOGIN_LOCKS: LoginLockPolicy = LoginLockPolicy {
+    free: 5,
+    max_lock_ms: 3_600_000,
+};
+const DAY_MS: i64 = 24 * 3_600_000;
 
 /// The throttle key of a typed login: normalised when it parses, so
 /// `Alice@Example.com` and `alice@example.com` share one streak.
@@ -98,48 +101,66 @@ fn throttle_key(services: &Services, login: &str) -> String {
         .keyed_hash(Purpose::RateLimitKey, &[b"login", normalised.as_bytes()])
 }
 
-/// After `FREE_LOGIN_FAILURES` failures in a row, each failure locks the
-/// password factor for 1 s, 2 s, 4 s … up to an hour: well under NIST's
-/// 100-consecutive-failure ceiling per day (see SECURITY.md).
-fn lock_after(failures: i64) -> Option<i64> {
-    let over = failures - FREE_LOGIN_FAILURES;
-    (over >= 0).then(|| (1000i64 << over.min(22)).min(MAX_LOGIN_LOCK_MS))
+/// The throttle key that spans every login of one account. A login that
+/// names no account gets one of its own, so both paths do the same writes.
+fn identity_throttle_key(services: &Services, identity: Option<&Identity>, login: &str) -> String {
+    match identity {
+        Some(identity) => services
+            .secret
+            .keyed_hash(Purpose::RateLimitKey, &[b"identity", identity.id().as_bytes()]),
+        None => services.secret.keyed_hash(
+            Purpose::RateLimitKey,
+            &[b"identity-of", login.trim().to_lowercase().as_bytes()],
+        ),
+    }
 }
 
+async fn reserve(services: &Services, key: &str) -> Result<LoginReservation> {
+    let now = now_ms();
+    Ok(services
+        .store
+        .reserve_login_attempt(key, now, now - DAY_MS, LOGIN_LOCKS)
+        .await?)
+}
+
+/// Checks a password and opens a session. Every evaluation is reserved on
+/// two throttle keys before Argon2 runs: the typed login's (a lock is
+/// answered 429) and the account's across all its logins (a lock is enforced
+/// silently — the password is checked against nothing, so the answer is a
+/// plain 401 — or a 429 would tell that two logins share an account).
 pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
     let key = throttle_key(services, login);
-    let now = now_ms();
-    let throttle = services.store.login_throttle(&key).await?;
-    if throttle.locked_until > now {
-        let wait = (throttle.locked_until - now + 999) / 1000;
-        return Err(Error::TooManyRequests {
-            retry_after_secs: u64::try_from(wait).unwrap_or(1),
-        });
-    }
-    let identity = match identity::authenticate(services, login, password).await {
-        Ok(identity) => identity,
-        Err(Error::InvalidCredentials { identity_id }) => {
-            let failures = services
-                .store
-                .record_login_failure(&key, now_ms(), now_ms() - 24 * 3_600_000)
-                .await?;
-            if let Some(lock) = lock_after(failures) {
-                services.store.lock_login(&key, now_ms() + lock).await?;
-            }
+    let failures = match reserve(services, &key).await? {
+        LoginReservation::Locked { until } => {
+            let wait = (until - now_ms() + 999) / 1000;
+            return Err(Error::TooManyRequests {
+                retry_after_secs: u64::try_from(wait).unwrap_or(1).max(1),
+            });
+        }
+        LoginReservation::Reserved { failures } => failures,
+    };
+    let identity = identity::find_by_typed_login(services, login).await?;
+    let identity_key = identity_throttle_key(services, identity.as_ref(), login);
+    let account_open = matches!(
+        reserve(services, &identity_key).await?,
+        LoginReservation::Reserved { .. }
+    );
+    let candidate = identity.as_ref().filter(|_| account_open);
+    let valid = identity::verify_password(services, candidate, password).await?;
+    let identity = match (identity, valid) {
+        (Some(identity), true) => identity,
+        (identity, _) => {
             let event = audit::event(
                 Kind::LoginFailed,
-                identity_id.as_deref(),
+                identity.as_ref().map(Identity::id),
                 client,
-                json!({"failures": failures}),
+                json!({"failures": failures, "account_locked": !account_open}),
             );
             services.store.insert_audit_event(&event).await?;
             return Err(Error::InvalidCredentials { identity_id: None });
         }
-        Err(other) => return Err(other),
     };
-    if throttle.failures > 0 {
-        services.store.clear_login_throttle(&[key]).await?;
-    }
+    services.store.clear_login_throttle(&[key, identity_key]).await?;
     let now = now_ms();
     let (token, record) = new_session(services, identity.id(), client, now);
     let event = audit::event(
@@ -148,7 +169,15 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
         client,
         json!({"session_id": record.session_id}),
     );
-    services.store.create_session(&record, &event).await?;
+    // The password was verified under this epoch; if a reset or an operator
+    // changed it since, the old password no longer opens anything.
+    if !services
+        .store
+        .create_session(&record, &event, identity.record.credential_epoch)
+        .await?
+    {
+        return Err(Error::InvalidCredentials { identity_id: None });
+    }
     let jwt = sign_jwt(services, &record)?;
     Ok(IssuedSession {
         token,
@@ -214,7 +243,8 @@ pub async fn refresh(services: &Services, raw_token: &str) -> Result<IssuedSessi
 pub async fn clear_login_throttle(services: &Services, identity: &Identity) -> Result<()> {
     let mut logins: Vec<String> = identity.addresses.iter().map(|a| a.value.clone()).collect();
     logins.extend(identity.record.username.clone());
-    let keys: Vec<String> = logins.iter().map(|l| throttle_key(services, l)).collect();
+    let mut keys: Vec<String> = logins.iter().map(|l| throttle_key(services, l)).collect();
+    keys.push(identity_throttle_key(services, Some(identity), ""));
     services.store.clear_login_throttle(&keys).await?;
     Ok(())
 }

@@ -87,7 +87,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies an operator's changes: each `Some` replaces that column (a
     /// `Some(None)` username removes it); the rest stay as they are, so a
-    /// concurrent password reset is never undone. False when there is no such identity.
+    /// concurrent password reset is never undone. A new password bumps the
+    /// credential epoch and revokes every session in the same transaction.
+    /// False when there is no such identity.
     async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool>;
     async fn insert_address(&self, address: &AddressRecord) -> StoreResult<()>;
     /// Marks one of an identity's addresses verified or not; false when it has no such address.
@@ -102,9 +104,14 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a flow and, for a real account, its outbox message, unless the
     /// address already started `max_starts` flows since `window_start`.
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome>;
-    /// Code attempts spent since `since` on flows of this identity or this
-    /// login (the daily guess budget).
-    async fn code_attempts_since(&self, identity_id: &str, address_key: &str, since: i64) -> anyhow::Result<i64>;
+    /// Code attempts spent since `since` on flows of this login key, and on
+    /// the identity's flows other than support-issued ones (the daily guess budgets).
+    async fn code_attempts_since(
+        &self,
+        identity_id: &str,
+        address_key: &str,
+        since: i64,
+    ) -> anyhow::Result<CodeAttempts>;
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
     /// Spends one of the flow's `max_attempts` code attempts *before* the code
     /// is compared, so concurrent guesses cannot exceed the budget. `None` when
@@ -130,17 +137,32 @@ pub trait Store: Send + Sync + 'static {
     /// flow was already spent or expired (another request won).
     async fn complete_recovery(&self, reset: &CompletedRecovery) -> anyhow::Result<bool>;
 
-    async fn create_session(&self, session: &SessionRecord, audit: &AuditEventRecord) -> anyhow::Result<()>;
+    /// Creates a session only if the identity's `credential_epoch` is still
+    /// the one its password was verified under; false when it changed.
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        audit: &AuditEventRecord,
+        credential_epoch: i64,
+    ) -> anyhow::Result<bool>;
     async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>>;
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>>;
     async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool>;
     async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64>;
 
-    async fn login_throttle(&self, key: &str) -> anyhow::Result<LoginThrottle>;
-    /// Counts one failure (a streak older than `reset_before` starts over) and
-    /// returns the new count.
-    async fn record_login_failure(&self, key: &str, now: i64, reset_before: i64) -> anyhow::Result<i64>;
-    async fn lock_login(&self, key: &str, locked_until: i64) -> anyhow::Result<()>;
+    /// Reserves one password evaluation for a throttle key *before* Argon2
+    /// runs, atomically: unless the key is locked, counts it as a failure (a
+    /// streak last touched before `reset_before` starts over) and sets the
+    /// lock `policy` gives the new count. A burst of concurrent attempts thus
+    /// gets no more evaluations than the free failures. A right password
+    /// clears the key afterwards.
+    async fn reserve_login_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        reset_before: i64,
+        policy: LoginLockPolicy,
+    ) -> anyhow::Result<LoginReservation>;
     async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()>;
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> anyhow::Result<()>;

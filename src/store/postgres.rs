@@ -12,7 +12,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Transaction};
 
-use super::sql::impl_store;
+use super::sql::{impl_store, streak};
 use super::*;
 use crate::config::DatabaseSettings;
 
@@ -23,6 +23,9 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
        where status = 'pending' and next_attempt_at <= $1 and (lease_until is null or lease_until <= $1) \
        order by next_attempt_at limit $3 for update skip locked) \
      returning *";
+
+/// Locks the identity row against a concurrent password change until commit.
+const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1 for share";
 
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1::text is null or identity_id = $1) and created_at >= $2 \
@@ -59,13 +62,13 @@ async fn start_in(tx: &mut Transaction<'_, sqlx::Postgres>, start: &NewRecoveryF
     if inserted.rows_affected() == 0 {
         return refused_start(tx, start).await;
     }
-    // A new flow supersedes the codes of the identity's older flows (a
-    // decoy's random identity matches only itself: the same work).
+    // A new flow supersedes the older flows of the same typed login, whether
+    // or not it names an account, so what happens to them tells nothing.
     sqlx::query(
         "update recovery_flow set state = 'dead', code_hash = null \
-         where identity_id = $1 and state = 'sent' and recovery_flow_id <> $2",
+         where address_key = $1 and state = 'sent' and recovery_flow_id <> $2",
     )
-    .bind(&f.identity_id)
+    .bind(&f.address_key)
     .bind(&f.recovery_flow_id)
     .execute(&mut **tx)
     .await

@@ -37,6 +37,9 @@ pub struct IdentityRecord {
     pub roles: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every password change (not by a rehash); a session is only
+    /// created under the epoch its password was verified in.
+    pub credential_epoch: i64,
 }
 
 impl IdentityRecord {
@@ -106,6 +109,15 @@ pub struct RecoveryFlowRecord {
     pub created_at: i64,
     pub verified_at: Option<i64>,
     pub used_at: Option<i64>,
+}
+
+/// Code attempts spent in the daily window, counted two ways.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CodeAttempts {
+    /// On flows of the typed login (or of one identity's support flows).
+    pub by_login: i64,
+    /// On the identity's anonymous flows, whatever login started them.
+    pub by_identity: i64,
 }
 
 /// A message waiting in, or taken from, the outbox.
@@ -257,9 +269,40 @@ pub struct RefreshTokenRecord {
     pub created_at: i64,
 }
 
-/// Consecutive login failures for one typed identifier.
-#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
-pub struct LoginThrottle {
-    pub failures: i64,
-    pub locked_until: i64,
+/// How a throttle key locks: the first `free` failures in a row cost
+/// nothing; each later one locks the key for 1 s, 2 s, 4 s … up to `max_lock_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLockPolicy {
+    pub free: i64,
+    pub max_lock_ms: i64,
+}
+
+impl LoginLockPolicy {
+    /// How long the key is locked after its `failures`-th failure in a row.
+    pub fn lock_ms(&self, failures: i64) -> i64 {
+        let over = failures - self.free;
+        if over < 0 {
+            0
+        } else {
+            (1000i64 << over.min(self.doublings())).min(self.max_lock_ms)
+        }
+    }
+
+    /// Doublings of one second after which the wait is `max_lock_ms`.
+    pub fn doublings(&self) -> i64 {
+        let mut n = 0;
+        while n < 40 && (1000i64 << n) < self.max_lock_ms {
+            n += 1;
+        }
+        n
+    }
+}
+
+/// The answer to a reserved password evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginReservation {
+    /// Counted as a failure until the password proves right; the streak is now this long.
+    Reserved { failures: i64 },
+    /// The key is locked until then; nothing was counted.
+    Locked { until: i64 },
 }

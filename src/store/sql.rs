@@ -5,6 +5,14 @@
 //! it commits a recovery start. sqlx's SQLite driver accepts the `$n`
 //! placeholders PostgreSQL uses, so the statements are the same text.
 
+/// The failed-login streak after one more failure: a streak not touched
+/// since `$3` starts over.
+macro_rules! streak {
+    () => {
+        "(case when login_throttle.updated_at < $3 then 1 else login_throttle.failures + 1 end)"
+    };
+}
+
 macro_rules! impl_store {
     ($store:ident, $db:ty) => {
         fn is_unique_violation(err: &sqlx::Error) -> bool {
@@ -346,11 +354,13 @@ macro_rules! impl_store {
             }
 
             async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await.context("beginning transaction")?;
                 let done = sqlx::query(
                     "update identity set \
                        username = case when $2 then $3 else username end, \
                        roles = coalesce($4, roles), \
                        password_hash = coalesce($5, password_hash), \
+                       credential_epoch = case when $5 is null then credential_epoch else credential_epoch + 1 end, \
                        updated_at = $6 \
                      where identity_id = $1 and identity_id <> $7",
                 )
@@ -361,12 +371,22 @@ macro_rules! impl_store {
                 .bind(&changes.password_hash)
                 .bind(now)
                 .bind(PLACEHOLDER_IDENTITY_ID)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| match is_unique_violation(&e) {
                     true => StoreError::Conflict("username"),
                     false => StoreError::Other(anyhow::Error::new(e).context("updating identity")),
                 })?;
+                if changes.password_hash.is_some() {
+                    // In the same transaction, so no session of the old password survives.
+                    sqlx::query("update session set revoked_at = $2 where identity_id = $1 and revoked_at is null")
+                        .bind(identity_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .context("revoking sessions")?;
+                }
+                tx.commit().await.context("committing identity update")?;
                 Ok(done.rows_affected() > 0)
             }
 
@@ -414,10 +434,11 @@ macro_rules! impl_store {
                 self.run_start(start).await
             }
 
-            async fn code_attempts_since(&self, identity_id: &str, address_key: &str, since: i64) -> anyhow::Result<i64> {
-                let (spent,): (i64,) = sqlx::query_as(
-                    "select cast(coalesce(sum(code_attempts), 0) as bigint) from recovery_flow \
-                     where (identity_id = $1 or address_key = $2) and created_at > $3",
+            async fn code_attempts_since(&self, identity_id: &str, address_key: &str, since: i64) -> anyhow::Result<CodeAttempts> {
+                let (by_login, by_identity): (i64, i64) = sqlx::query_as(
+                    "select cast(coalesce(sum(case when address_key = $2 then code_attempts else 0 end), 0) as bigint), \
+                       cast(coalesce(sum(case when identity_id = $1 and channel <> 'support' then code_attempts else 0 end), 0) as bigint) \
+                     from recovery_flow where (identity_id = $1 or address_key = $2) and created_at > $3",
                 )
                 .bind(identity_id)
                 .bind(address_key)
@@ -425,7 +446,7 @@ macro_rules! impl_store {
                 .fetch_one(&self.readers)
                 .await
                 .context("counting recent code attempts")?;
-                Ok(spent)
+                Ok(CodeAttempts { by_login, by_identity })
             }
 
             async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {
@@ -509,7 +530,10 @@ macro_rules! impl_store {
                     tx.rollback().await.context("rolling back")?;
                     return Ok(false);
                 }
-                sqlx::query("update identity set password_hash = $2, updated_at = $3 where identity_id = $1")
+                sqlx::query(
+                    "update identity set password_hash = $2, updated_at = $3, credential_epoch = credential_epoch + 1 \
+                     where identity_id = $1",
+                )
                     .bind(&r.identity_id)
                     .bind(&r.password_hash)
                     .bind(r.now)
@@ -539,12 +563,29 @@ macro_rules! impl_store {
                 Ok(true)
             }
 
-            async fn create_session(&self, session: &SessionRecord, audit: &AuditEventRecord) -> anyhow::Result<()> {
+            async fn create_session(
+                &self,
+                session: &SessionRecord,
+                audit: &AuditEventRecord,
+                credential_epoch: i64,
+            ) -> anyhow::Result<bool> {
                 let mut tx = self.pool.begin().await.context("beginning transaction")?;
+                // PostgreSQL reads the epoch with a row lock (`for share`), so a
+                // password change either commits first (and is seen here) or
+                // waits for this session and then revokes it.
+                let current: Option<(i64,)> = sqlx::query_as(IDENTITY_EPOCH_SQL)
+                    .bind(&session.identity_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .context("reading the credential epoch")?;
+                if current != Some((credential_epoch,)) {
+                    tx.rollback().await.context("rolling back")?;
+                    return Ok(false);
+                }
                 insert_session(&mut *tx, session).await?;
                 insert_audit(&mut *tx, audit).await?;
                 tx.commit().await.context("committing session")?;
-                Ok(())
+                Ok(true)
             }
 
             async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>> {
@@ -583,41 +624,45 @@ macro_rules! impl_store {
                 Ok(done.rows_affected())
             }
 
-            async fn login_throttle(&self, key: &str) -> anyhow::Result<LoginThrottle> {
-                let found: Option<LoginThrottle> =
-                    sqlx::query_as("select failures, locked_until from login_throttle where throttle_key = $1")
-                        .bind(key)
-                        .fetch_optional(&self.readers)
-                        .await
-                        .context("reading login throttle")?;
-                Ok(found.unwrap_or_default())
-            }
-
-            async fn record_login_failure(&self, key: &str, now: i64, reset_before: i64) -> anyhow::Result<i64> {
-                let (failures,): (i64,) = sqlx::query_as(
-                    "insert into login_throttle (throttle_key, failures, locked_until, updated_at) values ($1, 1, 0, $2) \
+            async fn reserve_login_attempt(
+                &self,
+                key: &str,
+                now: i64,
+                reset_before: i64,
+                policy: LoginLockPolicy,
+            ) -> anyhow::Result<LoginReservation> {
+                // `streak` is the count after this attempt; the lock follows
+                // `LoginLockPolicy::lock_ms` of it ($4 free, $5 doublings, $6 the longest wait).
+                let reserved: Option<(i64,)> = sqlx::query_as(concat!(
+                    "insert into login_throttle (throttle_key, failures, locked_until, updated_at) values ($1, 1, $7, $2) \
                      on conflict (throttle_key) do update set \
-                       failures = case when login_throttle.updated_at < $3 then 1 else login_throttle.failures + 1 end, \
+                       failures = ", streak!(), ", \
+                       locked_until = case when ", streak!(), " < $4 then 0 \
+                         when ", streak!(), " - $4 >= $5 then $2 + $6 \
+                         else $2 + (cast(1000 as bigint) << cast(", streak!(), " - $4 as integer)) end, \
                        updated_at = $2 \
-                     returning failures",
-                )
+                     where login_throttle.locked_until <= $2 \
+                     returning failures"
+                ))
                 .bind(key)
                 .bind(now)
                 .bind(reset_before)
-                .fetch_one(&self.pool)
+                .bind(policy.free)
+                .bind(policy.doublings())
+                .bind(policy.max_lock_ms)
+                .bind(match policy.lock_ms(1) { 0 => 0, lock => now + lock })
+                .fetch_optional(&self.pool)
                 .await
-                .context("counting login failure")?;
-                Ok(failures)
-            }
-
-            async fn lock_login(&self, key: &str, locked_until: i64) -> anyhow::Result<()> {
-                sqlx::query("update login_throttle set locked_until = $2 where throttle_key = $1")
+                .context("reserving a login attempt")?;
+                if let Some((failures,)) = reserved {
+                    return Ok(LoginReservation::Reserved { failures });
+                }
+                let (until,): (i64,) = sqlx::query_as("select locked_until from login_throttle where throttle_key = $1")
                     .bind(key)
-                    .bind(locked_until)
-                    .execute(&self.pool)
+                    .fetch_one(&self.pool)
                     .await
-                    .context("locking login")?;
-                Ok(())
+                    .context("reading a login lock")?;
+                Ok(LoginReservation::Locked { until })
             }
 
             async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()> {
@@ -765,4 +810,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(crate) use impl_store;
+pub(crate) use {impl_store, streak};

@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sql::impl_store;
+use super::sql::{impl_store, streak};
 use super::*;
 use crate::config::DatabaseSettings;
 
@@ -29,6 +29,10 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
        where status = 'pending' and next_attempt_at <= $1 and (lease_until is null or lease_until <= $1) \
        order by next_attempt_at limit $3) \
      returning *";
+
+/// Every write runs on the one writer connection, so a plain read inside the
+/// transaction cannot be overtaken by another write.
+const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1";
 
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
@@ -97,7 +101,7 @@ macro_rules! start_sql {
          select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
          where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12; \
          update recovery_flow set state = 'dead', code_hash = null \
-         where identity_id = $2 and state = 'sent' and recovery_flow_id <> $1 \
+         where address_key = $3 and state = 'sent' and recovery_flow_id <> $1 \
            and exists (select 1 from recovery_flow where recovery_flow_id = $1); \
          insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at) \
          select $14, $15, $16, $17, $18, $19, $20 where exists (select 1 from recovery_flow where recovery_flow_id = $1)"

@@ -5,26 +5,49 @@ use serde_json::Value;
 use crate::helpers::*;
 
 #[tokio::test]
-async fn metrics_are_served_in_prometheus_text_with_route_templates() {
+async fn metrics_are_served_on_the_admin_listener_in_the_latchkey_namespace() {
     let app = spawn_app().await;
     app.create_identity("alice@example.com", Some(PASSWORD), true).await;
     app.start_recovery("alice@example.com").await;
     app.login("alice@example.com", PASSWORD).await;
 
-    let response = app.client.get(app.url("/metrics")).send().await.expect("sent");
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.admin_address))
+        .send()
+        .await
+        .expect("sent");
 
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("text");
     for needle in [
-        "http_requests_total",
+        "latchkey_http_requests_total",
         "route=\"/api/auth/recovery/start\"",
-        "http_request_duration_seconds_bucket",
-        "recovery_flows_started_total",
-        "outbox_depth",
-        "argon2_queue_wait_seconds",
+        "latchkey_http_request_duration_seconds_bucket",
+        "latchkey_recovery_flows_started_total",
+        "latchkey_outbox_depth",
+        "latchkey_argon2_queue_wait_seconds",
     ] {
         assert!(text.contains(needle), "{needle} missing from /metrics");
     }
+    let foreign: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.starts_with("latchkey_"))
+        .collect();
+    assert!(foreign.is_empty(), "metrics outside the namespace: {foreign:?}");
+}
+
+#[tokio::test]
+async fn the_public_listener_does_not_serve_the_metrics_that_would_tell_which_addresses_have_accounts() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let before = app.client.get(app.url("/metrics")).send().await.expect("sent");
+    app.start_recovery("alice@example.com").await;
+    let after = app.client.get(app.url("/metrics")).send().await.expect("sent");
+
+    assert_eq!(before.status(), 404);
+    assert_eq!(after.status(), 404);
+    assert_eq!(json(after).await["error"], "not_found");
 }
 
 #[tokio::test]

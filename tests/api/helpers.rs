@@ -286,6 +286,7 @@ pub async fn seed_accounts(services: &Services, prefix: &str, count: usize, pass
             roles: "[]".into(),
             created_at: now,
             updated_at: now,
+            credential_epoch: 0,
         };
         let address = AddressRecord {
             address_id: uuid::Uuid::new_v4().to_string(),

@@ -5,6 +5,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod abuse;
 mod admin;
+mod attacks;
 mod browser;
 mod cli;
 mod contract;

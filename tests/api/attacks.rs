@@ -1,0 +1,319 @@
+//! The security review's attacks (issue 11), each performed against the real
+//! server: what a second request reveals about the first, races between a
+//! login and a reset, bursts, Unicode forms, proxies, slow clients.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn create_full_identity(app: &TestApp, email: &str, username: Option<&str>, phone: Option<&str>) -> String {
+    let new = latchkey::admin::parse_new_identity(
+        email,
+        username,
+        phone,
+        vec![],
+        true,
+        Some(secrecy::SecretString::from(PASSWORD.to_owned())),
+    )
+    .expect("valid");
+    latchkey::identity::create(&app.services, new)
+        .await
+        .expect("created")
+        .id()
+        .to_owned()
+}
+
+/// Status and error code: what an observer compares.
+async fn answer(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = json(response).await;
+    (status, body["error"].clone())
+}
+
+/// A six-digit code that is not `code`.
+fn other_than(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+async fn v2_token(app: &TestApp, login: &str) -> String {
+    let response = app
+        .post_json("/v2/auth/recovery/request", &json!({ "login": login }), None)
+        .await;
+    assert_eq!(response.status(), 200);
+    json(response).await["token"].as_str().expect("token").to_owned()
+}
+
+async fn v2_confirm(app: &TestApp, token: &str, code: &str, password: &str) -> reqwest::Response {
+    let body = json!({"token": token, "code": code, "password": password, "repeatPassword": password});
+    app.post_json("/v2/auth/recovery/confirm", &body, None).await
+}
+
+#[tokio::test]
+async fn a_second_start_does_not_reveal_whether_the_first_flow_was_real() {
+    let app = spawn_app().await;
+    app.create_identity("known@example.com", Some(PASSWORD), true).await;
+    app.create_identity("unverified@example.com", Some(PASSWORD), false)
+        .await;
+
+    let mut answers = Vec::new();
+    for email in ["known@example.com", "unknown@example.com", "unverified@example.com"] {
+        let first = app.started_flow(email).await;
+        app.started_flow(email).await;
+        answers.push(answer(app.verify(&first, "123456").await).await);
+    }
+
+    assert_eq!(answers[0], answers[1], "known and unknown differ: {answers:?}");
+    assert_eq!(answers[0], answers[2], "known and unverified differ: {answers:?}");
+    assert_eq!(answers[0].0, 401);
+    assert_eq!(answers[0].1, "recovery_session_expired");
+}
+
+#[tokio::test]
+async fn a_second_token_request_does_not_reveal_whether_the_first_token_was_real() {
+    let app = spawn_app().await;
+    app.create_identity("known@example.com", Some(PASSWORD), true).await;
+
+    let mut answers = Vec::new();
+    for login in ["known@example.com", "nobody@example.com"] {
+        let first = v2_token(&app, login).await;
+        v2_token(&app, login).await;
+        answers.push(answer(v2_confirm(&app, &first, "123456", NEW_PASSWORD).await).await);
+    }
+
+    assert_eq!(answers[0], answers[1], "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_username_request_does_not_reveal_that_it_shares_an_account_with_an_email() {
+    let app = spawn_app().await;
+    create_full_identity(&app, "alice@example.com", Some("alice"), None).await;
+    create_full_identity(&app, "bob@example.com", None, None).await;
+    create_full_identity(&app, "carol@example.com", Some("carol"), None).await;
+
+    let mut answers = Vec::new();
+    for (email, username) in [("alice@example.com", "alice"), ("bob@example.com", "carol")] {
+        let first = app.started_flow(email).await;
+        let code = app.code_from_mail(email, 1).await;
+        v2_token(&app, username).await;
+        answers.push(answer(app.verify(&first, other_than(&code)).await).await);
+    }
+
+    assert_eq!(answers[0], answers[1], "linked and unrelated pairs differ: {answers:?}");
+    assert_eq!(answers[0], (400, json!("invalid_code")));
+}
+
+#[tokio::test]
+async fn a_support_code_survives_anonymous_starts_and_keeps_its_own_budgets() {
+    let app = spawn_app().await;
+    let id = app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let issued: Value = app
+        .client
+        .post(format!("{}/admin/identities/{id}/recovery-code", app.admin_address))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let token = issued["token"].as_str().expect("token").to_owned();
+    let code = issued["code"].as_str().expect("code").to_owned();
+
+    // Anyone may start anonymous flows for the account, up to the hourly limit,
+    // and spend every guess of the login's daily budget…
+    for _ in 0..3 {
+        let cookie = app.started_flow("alice@example.com").await;
+        for _ in 0..5 {
+            app.verify(&cookie, "000001").await;
+        }
+    }
+    assert_eq!(app.start_recovery("alice@example.com").await.status(), 429);
+
+    // …and the support flow still works.
+    let response = v2_confirm(&app, &token, &code, NEW_PASSWORD).await;
+    assert_eq!(response.status(), 200, "{:?}", json(response).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_session_minted_with_the_old_password_survives_a_reset_it_raced() {
+    let app = spawn_app().await;
+    create_full_identity(&app, "alice@example.com", Some("alice"), Some("+84901234567")).await;
+    let token = v2_token(&app, "alice@example.com").await;
+    let code = app.code_from_mail("alice@example.com", 1).await;
+
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let identifier = ["alice@example.com", "alice", "+84901234567"][i % 3];
+        let request = app.client.post(app.url("/api/auth/login")).json(&json!({
+            "identifier": identifier,
+            "password": PASSWORD,
+        }));
+        logins.spawn(async move {
+            let response = request.send().await.expect("sent");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or_default();
+            (status, body["sessionToken"].as_str().map(str::to_owned))
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let reset = v2_confirm(&app, &token, &code, NEW_PASSWORD).await;
+    assert_eq!(reset.status(), 200);
+    let outcomes = logins.join_all().await;
+
+    for (status, session_token) in outcomes {
+        assert!([200, 401, 429].contains(&status), "{status}");
+        if let Some(session_token) = session_token {
+            let check = app
+                .client
+                .get(app.url("/api/auth/session"))
+                .header("x-session-token", session_token)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(check.status(), 401, "a session of the old password is alive");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_session_minted_with_the_old_password_survives_an_operator_password_change() {
+    let app = spawn_app().await;
+    let id = create_full_identity(&app, "alice@example.com", Some("alice"), None).await;
+
+    let mut logins = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let identifier = ["alice@example.com", "alice"][i % 2];
+        let request = app.client.post(app.url("/api/auth/login")).json(&json!({
+            "identifier": identifier,
+            "password": PASSWORD,
+        }));
+        logins.spawn(async move {
+            let response = request.send().await.expect("sent");
+            let body: Value = response.json().await.unwrap_or_default();
+            body["sessionToken"].as_str().map(str::to_owned)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let changed = app
+        .client
+        .patch(format!("{}/admin/identities/{id}", app.admin_address))
+        .json(&json!({ "password": NEW_PASSWORD }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), 200);
+
+    for session_token in logins.join_all().await.into_iter().flatten() {
+        let check = app
+            .client
+            .get(app.url("/api/auth/session"))
+            .header("x-session-token", session_token)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(check.status(), 401, "a session of the old password is alive");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_thirty_wrong_passwords_gets_no_more_evaluations_than_the_free_failures() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let request = app.client.post(app.url("/api/auth/login")).json(&json!({
+            "identifier": "alice@example.com",
+            "password": "not the password at all",
+        }));
+        burst.spawn(async move { request.send().await.expect("sent").status().as_u16() });
+    }
+    // The right password, sent while the burst is being answered.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let right = app.login("alice@example.com", PASSWORD).await;
+    let statuses = burst.join_all().await;
+
+    let evaluated = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        evaluated <= 5,
+        "{evaluated} wrong passwords were evaluated: {statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert_eq!(right.status(), 429, "the right password got through the lock");
+}
+
+#[tokio::test]
+async fn failures_spread_over_email_username_and_phone_share_one_account_budget_without_linking_them() {
+    let app = spawn_app().await;
+    create_full_identity(&app, "alice@example.com", Some("alice"), Some("+84901234567")).await;
+    create_full_identity(&app, "bob@example.com", Some("bob"), None).await;
+
+    for _ in 0..5 {
+        assert_eq!(
+            app.login("alice@example.com", "not the password at all").await.status(),
+            401
+        );
+    }
+    assert_eq!(app.login("alice@example.com", PASSWORD).await.status(), 429);
+
+    // The account's other logins are not open to a fresh streak: even the right
+    // password is refused, and exactly as a wrong one is (no 429 that would link them).
+    let by_username = answer(app.login("alice", PASSWORD).await).await;
+    let by_phone = answer(app.login("+84901234567", PASSWORD).await).await;
+    let wrong_for_bob = answer(app.login("bob", "not the password at all").await).await;
+    assert_eq!(by_username, (401, json!("invalid_credentials")));
+    assert_eq!(by_phone, by_username);
+    assert_eq!(wrong_for_bob, by_username);
+    // An unrelated account is untouched.
+    assert_eq!(app.login("bob", PASSWORD).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_logins_is_answered_overloaded_instead_of_queued_without_bound() {
+    let app = spawn_app_with(|s| {
+        s.password.max_concurrent_hashes = 1;
+        s.password.max_queue_wait = Duration::from_millis(100);
+    })
+    .await;
+
+    let mut flood = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let request = app.client.post(app.url("/api/auth/login")).json(&json!({
+            "identifier": format!("nobody-{n}@example.com"),
+            "password": "not the password at all",
+        }));
+        flood.spawn(async move {
+            let response = request.send().await.expect("sent");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let error = json(response).await["error"].clone();
+            (status, retry_after, error)
+        });
+    }
+    let answers = flood.join_all().await;
+
+    let overloaded: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(!overloaded.is_empty(), "nothing was refused: {answers:?}");
+    for (_, retry_after, error) in &overloaded {
+        assert!(*retry_after, "503 without Retry-After");
+        assert_eq!(*error, "overloaded");
+    }
+    assert!(answers.iter().all(|(s, _, _)| *s == 401 || *s == 503), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_password_set_composed_opens_the_account_when_typed_decomposed_or_full_width() {
+    use unicode_normalization::UnicodeNormalization;
+    let app = spawn_app().await;
+    let password = "Mật khẩu của tôi rất dài 2024 ngựa";
+    app.create_identity("an@example.com", Some(password), true).await;
+
+    let decomposed: String = password.nfd().collect();
+    let full_width = password.replace("2024", "２０２４");
+    assert_ne!(decomposed, password);
+
+    assert_eq!(app.login("an@example.com", &decomposed).await.status(), 200);
+    assert_eq!(app.login("an@example.com", &full_width).await.status(), 200);
+    assert_eq!(app.login("an@example.com", password).await.status(), 200);
+}
