@@ -2,7 +2,8 @@
 //! sessions, and the audit trail, for operators and support staff.
 //!
 //! Guarded by `admin.token` (Bearer, compared in constant time); with no
-//! token configured it answers loopback clients only.
+//! token configured it answers loopback clients only, and only requests no
+//! proxy relayed (no `Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`).
 
 use std::net::SocketAddr;
 
@@ -48,15 +49,28 @@ async fn guard(State(services): State<Services>, request: Request, next: Next) -
     let allowed = match &services.settings.admin.token {
         Some(expected) => bearer(request.headers())
             .is_some_and(|given| subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into()),
-        None => request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback()),
+        // A loopback peer is a local operator only if it relays nobody: a
+        // reverse proxy or sidecar on this host would make every client it
+        // forwards look local.
+        None => {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback())
+                && !is_relayed(request.headers())
+        }
     };
     if !allowed {
         return Err(ApiError::new(Error::Unauthorized, locale));
     }
     Ok(next.run(request).await)
+}
+
+/// Whether a proxy says it forwarded this request for someone else.
+fn is_relayed(headers: &HeaderMap) -> bool {
+    ["forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "via"]
+        .iter()
+        .any(|name| headers.contains_key(*name))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

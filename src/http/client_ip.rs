@@ -1,8 +1,12 @@
 //! Who the client is, and how many requests it may make. The client address
-//! is the peer's, or — when the peer is a trusted proxy — the right-most
-//! address in `X-Forwarded-For` that is not itself a trusted proxy. The
-//! recovery and login routes allow `rate_limit.ip_per_minute` requests per
-//! client address (token bucket; 0 switches it off).
+//! is the peer's, or — when the peer is a trusted proxy — found by walking
+//! `X-Forwarded-For` from the right past trusted proxies: the first entry
+//! that is not one is the client. An entry may carry a port (`ip:port`,
+//! `[v6]:port`); one that cannot be parsed ends the walk, and the last
+//! trusted hop is taken as the client (a forged left-hand entry never is).
+//! The recovery and login routes allow `rate_limit.ip_per_minute` requests
+//! per client (token bucket; 0 switches it off), counting an IPv6 client by
+//! its /64, the block one subscriber is usually given.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -71,18 +75,23 @@ impl ClientPolicy {
         if !self.is_trusted(peer) {
             return peer;
         }
-        let forwarded: Vec<IpAddr> = headers
+        let entries: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.to_str().unwrap_or(""))
             .flat_map(|v| v.split(','))
-            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
             .collect();
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !self.is_trusted(*ip))
-            .unwrap_or(peer)
+        let mut client = peer;
+        for entry in entries.into_iter().rev() {
+            let Some(ip) = parse_entry(entry) else {
+                break;
+            };
+            client = ip;
+            if !self.is_trusted(ip) {
+                break;
+            }
+        }
+        client
     }
 
     /// Seconds to wait when `ip` is over its budget.
@@ -93,9 +102,40 @@ impl ClientPolicy {
             limiter.retain_recent();
         }
         limiter
-            .check_key(&ip)
+            .check_key(&budget_key(ip))
             .err()
             .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1))
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port.
+fn parse_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(socket) = entry.parse::<SocketAddr>() {
+        return Some(canonical(socket.ip()));
+    }
+    None
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is that IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// What a per-client budget is counted on: an IPv4 address, or an IPv6 /64.
+pub fn budget_key(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -107,7 +147,7 @@ pub async fn middleware(
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(addr)| addr.ip());
+        .map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(addr)| canonical(addr.ip()));
     let ip = policy.resolve(peer, request.headers());
     request.extensions_mut().insert(ClientIp(ip));
     if is_limited(request.uri().path()) {
@@ -150,5 +190,42 @@ mod tests {
         assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("203.0.113.9"));
         assert_eq!(trusting.resolve(ip("198.51.100.1"), &headers), ip("198.51.100.1"));
         assert_eq!(policy(&[]).resolve(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+    }
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().unwrap_or_else(|_| unreachable!()));
+        headers
+    }
+
+    #[test]
+    fn a_proxy_entry_with_a_port_is_read_as_its_address() {
+        let trusting = policy(&["10.0.0.0/8"]);
+        let headers = forwarded("6.6.6.6, 203.0.113.9:51234");
+        assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("203.0.113.9"));
+        let headers = forwarded("6.6.6.6, [2001:db8::7]:443");
+        assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("2001:db8::7"));
+    }
+
+    #[test]
+    fn an_unparseable_entry_ends_the_trusted_chain_so_a_forged_left_entry_is_never_the_client() {
+        let trusting = policy(&["10.0.0.0/8"]);
+        let headers = forwarded("6.6.6.6, garbage, 10.0.0.9");
+        assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("10.0.0.9"));
+        let headers = forwarded("6.6.6.6, not-an-ip");
+        assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_budgeted_by_their_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(
+            super::budget_key(ip("2001:db8:1:2::1")),
+            super::budget_key(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            super::budget_key(ip("2001:db8:1:2::1")),
+            super::budget_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(super::budget_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
     }
 }

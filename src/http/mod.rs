@@ -38,9 +38,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(services: Services) -> anyhow::Result<Router> {
     let policy = std::sync::Arc::new(client_ip::ClientPolicy::from_settings(&services)?);
     let router = Router::new()
-        .merge(recovery::router())
-        .merge(session::router())
-        .merge(v2::router())
+        .merge(recovery::router().layer(no_store()))
+        .merge(session::router().layer(no_store()))
+        .merge(v2::router().layer(no_store()))
         .merge(crate::ui::router())
         .merge(health::router())
         .merge(diagnostics::router())
@@ -71,6 +71,12 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
     Ok(router)
+}
+
+/// Responses that may carry a credential (session token, JWT, refresh or
+/// recovery token) must not be stored by any cache (RFC 6749 §5.1).
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 /// One span per request naming the route *template*, never the raw path, so

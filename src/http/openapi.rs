@@ -19,7 +19,7 @@ use crate::services::Services;
     paths(
         recovery::start, recovery::verify, recovery::reset_password,
         session::login, session::current, session::refresh, session::logout, session::jwks,
-        v2::request, v2::confirm, v2::login, v2::refresh,
+        v2::request, v2::confirm, v2::login, v2::refresh, v2::logout,
         health::alive, health::ready, diagnostics::latency,
     ),
     components(schemas(error::AuthError)),

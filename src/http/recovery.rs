@@ -135,7 +135,7 @@ async fn verify(
     responses((status = 200, description = "Password reset and active session", body = AuthLoginResponse),
         (status = 400, description = "Invalid request", body = AuthError), (status = 401, description = "No, unknown, expired or unverified recovery session", body = AuthError),
         (status = 415, description = "Wrong content type", body = AuthError),
-        (status = 429, description = "Too many requests", body = AuthError)))]
+        (status = 429, description = "Too many requests", body = AuthError), (status = 503, description = "Too many password checks queued; try again after Retry-After", body = AuthError)))]
 async fn reset_password(
     State(services): State<Services>,
     client: ClientInfo,

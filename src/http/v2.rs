@@ -2,6 +2,7 @@
 //! recovery request → confirm, login, and refresh-token rotation.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::SecretString;
@@ -21,6 +22,16 @@ pub fn router() -> Router<Services> {
         .route("/v2/auth/recovery/confirm", post(confirm))
         .route("/v2/auth/login", post(login))
         .route("/v2/auth/refresh/{refreshToken}", get(refresh))
+        .route("/v2/auth/logout", post(logout))
+}
+
+/// Request to revoke a refresh token.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TokenLogoutRequest)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LogoutRequest {
+    #[schema(min_length = 1)]
+    refresh_token: String,
 }
 
 /// Request to start a token-bound recovery.
@@ -112,7 +123,7 @@ async fn request(
 #[utoipa::path(post, path = "/v2/auth/recovery/confirm", tag = "Authentication", request_body = RecoveryConfirm,
     responses((status = 200, description = "Password reset; token pair", body = TokenPairResponse), (status = 400, description = "Invalid request", body = AuthError),
         (status = 401, description = "Unknown, used or expired token", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
-        (status = 429, description = "Too many wrong codes", body = AuthError)))]
+        (status = 429, description = "Too many wrong codes", body = AuthError), (status = 503, description = "Too many password checks queued; try again after Retry-After", body = AuthError)))]
 async fn confirm(
     State(services): State<Services>,
     client: ClientInfo,
@@ -141,7 +152,7 @@ async fn confirm(
 #[utoipa::path(post, path = "/v2/auth/login", tag = "Authentication", request_body = LoginRequest,
     responses((status = 200, description = "Token pair", body = TokenPairResponse), (status = 400, description = "Invalid request", body = AuthError),
         (status = 401, description = "Wrong login or password", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
-        (status = 429, description = "Too many failed logins", body = AuthError)))]
+        (status = 429, description = "Too many failed logins", body = AuthError), (status = 503, description = "Too many password checks queued; try again after Retry-After", body = AuthError)))]
 async fn login(
     State(services): State<Services>,
     client: ClientInfo,
@@ -172,4 +183,21 @@ async fn refresh(
         .await
         .map_err(|e| client.error(e))?;
     Ok(Json(pair.into()))
+}
+
+/// Token logout
+///
+/// Revokes the refresh token's whole family and its session (RFC 7009 style). An unknown, spent or revoked token gets the same answer.
+#[utoipa::path(post, path = "/v2/auth/logout", tag = "Authentication", request_body = LogoutRequest,
+    responses((status = 204, description = "Refresh family and session revoked"), (status = 400, description = "Invalid request", body = AuthError),
+        (status = 415, description = "Wrong content type", body = AuthError)))]
+async fn logout(
+    State(services): State<Services>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LogoutRequest>,
+) -> Result<StatusCode, ApiError> {
+    session::revoke_refresh(&services, &body.refresh_token, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(StatusCode::NO_CONTENT)
 }

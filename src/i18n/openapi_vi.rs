@@ -16,6 +16,23 @@ pub const TEXTS: &[(&str, &str)] = &[
         "Health and latency endpoints.",
         "Các endpoint về tình trạng hoạt động và độ trễ.",
     ),
+    ("Token logout", "Đăng xuất bằng token"),
+    (
+        "Revokes the refresh token's whole family and its session (RFC 7009 style). An unknown, spent or revoked token gets the same answer.",
+        "Thu hồi toàn bộ họ refresh token và phiên của nó (theo kiểu RFC 7009). Token không xác định, đã dùng hoặc đã thu hồi nhận cùng một câu trả lời.",
+    ),
+    (
+        "Refresh family and session revoked",
+        "Đã thu hồi họ refresh token và phiên",
+    ),
+    (
+        "Request to revoke a refresh token.",
+        "Yêu cầu thu hồi một refresh token.",
+    ),
+    (
+        "Too many password checks queued; try again after Retry-After",
+        "Quá nhiều yêu cầu kiểm tra mật khẩu đang chờ; hãy thử lại sau Retry-After",
+    ),
     // Schemas (the seed's wording where the seed has one).
     ("AuthError schema.", "Lược đồ AuthError."),
     (

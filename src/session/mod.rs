@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use keys::KeyRing;
-pub use refresh::{TokenPair, issue_pair, rotate as rotate_refresh};
+pub use refresh::{TokenPair, issue_pair, revoke as revoke_refresh, rotate as rotate_refresh};
 
 use crate::audit::{self, Kind};
 use crate::domain::{Login, SecretToken};

@@ -108,6 +108,26 @@ pub async fn rotate(services: &Services, raw: &str, client: &Client) -> Result<T
     Ok(pair(services, &session, access, next_token))
 }
 
+/// Logout for the token dialect: revokes the family of a refresh token
+/// (spent or not) and its session. An unknown token is not an error, so the
+/// answer says nothing about the token.
+pub async fn revoke(services: &Services, raw: &str, client: &Client) -> Result<()> {
+    let Some(token) = SecretToken::parse(raw) else {
+        return Ok(());
+    };
+    let hash = services
+        .secret
+        .keyed_hash(Purpose::RefreshToken, &[token.expose().as_bytes()]);
+    let Some(found) = services.store.refresh_token_by_hash(&hash).await? else {
+        return Ok(());
+    };
+    services.store.revoke_refresh_family(&found.family_id, now_ms()).await?;
+    let detail = json!({"family_id": found.family_id, "session_id": found.session_id});
+    let event = audit::event(Kind::Logout, Some(&found.identity_id), client, detail);
+    services.store.insert_audit_event(&event).await?;
+    Ok(())
+}
+
 async fn reuse(services: &Services, token: &RefreshTokenRecord, client: &Client) -> Error {
     let now = now_ms();
     let revoked = services.store.revoke_refresh_family(&token.family_id, now).await;

@@ -317,3 +317,175 @@ async fn a_password_set_composed_opens_the_account_when_typed_decomposed_or_full
     assert_eq!(app.login("an@example.com", &full_width).await.status(), 200);
     assert_eq!(app.login("an@example.com", password).await.status(), 200);
 }
+
+#[tokio::test]
+async fn an_admin_request_relayed_by_a_local_proxy_is_refused_without_a_token() {
+    let app = spawn_app().await;
+    let url = format!("{}/admin/identities", app.admin_address);
+
+    let direct = app.client.get(&url).send().await.expect("sent");
+    assert_eq!(direct.status(), 200);
+    for (name, value) in [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9"),
+        ("x-real-ip", "203.0.113.9"),
+    ] {
+        let relayed = app.client.get(&url).header(name, value).send().await.expect("sent");
+        assert_eq!(relayed.status(), 401, "{name} was let through");
+    }
+}
+
+#[tokio::test]
+async fn rotating_addresses_inside_one_ipv6_64_shares_one_budget() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.ip_per_minute = 2;
+        s.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 1..=3 {
+        let response = app
+            .client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", format!("2001:db8:1:2::{n:x}"))
+            .json(&json!({"identifier": "x@example.com", "password": "not the password at all"}))
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    // Another /64 is another client.
+    let other = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", "2001:db8:1:3::1")
+        .json(&json!({"identifier": "x@example.com", "password": "not the password at all"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(other.status(), 401);
+}
+
+#[tokio::test]
+async fn a_forged_left_hand_entry_is_not_taken_for_the_client_behind_a_proxy_that_appends_ip_port() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.ip_per_minute = 2;
+        s.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for n in 1..=3 {
+        // The attacker forges the left entry; the proxy appends the real peer with its port.
+        let response = app
+            .client
+            .post(app.url("/api/auth/login"))
+            .header("x-forwarded-for", format!("198.51.100.{n}, 203.0.113.9:4{n}000"))
+            .json(&json!({"identifier": "x@example.com", "password": "not the password at all"}))
+            .send()
+            .await
+            .expect("sent");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429], "the forged entries each got a fresh budget");
+    let events: Value = app
+        .client
+        .get(format!("{}/admin/audit", app.admin_address))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let ips: Vec<&str> = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["ip_address"].as_str())
+        .collect();
+    assert!(!ips.is_empty() && ips.iter().all(|ip| *ip == "203.0.113.9"), "{ips:?}");
+}
+
+#[tokio::test]
+async fn every_response_that_carries_a_credential_says_no_store() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+
+    let login = app.login("alice@example.com", PASSWORD).await;
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    let token = json(login).await["sessionToken"].as_str().expect("token").to_owned();
+    let refreshed = app
+        .post_json("/api/auth/session/refresh", &json!({ "sessionToken": token }), None)
+        .await;
+    assert_eq!(refreshed.headers()["cache-control"], "no-store");
+    let pair = app
+        .post_json(
+            "/v2/auth/login",
+            &json!({"login": "alice@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(pair.headers()["cache-control"], "no-store");
+    let refresh_token = json(pair).await["refreshToken"].as_str().expect("refresh").to_owned();
+    let rotated = app
+        .client
+        .get(app.url(&format!("/v2/auth/refresh/{refresh_token}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(rotated.status(), 200);
+    assert_eq!(rotated.headers()["cache-control"], "no-store");
+    let request = app
+        .post_json(
+            "/v2/auth/recovery/request",
+            &json!({"login": "alice@example.com"}),
+            None,
+        )
+        .await;
+    assert_eq!(request.headers()["cache-control"], "no-store");
+    let start = app.start_recovery("alice@example.com").await;
+    assert_eq!(start.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn a_token_only_client_logs_out_and_its_refresh_family_and_session_die() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let pair = json(
+        app.post_json(
+            "/v2/auth/login",
+            &json!({"login": "alice@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let refresh_token = pair["refreshToken"].as_str().expect("refresh").to_owned();
+    let access = pair["accessToken"].as_str().expect("access").to_owned();
+    assert_eq!(app.session_with_jwt(&access).await.status(), 200);
+
+    let out = app
+        .post_json("/v2/auth/logout", &json!({ "refreshToken": refresh_token }), None)
+        .await;
+    assert_eq!(out.status(), 204);
+
+    assert_eq!(app.session_with_jwt(&access).await.status(), 401);
+    let rotated = app
+        .client
+        .get(app.url(&format!("/v2/auth/refresh/{refresh_token}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(rotated.status(), 401);
+    // An unknown or spent token is answered the same.
+    for token in [
+        refresh_token.as_str(),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "x",
+    ] {
+        let again = app
+            .post_json("/v2/auth/logout", &json!({ "refreshToken": token }), None)
+            .await;
+        assert_eq!(again.status(), 204);
+    }
+}
