@@ -58,6 +58,23 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The server secret: generate one, or move a generated one out of the database.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Print fresh secret material (64 hex digits) for `secret` / `LATCHKEY_SECRET`.
+    Generate,
+    /// Print the secret this database generated and keeps, to move it into
+    /// the configuration (see docs/deploy.md).
+    Export,
+    /// Delete the database's copy of the secret once the configuration holds
+    /// the same value, so a copy of the database no longer carries its own key.
+    Forget,
 }
 
 #[derive(Subcommand)]
@@ -165,6 +182,13 @@ enum KeysCommand {
 
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Secret {
+        command: SecretCommand::Generate,
+    } = cli.command
+    {
+        println!("{}", crate::secrets::ServerSecret::generate_material());
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     crate::telemetry::init(settings.log.format);
     match cli.command {
@@ -192,6 +216,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Courier => startup::run_courier(settings).await,
+        Command::Secret { command } => secret(settings, command).await,
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {
@@ -204,6 +229,34 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn secret(settings: Settings, command: SecretCommand) -> anyhow::Result<()> {
+    let store = crate::store::connect(&settings).await?;
+    store.migrate().await?;
+    let stored = store.stored_setting(startup::SECRET_SETTING).await?;
+    match command {
+        SecretCommand::Generate => println!("{}", crate::secrets::ServerSecret::generate_material()),
+        SecretCommand::Export => {
+            let stored =
+                stored.context("this database keeps no generated secret (it is configured, or was never generated)")?;
+            println!("{stored}");
+        }
+        SecretCommand::Forget => {
+            let stored = stored.context("this database keeps no generated secret")?;
+            let configured = settings
+                .secret
+                .as_deref()
+                .context("set `secret` (or LATCHKEY_SECRET) to the exported value first")?;
+            anyhow::ensure!(
+                bool::from(subtle::ConstantTimeEq::ct_eq(configured.as_bytes(), stored.as_bytes())),
+                "the configured secret is not the one this database generated; nothing was deleted"
+            );
+            store.delete_setting(startup::SECRET_SETTING).await?;
+            println!("{}", json!({"status": "forgotten"}));
+        }
+    }
+    Ok(())
 }
 
 async fn identity(services: Services, command: IdentityCommand) -> anyhow::Result<()> {

@@ -23,6 +23,20 @@ use crate::time::now_ms;
 /// How often an instance re-reads the shared signing keys.
 const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The `setting` row a generated secret is kept in.
+pub const SECRET_SETTING: &str = "secret";
+
+/// A server reachable over https must not keep its own key in the database
+/// it protects: a stolen copy or backup would then unseal its signing keys.
+fn require_configured_secret(settings: &Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !settings.public_is_https() || settings.secret.is_some(),
+        "secret: must be set in the configuration file or LATCHKEY_SECRET when public_url is https \
+         (generate one with `latchkey secret generate`; see docs/deploy.md to move a generated one out of the database)"
+    );
+    Ok(())
+}
+
 /// Opens (and migrates) the store and assembles the shared handles.
 pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
     crate::observe::prometheus();
@@ -32,7 +46,7 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
         Some(configured) => configured.clone(),
         None => {
             store
-                .setting_or_insert("secret", &ServerSecret::generate_material(), now_ms())
+                .setting_or_insert(SECRET_SETTING, &ServerSecret::generate_material(), now_ms())
                 .await?
         }
     };
@@ -65,6 +79,7 @@ pub struct Application {
 impl Application {
     /// Binds the listeners (port 0 picks a free port) without serving yet.
     pub async fn build(settings: Settings, run_courier: bool) -> anyhow::Result<Self> {
+        require_configured_secret(&settings)?;
         let services = build_services(settings).await?;
         let public = TcpListener::bind(services.settings.listen)
             .await
@@ -158,6 +173,7 @@ async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<boo
 
 /// Runs only the courier worker until SIGINT/SIGTERM (`latchkey courier`).
 pub async fn run_courier(settings: Settings) -> anyhow::Result<()> {
+    require_configured_secret(&settings)?;
     let services = build_services(settings).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

@@ -38,6 +38,6 @@ pub fn issue(services: &Services, started: &Started) -> Result<String> {
 
 /// The flow secret inside a valid, unexpired recovery token.
 pub fn open(services: &Services, token: &str) -> Option<String> {
-    let claims: RecoveryClaims = services.keys.verify(token)?;
+    let claims: RecoveryClaims = services.keys.verify(token, None)?;
     (claims.token_use == TOKEN_USE).then_some(claims.jti)
 }

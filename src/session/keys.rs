@@ -137,14 +137,22 @@ impl KeyRing {
         jsonwebtoken::encode(&header, claims, &keys.active).context("signing JWT")
     }
 
-    /// Checks signature, `exp` and `iss`; `None` for anything invalid.
-    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Option<T> {
+    /// Checks signature, `exp`, `iss` and `aud`: a token meant for an
+    /// `audience` must name it, and one meant for none (a recovery token)
+    /// must carry no `aud` at all. `None` for anything invalid.
+    pub fn verify<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>) -> Option<T> {
         let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let key = keys.verifying.get(&kid)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&*self.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        match audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+            }
+            None => validation.set_required_spec_claims(&["exp", "iss", "sub"]),
+        }
         validation.leeway = 5;
         jsonwebtoken::decode::<T>(token, key, &validation)
             .ok()

@@ -27,6 +27,8 @@ use crate::time::{ms, now_ms};
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SessionClaims {
     pub iss: String,
+    /// `session.jwt_audience`, so a downstream API can tell these from recovery tokens.
+    pub aud: String,
     pub sub: String,
     pub sid: String,
     pub iat: i64,
@@ -74,6 +76,7 @@ pub fn sign_jwt(services: &Services, session: &SessionRecord) -> Result<String> 
     let exp_ms = (now + ms(services.settings.session.jwt_lifespan)).min(session.expires_at);
     let claims = SessionClaims {
         iss: services.keys.issuer().to_owned(),
+        aud: services.settings.jwt_audience().to_owned(),
         sub: session.identity_id.clone(),
         sid: session.session_id.clone(),
         iat: now / 1000,
@@ -205,7 +208,10 @@ pub async fn current(services: &Services, credential: Credential) -> Result<(Ses
     let session = match credential {
         Credential::Token(raw) => active_by_token(services, &raw).await?,
         Credential::Jwt(jwt) => {
-            let claims: SessionClaims = services.keys.verify(&jwt).ok_or(Error::Unauthorized)?;
+            let claims: SessionClaims = services
+                .keys
+                .verify(&jwt, Some(services.settings.jwt_audience()))
+                .ok_or(Error::Unauthorized)?;
             if claims.token_use != "session" {
                 return Err(Error::Unauthorized);
             }

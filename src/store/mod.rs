@@ -60,6 +60,8 @@ pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for readiness checks.
     async fn ping(&self) -> anyhow::Result<()>;
 
+    async fn stored_setting(&self, key: &str) -> anyhow::Result<Option<String>>;
+    async fn delete_setting(&self, key: &str) -> anyhow::Result<bool>;
     /// Returns the stored value, storing `value` first if none exists.
     async fn setting_or_insert(&self, key: &str, value: &str, now: i64) -> anyhow::Result<String>;
 

@@ -27,6 +27,9 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
 /// Locks the identity row against a concurrent password change until commit.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1 for share";
 
+/// Rewrites the table, so the deleted row's tuple is not left in its files.
+const SCRUB_SETTINGS_SQL: &str = "vacuum full setting";
+
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1::text is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";

@@ -168,6 +168,29 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn stored_setting(&self, key: &str) -> anyhow::Result<Option<String>> {
+                let found: Option<(String,)> = sqlx::query_as("select value from setting where setting_key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .context("reading setting")?;
+                Ok(found.map(|(value,)| value))
+            }
+
+            async fn delete_setting(&self, key: &str) -> anyhow::Result<bool> {
+                let done = sqlx::query("delete from setting where setting_key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .context("deleting setting")?;
+                // Leave no copy of the deleted row in the database's files.
+                sqlx::query(SCRUB_SETTINGS_SQL)
+                    .execute(&self.pool)
+                    .await
+                    .context("scrubbing deleted settings")?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn setting_or_insert(&self, key: &str, value: &str, now: i64) -> anyhow::Result<String> {
                 sqlx::query("insert into setting (setting_key, value, created_at) values ($1, $2, $3) on conflict (setting_key) do nothing")
                     .bind(key)

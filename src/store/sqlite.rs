@@ -34,6 +34,10 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
 /// transaction cannot be overtaken by another write.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1";
 
+/// `secure_delete` zeroed the row's page; the checkpoint writes that page
+/// back into the main file and truncates the WAL that held the old one.
+const SCRUB_SETTINGS_SQL: &str = "pragma wal_checkpoint(truncate)";
+
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
@@ -151,7 +155,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(settings.statement_timeout.max(Duration::from_secs(1)))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted rows (a forgotten secret, purged flows) are overwritten, not just unlinked.
+            .pragma("secure_delete", "on");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())

@@ -312,3 +312,90 @@ fn operators_change_identities_and_issue_support_codes_from_the_command_line() {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
 }
+
+fn latchkey_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("latchkey runs")
+}
+
+#[test]
+fn serve_over_https_refuses_to_start_with_a_secret_kept_in_the_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("LATCHKEY_PUBLIC_URL", "https://auth.example.com"),
+        ("LATCHKEY_LISTEN", listen.as_str()),
+        ("LATCHKEY_ADMIN_LISTEN", admin.as_str()),
+    ];
+
+    let refused = latchkey_with_env(dir.path(), &["serve"], &env);
+
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("secret") && stderr.contains("latchkey secret generate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_generated_secret_is_moved_out_of_the_database_with_export_and_forget() {
+    let dir = tempfile::tempdir().expect("dir");
+    let generated = latchkey_with_env(dir.path(), &["secret", "generate"], &[]);
+    assert!(generated.status.success());
+    let fresh = String::from_utf8_lossy(&generated.stdout).trim().to_owned();
+    assert!(
+        fresh.len() == 64 && fresh.chars().all(|c| c.is_ascii_hexdigit()),
+        "{fresh}"
+    );
+
+    // A first start generates one and keeps it in the database…
+    let created = latchkey(dir.path(), &["identity", "create", "--email", "a@example.com"], None);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let exported = latchkey_with_env(dir.path(), &["secret", "export"], &[]);
+    assert!(exported.status.success());
+    let stored = String::from_utf8_lossy(&exported.stdout).trim().to_owned();
+    assert_eq!(stored.len(), 64);
+
+    // …forget refuses a different value, and takes the database's copy once configured.
+    let wrong = latchkey_with_env(
+        dir.path(),
+        &["secret", "forget"],
+        &[("LATCHKEY_SECRET", fresh.as_str())],
+    );
+    assert!(!wrong.status.success());
+    let forgot = latchkey_with_env(
+        dir.path(),
+        &["secret", "forget"],
+        &[("LATCHKEY_SECRET", stored.as_str())],
+    );
+    assert!(forgot.status.success(), "{}", String::from_utf8_lossy(&forgot.stderr));
+    let gone = latchkey_with_env(
+        dir.path(),
+        &["secret", "export"],
+        &[("LATCHKEY_SECRET", stored.as_str())],
+    );
+    assert!(!gone.status.success());
+    let database = std::fs::read(dir.path().join("latchkey.db")).expect("database");
+    assert!(
+        !database.windows(stored.len()).any(|w| w == stored.as_bytes()),
+        "the database still holds the secret"
+    );
+
+    // The configured secret still opens everything the database holds.
+    let listed = latchkey_with_env(
+        dir.path(),
+        &["identity", "list"],
+        &[("LATCHKEY_SECRET", stored.as_str())],
+    );
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("a@example.com"));
+}

@@ -318,7 +318,11 @@ async fn requests_without_a_recovery_cookie_are_refused_as_missing() {
 
 #[tokio::test]
 async fn the_cookie_is_secure_when_the_public_url_is_https() {
-    let app = spawn_app_with(|s| s.public_url = "https://auth.example.com".into()).await;
+    let app = spawn_app_with(|s| {
+        s.public_url = "https://auth.example.com".into();
+        s.secret = Some(latchkey::secrets::ServerSecret::generate_material());
+    })
+    .await;
 
     let response = app.start_recovery("anyone@example.com").await;
 
