@@ -279,7 +279,9 @@ async fn identity(services: Services, command: IdentityCommand) -> anyhow::Resul
                 password,
             )
             .map_err(describe)?;
-            let identity = crate::identity::create(&services, new).await.map_err(describe)?;
+            let identity = crate::identity::create_as(&services, new, &operator())
+                .await
+                .map_err(describe)?;
             println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
         }
         IdentityCommand::List { limit, offset } => {
@@ -368,6 +370,7 @@ async fn identity(services: Services, command: IdentityCommand) -> anyhow::Resul
 fn operator() -> crate::services::Client {
     crate::services::Client {
         user_agent: Some("latchkey-cli".into()),
+        actor: Some("cli"),
         ..Default::default()
     }
 }

@@ -36,4 +36,11 @@ pub struct Client {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub locale: Locale,
+    /// Who acted, for operator actions: `admin_token`, `admin_loopback` or `cli`.
+    pub actor: Option<&'static str>,
 }
+
+/// How an operator's request was let in (a request extension set by the
+/// admin guard), recorded as the actor of what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor(pub &'static str);

@@ -44,25 +44,29 @@ pub fn app(services: Services) -> Router {
         .with_state(services)
 }
 
-async fn guard(State(services): State<Services>, request: Request, next: Next) -> Result<Response, ApiError> {
+async fn guard(State(services): State<Services>, mut request: Request, next: Next) -> Result<Response, ApiError> {
     let locale = locale_of(request.headers(), &services);
-    let allowed = match &services.settings.admin.token {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let actor = match &services.settings.admin.token {
         Some(expected) => bearer(request.headers())
-            .is_some_and(|given| subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into()),
+            .is_some_and(|given| subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into())
+            .then_some("admin_token"),
         // A loopback peer is a local operator only if it relays nobody: a
         // reverse proxy or sidecar on this host would make every client it
         // forwards look local.
-        None => {
-            request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback())
-                && !is_relayed(request.headers())
-        }
+        None => (peer.is_some_and(|ip| ip.is_loopback()) && !is_relayed(request.headers())).then_some("admin_loopback"),
     };
-    if !allowed {
+    let Some(actor) = actor else {
         return Err(ApiError::new(Error::Unauthorized, locale));
+    };
+    // The admin listener trusts no proxy: the peer is the client.
+    if let Some(ip) = peer {
+        request.extensions_mut().insert(crate::http::client_ip::ClientIp(ip));
     }
+    request.extensions_mut().insert(crate::services::Actor(actor));
     Ok(next.run(request).await)
 }
 
@@ -142,7 +146,9 @@ async fn create_identity(
         body.password.map(SecretString::from),
     )
     .map_err(|e| client.error(e))?;
-    let identity = identity::create(&services, new).await.map_err(|e| client.error(e))?;
+    let identity = identity::create_as(&services, new, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
     Ok((StatusCode::CREATED, Json(identity.to_admin_json())))
 }
 

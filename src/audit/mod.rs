@@ -54,7 +54,10 @@ impl Kind {
     }
 }
 
-pub fn event(kind: Kind, identity_id: Option<&str>, client: &Client, detail: Value) -> AuditEventRecord {
+pub fn event(kind: Kind, identity_id: Option<&str>, client: &Client, mut detail: Value) -> AuditEventRecord {
+    if let (Some(actor), Value::Object(map)) = (client.actor, &mut detail) {
+        map.insert("actor".into(), Value::from(actor));
+    }
     AuditEventRecord {
         audit_event_id: uuid::Uuid::new_v4().to_string(),
         identity_id: identity_id.map(str::to_owned),

@@ -44,6 +44,7 @@ impl FromRequestParts<Services> for ClientInfo {
             ip,
             user_agent,
             locale: locale_of(&parts.headers, services),
+            actor: parts.extensions.get::<crate::services::Actor>().map(|a| a.0),
         }))
     }
 }

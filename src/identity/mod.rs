@@ -107,7 +107,13 @@ pub fn policy(services: &Services) -> PasswordPolicy {
     }
 }
 
+/// Creates an identity on no one's behalf (tests, programmatic setup).
 pub async fn create(services: &Services, new: NewIdentity) -> Result<Identity> {
+    create_as(services, new, &crate::services::Client::default()).await
+}
+
+/// Creates an identity, audited as done by `client`.
+pub async fn create_as(services: &Services, new: NewIdentity, client: &crate::services::Client) -> Result<Identity> {
     let now = now_ms();
     let identity_id = uuid::Uuid::new_v4().to_string();
     let address = |kind: AddressKind, value: &str| AddressRecord {
@@ -148,7 +154,7 @@ pub async fn create(services: &Services, new: NewIdentity) -> Result<Identity> {
     let event = crate::audit::event(
         crate::audit::Kind::IdentityCreated,
         Some(&identity_id),
-        &crate::services::Client::default(),
+        client,
         serde_json::json!({}),
     );
     services.store.insert_audit_event(&event).await?;

@@ -489,3 +489,68 @@ async fn a_token_only_client_logs_out_and_its_refresh_family_and_session_die() {
         assert_eq!(again.status(), 204);
     }
 }
+
+#[tokio::test]
+async fn every_admin_action_is_audited_with_the_peer_address_and_an_actor() {
+    let app = spawn_app().await;
+    let created: Value = app
+        .client
+        .post(format!("{}/admin/identities", app.admin_address))
+        .header("user-agent", "ops-console/1.0")
+        .json(&json!({"email": "alice@example.com"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let id = created["id"].as_str().expect("id").to_owned();
+    app.client
+        .delete(format!("{}/admin/identities/{id}/sessions", app.admin_address))
+        .header("user-agent", "ops-console/1.0")
+        .send()
+        .await
+        .expect("sent");
+
+    let events: Value = app
+        .client
+        .get(format!("{}/admin/audit?identity={id}", app.admin_address))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let events = events.as_array().expect("events");
+    assert!(events.len() >= 2, "{events:?}");
+    for event in events {
+        assert_eq!(event["ip_address"], "127.0.0.1", "{event}");
+        assert_eq!(event["user_agent"], "ops-console/1.0", "{event}");
+        let detail: Value = serde_json::from_str(event["detail"].as_str().expect("detail")).expect("json");
+        assert_eq!(detail["actor"], "admin_loopback", "{event}");
+    }
+}
+
+#[tokio::test]
+async fn session_jwts_name_their_audience_and_a_recovery_token_is_not_a_session() {
+    use base64::Engine;
+    let app = spawn_app_with(|s| s.session.jwt_audience = Some("https://api.example.com".into())).await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let login = json(app.login("alice@example.com", PASSWORD).await).await;
+    let jwt = login["jwt"].as_str().expect("jwt");
+    let payload = jwt.split('.').nth(1).expect("payload");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64"),
+    )
+    .expect("claims");
+    assert_eq!(claims["aud"], "https://api.example.com");
+    assert_eq!(app.session_with_jwt(jwt).await.status(), 200);
+
+    let recovery = v2_token(&app, "alice@example.com").await;
+    assert_eq!(app.session_with_jwt(&recovery).await.status(), 401);
+    // …and a session JWT opens no recovery flow.
+    let confirm = v2_confirm(&app, jwt, "123456", NEW_PASSWORD).await;
+    assert_eq!(answer(confirm).await, (401, json!("recovery_session_missing")));
+}
