@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::courier::{CourierHandle, Worker};
+use crate::http::serve::serve;
 use crate::identity::PasswordHasher;
 use crate::secrets::ServerSecret;
 use crate::services::Services;
@@ -151,8 +151,14 @@ impl Application {
             }
         });
         tracing::info!(public = %self.public.local_addr()?, admin = %self.admin.local_addr()?, "latchkey is listening");
-        let public = serve(self.public, crate::http::app(self.services.clone())?, stop_rx.clone());
-        let admin = serve(self.admin, crate::admin::app(self.services.clone()), stop_rx);
+        let http = self.services.settings.http.clone();
+        let public = serve(
+            self.public,
+            crate::http::app(self.services.clone())?,
+            http.clone(),
+            stop_rx.clone(),
+        );
+        let admin = serve(self.admin, crate::admin::app(self.services.clone()), http, stop_rx);
         let (public, admin) = tokio::join!(public, admin);
         public.context("public listener")?;
         admin.context("admin listener")?;
@@ -161,14 +167,6 @@ impl Application {
         }
         Ok(())
     }
-}
-
-async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        })
-        .await
 }
 
 /// Runs only the courier worker until SIGINT/SIGTERM (`latchkey courier`).

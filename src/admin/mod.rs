@@ -39,6 +39,10 @@ pub fn app(services: Services) -> Router {
         .route("/admin/identities/{id}/recovery-code", post(recovery_code))
         .route("/admin/identities/{id}/sessions", delete(revoke_sessions))
         .route("/admin/audit", get(audit_events))
+        .layer(middleware::from_fn_with_state(
+            services.clone(),
+            crate::http::serve::request_deadline,
+        ))
         .layer(middleware::from_fn_with_state(services.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(crate::http::BODY_LIMIT))
         .with_state(services)

@@ -11,6 +11,7 @@ pub mod flow_cookie;
 mod health;
 mod openapi;
 pub mod recovery;
+pub mod serve;
 pub mod session;
 pub mod v2;
 
@@ -48,6 +49,10 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            services.clone(),
+            serve::request_deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             services.latency.clone(),
             crate::observe::track,

@@ -554,3 +554,94 @@ async fn session_jwts_name_their_audience_and_a_recovery_token_is_not_a_session(
     let confirm = v2_confirm(&app, jwt, "123456", NEW_PASSWORD).await;
     assert_eq!(answer(confirm).await, (401, json!("recovery_session_missing")));
 }
+
+/// Whether the server closes a connection that trickles `prefix` and then
+/// one more header byte every 100 ms, within `limit`.
+async fn trickler_is_cut_off(address: &str, prefix: &[u8], limit: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    stream.write_all(prefix).await.expect("write");
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 1024];
+    while started.elapsed() < limit {
+        if stream.write_all(b"a").await.is_err() {
+            return true;
+        }
+        match tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) | Err(_) => {}
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_header_is_disconnected() {
+    let app = spawn_app_with(|s| s.http.header_timeout = Duration::from_millis(500)).await;
+
+    let cut = trickler_is_cut_off(
+        &app.address,
+        b"GET /health/alive HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    assert!(cut, "a header trickled for 10 s kept its connection");
+    let admin_cut = trickler_is_cut_off(
+        &app.admin_address,
+        b"GET /admin/identities HTTP/1.1\r\nX-Slow: ",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(admin_cut, "the admin listener kept a trickling connection");
+}
+
+#[tokio::test]
+async fn stalled_connections_beyond_the_bound_do_not_starve_real_clients() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(|s| {
+        s.http.header_timeout = Duration::from_millis(500);
+        s.http.max_connections = 4;
+    })
+    .await;
+    let mut stalled = Vec::new();
+    for _ in 0..16 {
+        let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+            .await
+            .expect("connect");
+        let _ = stream.write_all(b"GET /health/alive HTTP/1.1\r\n").await;
+        stalled.push(stream);
+    }
+
+    let response = app.client.get(app.url("/health/alive")).send().await.expect("sent");
+
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_503_overloaded_when_the_request_time_is_up() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|s| s.http.request_timeout = Duration::from_millis(300)).await;
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    stream
+        .write_all(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+        )
+        .await
+        .expect("write");
+
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..read]);
+
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
+    assert!(text.contains("\"overloaded\""), "{text}");
+}

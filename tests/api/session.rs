@@ -34,6 +34,8 @@ async fn a_login_jwt_verifies_against_the_published_jwks() {
     let decoding = DecodingKey::from_ed_components(key["x"].as_str().expect("x")).expect("key");
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_issuer(&["http://127.0.0.1:8080"]);
+    // The audience defaults to public_url: a downstream API checks it.
+    validation.set_audience(&["http://127.0.0.1:8080"]);
     let claims = jsonwebtoken::decode::<Value>(jwt, &decoding, &validation)
         .expect("valid JWT")
         .claims;
