@@ -302,6 +302,54 @@ pub async fn issue_for_support(services: &Services, identity_id: &str, client: &
     })
 }
 
+/// The account a support-issued flow is for, as the support link's page
+/// shows it (`a•••e@example.com`, `•••••••4567`), so the person sees whose
+/// recovery they are finishing. Any other flow is refused: a token anyone
+/// can request for any login must not bind a victim's browser to it.
+pub async fn support_flow_account(services: &Services, secret: Option<&str>) -> Result<String> {
+    let (_, flow) = open_flow(services, secret).await?;
+    if flow.channel != SUPPORT_CHANNEL || flow.state != "sent" {
+        return Err(Error::RecoverySessionMissing);
+    }
+    let identity_id = flow.account().ok_or(Error::RecoverySessionMissing)?;
+    let identity = identity::load(services, identity_id)
+        .await?
+        .ok_or(Error::RecoverySessionMissing)?;
+    let shown = match (
+        identity.verified(AddressKind::Email),
+        identity.verified(AddressKind::Phone),
+    ) {
+        (Some(email), _) => mask_email(&email.value),
+        (None, Some(phone)) => mask_tail(&phone.value, 4),
+        (None, None) => return Err(Error::RecoverySessionMissing),
+    };
+    Ok(shown)
+}
+
+fn mask_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let chars: Vec<char> = local.chars().collect();
+            let (first, last) = (
+                chars.first().copied().unwrap_or('•'),
+                chars.last().copied().unwrap_or('•'),
+            );
+            if chars.len() <= 2 {
+                format!("{first}•••@{domain}")
+            } else {
+                format!("{first}•••{last}@{domain}")
+            }
+        }
+        None => mask_tail(email, 2),
+    }
+}
+
+fn mask_tail(value: &str, keep: usize) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let hidden = chars.len().saturating_sub(keep);
+    "•".repeat(hidden) + &chars[hidden..].iter().collect::<String>()
+}
+
 fn out_of_attempts(services: &Services, flow: &RecoveryFlowRecord) -> bool {
     let max = i64::from(services.settings.recovery.max_attempts);
     max > 0 && flow.code_attempts >= max

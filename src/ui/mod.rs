@@ -37,7 +37,7 @@ pub fn router() -> Router<Services> {
         .route("/ui/recovery", get(start_page))
         .route("/ui/recovery/start", post(start))
         .route("/ui/recovery/code", get(code_page))
-        .route("/ui/recovery/link", get(link))
+        .route("/ui/recovery/link", get(link_page).post(link))
         .route("/ui/recovery/verify", post(verify))
         .route("/ui/recovery/password", get(password_page))
         .route("/ui/recovery/reset", post(reset))
@@ -104,6 +104,15 @@ struct StartPage {
 #[template(path = "code.html")]
 struct CodePage {
     page: Page,
+}
+
+#[derive(Template)]
+#[template(path = "link.html")]
+struct LinkPage {
+    page: Page,
+    account: String,
+    token: String,
+    intro: String,
 }
 
 #[derive(Template)]
@@ -261,22 +270,56 @@ async fn code_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
     )
 }
 
+fn token_of(query: &Option<String>) -> String {
+    field(&Bytes::from(query.clone().unwrap_or_default()), "token")
+}
+
+fn expired_link(locale: Locale) -> Response {
+    let error = Error::RecoverySessionExpired;
+    render(
+        status_of(&error),
+        &StartPage {
+            page: Page::new(locale, "ui.start.title", failure(&error, locale)),
+        },
+    )
+}
+
 /// The link support staff give out with a code (`recovery_link` of the admin
-/// API): binds the browser to that flow, then asks for the code.
-async fn link(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+/// API). Its `GET` changes nothing (mail scanners open links): it shows
+/// whose recovery this is and one button, whose `POST` binds the browser.
+/// Only support-issued flows are accepted.
+async fn link_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
     let locale = locale(&query, &client);
-    let token = field(&Bytes::from(query.unwrap_or_default()), "token");
-    match recovery::token::open(&services, &token) {
-        Some(secret) => redirect_with_cookie(&services, format!("/ui/recovery/code?lang={locale}"), Some(&secret)),
-        None => {
-            let error = Error::RecoverySessionExpired;
-            render(
-                status_of(&error),
-                &StartPage {
-                    page: Page::new(locale, "ui.start.title", failure(&error, locale)),
-                },
-            )
-        }
+    let token = token_of(&query);
+    let secret = recovery::token::open(&services, &token);
+    match recovery::support_flow_account(&services, secret.as_deref()).await {
+        Ok(account) => render(
+            StatusCode::OK,
+            &LinkPage {
+                page: Page::new(locale, "ui.link.title", None),
+                intro: i18n::text(locale, "ui.link.intro", &[("account", &account)]),
+                account,
+                token,
+            },
+        ),
+        Err(_) => expired_link(locale),
+    }
+}
+
+async fn link(
+    State(services): State<Services>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let locale = locale(&query, &client);
+    if !same_origin(&headers) {
+        return ApiError::new(Error::Forbidden, locale).into_response();
+    }
+    let secret = recovery::token::open(&services, &token_of(&query));
+    match recovery::support_flow_account(&services, secret.as_deref()).await {
+        Ok(_) => redirect_with_cookie(&services, format!("/ui/recovery/code?lang={locale}"), secret.as_deref()),
+        Err(_) => expired_link(locale),
     }
 }
 

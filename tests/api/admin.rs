@@ -345,9 +345,20 @@ async fn the_support_link_opens_the_flow_in_the_browser_ui() {
     let link = issued["recovery_link"].as_str().expect("link");
     let query = link.split_once("/ui/recovery/link").expect("ui path").1;
 
-    let opened = app
+    // Opening the link changes nothing: it names the account and shows one button.
+    let page = app
         .client
         .get(app.url(&format!("/ui/recovery/link{query}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 200);
+    assert!(page.headers().get(reqwest::header::SET_COOKIE).is_none());
+    assert!(page.text().await.expect("html").contains("l•••a@example.com"));
+    let opened = app
+        .client
+        .post(app.url(&format!("/ui/recovery/link{query}")))
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .expect("sent");

@@ -645,3 +645,26 @@ async fn a_body_that_never_arrives_gets_503_overloaded_when_the_request_time_is_
     assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
     assert!(text.contains("\"overloaded\""), "{text}");
 }
+
+#[tokio::test]
+async fn the_support_link_refuses_a_token_anyone_can_request_for_any_login() {
+    let app = spawn_app().await;
+    app.create_identity("victim@example.com", Some(PASSWORD), true).await;
+    // The attacker requests a token for their own account and sends the victim the link.
+    app.create_identity("attacker@example.com", Some(PASSWORD), true).await;
+    let token = v2_token(&app, "attacker@example.com").await;
+    let link = format!("/ui/recovery/link?token={token}");
+
+    let page = app.client.get(app.url(&link)).send().await.expect("sent");
+    assert_eq!(page.status(), 401);
+    assert!(page.headers().get("set-cookie").is_none());
+    let bound = app
+        .client
+        .post(app.url(&link))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(bound.status(), 401);
+    assert!(bound.headers().get("set-cookie").is_none());
+}
