@@ -58,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Delete rows older than `retention.flows` / `retention.audit` (as `serve` does hourly).
+    Purge,
     /// The server secret: generate one, or move a generated one out of the database.
     Secret {
         #[command(subcommand)]
@@ -217,6 +219,12 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Courier => startup::run_courier(settings).await,
         Command::Secret { command } => secret(settings, command).await,
+        Command::Purge => {
+            let services = startup::build_services(settings).await?;
+            let purged = crate::retention::purge(&services).await.map_err(describe)?;
+            println!("{}", serde_json::to_string(&purged)?);
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {

@@ -19,6 +19,7 @@ pub mod i18n;
 pub mod identity;
 pub mod observe;
 pub mod recovery;
+pub mod retention;
 pub mod secrets;
 pub mod services;
 pub mod session;

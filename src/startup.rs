@@ -150,6 +150,20 @@ impl Application {
                 }
             }
         });
+        // Retention: delete what only mattered for a while.
+        let (purging, mut purge_stop) = (self.services.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::retention::PURGE_INTERVAL) => {}
+                    _ = purge_stop.changed() => return,
+                }
+                match crate::retention::purge(&purging).await {
+                    Ok(purged) => tracing::info!(?purged, "purged old rows"),
+                    Err(e) => tracing::warn!(error = %e, "purging old rows failed"),
+                }
+            }
+        });
         tracing::info!(public = %self.public.local_addr()?, admin = %self.admin.local_addr()?, "latchkey is listening");
         let http = self.services.settings.http.clone();
         let public = serve(

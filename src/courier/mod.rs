@@ -150,15 +150,14 @@ impl Message {
 
     /// A row that costs what `queue` costs but is never sent: the decoy an
     /// unknown login writes so its request does the same work as a real one.
+    /// The payload is sealed like a real one's (the same CPU time) and then
+    /// dropped: a decoy must not keep the typed address and a code at rest.
     pub fn decoy(&self, secret: &ServerSecret, now: i64) -> anyhow::Result<OutboxMessageRecord> {
         let plaintext = serde_json::to_vec(self)?;
-        Ok(OutboxMessageRecord::new(
-            None,
-            self.channel(),
-            secret.seal(&plaintext)?,
-            "void",
-            now,
-        ))
+        std::hint::black_box(secret.seal(&plaintext)?);
+        let mut row = OutboxMessageRecord::new(None, self.channel(), Vec::new(), "void", now);
+        row.sealed_payload = None;
+        Ok(row)
     }
 
     pub fn unseal(secret: &ServerSecret, sealed: &[u8]) -> anyhow::Result<Self> {

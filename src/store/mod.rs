@@ -184,6 +184,11 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()>;
     async fn outbox_stats(&self) -> anyhow::Result<OutboxStats>;
 
+    /// Deletes, in small batches, flows that expired, sessions that ended,
+    /// idle throttle rows and finished outbox rows from before `rows_before`,
+    /// and audit events from before `audit_before` (0: keep them all).
+    async fn purge(&self, rows_before: i64, audit_before: i64, now: i64) -> anyhow::Result<Purged>;
+
     async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()>;
     /// Newest first; optionally one identity's, optionally only since a time.
     async fn audit_events(

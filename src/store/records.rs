@@ -162,6 +162,16 @@ impl OutboxMessageRecord {
     }
 }
 
+/// What a retention purge deleted.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Purged {
+    pub recovery_flows: u64,
+    pub login_throttles: u64,
+    pub outbox_messages: u64,
+    pub sessions: u64,
+    pub audit_events: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct OutboxStats {
     pub pending: i64,

@@ -811,6 +811,56 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn purge(&self, rows_before: i64, audit_before: i64, now: i64) -> anyhow::Result<Purged> {
+                // Each statement deletes one batch (`$3 >= 0` only keeps the
+                // parameter list alike, as PostgreSQL wants every one used);
+                // short batches keep the
+                // SQLite writer free for requests between them.
+                const BATCH: i64 = 500;
+                async fn drain(store: &$store, sql: &'static str, before: i64, now: i64) -> anyhow::Result<u64> {
+                    let mut total = 0;
+                    loop {
+                        let done = sqlx::query(sql)
+                            .bind(before)
+                            .bind(BATCH)
+                            .bind(now)
+                            .execute(&store.pool)
+                            .await
+                            .context("purging old rows")?;
+                        total += done.rows_affected();
+                        if done.rows_affected() < BATCH as u64 {
+                            return Ok(total);
+                        }
+                    }
+                }
+                let mut purged = Purged {
+                    recovery_flows: drain(self,
+                        "delete from recovery_flow where recovery_flow_id in \
+                         (select recovery_flow_id from recovery_flow where expires_at < $1 and $3 >= 0 limit $2)",
+                        rows_before, now).await?,
+                    login_throttles: drain(self,
+                        "delete from login_throttle where throttle_key in \
+                         (select throttle_key from login_throttle where updated_at < $1 and locked_until < $3 limit $2)",
+                        rows_before, now).await?,
+                    outbox_messages: drain(self,
+                        "delete from outbox_message where outbox_message_id in \
+                         (select outbox_message_id from outbox_message where status <> 'pending' and created_at < $1 and $3 >= 0 limit $2)",
+                        rows_before, now).await?,
+                    sessions: drain(self,
+                        "delete from session where session_id in \
+                         (select session_id from session where expires_at < $1 and $3 >= 0 limit $2)",
+                        rows_before, now).await?,
+                    audit_events: 0,
+                };
+                if audit_before > 0 {
+                    purged.audit_events = drain(self,
+                        "delete from audit_event where audit_event_id in \
+                         (select audit_event_id from audit_event where created_at < $1 and $3 >= 0 limit $2)",
+                        audit_before, now).await?;
+                }
+                Ok(purged)
+            }
+
             async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()> {
                 insert_audit(&self.pool, event).await
             }

@@ -668,3 +668,51 @@ async fn the_support_link_refuses_a_token_anyone_can_request_for_any_login() {
     assert_eq!(bound.status(), 401);
     assert!(bound.headers().get("set-cookie").is_none());
 }
+
+#[tokio::test]
+async fn a_decoy_keeps_no_typed_address_or_code_at_rest() {
+    let app = spawn_app().await;
+    app.start_recovery("nobody@example.com").await;
+    v2_token(&app, "nobody-by-username").await;
+
+    let outbox = app.dump_table("outbox_message").await;
+
+    assert!(outbox.contains("status=Some(\"void\")"), "{outbox}");
+    assert!(
+        !outbox.contains("sealed_payload=Some"),
+        "a decoy kept its payload: {outbox}"
+    );
+}
+
+#[tokio::test]
+async fn flows_throttles_sessions_decoys_and_audit_events_under_attacker_chosen_keys_are_purged() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    for n in 0..5 {
+        app.start_recovery(&format!("spray-{n}@example.com")).await;
+        app.login(&format!("spray-{n}@example.com"), "not the password at all")
+            .await;
+    }
+    app.login("alice@example.com", PASSWORD).await;
+
+    // Today's rows are kept by the configured retention…
+    let kept = latchkey::retention::purge(&app.services).await.expect("purged");
+    assert_eq!(
+        kept.recovery_flows + kept.login_throttles + kept.audit_events,
+        0,
+        "{kept:?}"
+    );
+
+    // …and go once they are older than it.
+    let later = latchkey::time::now_ms() + 30 * 24 * 3_600_000;
+    let purged = app.services.store.purge(later, later, later).await.expect("purged");
+
+    assert_eq!(purged.recovery_flows, 5, "{purged:?}");
+    assert_eq!(purged.login_throttles, 10, "{purged:?}");
+    assert_eq!(purged.sessions, 1, "{purged:?}");
+    assert!(purged.outbox_messages >= 5, "{purged:?}");
+    assert!(purged.audit_events >= 11, "{purged:?}");
+    for table in ["recovery_flow", "login_throttle", "session", "audit_event"] {
+        assert_eq!(app.dump_table(table).await, "", "{table} kept rows");
+    }
+}
