@@ -173,7 +173,13 @@ pub struct CourierHandle {
     notify: Arc<Notify>,
     email: Arc<EmailTransport>,
     sms: Arc<SmsTransport>,
+    /// The last readiness answer and when it was found.
+    readiness: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
 }
+
+/// How long a readiness answer is reused: anonymous pollers of
+/// `/health/ready` cost one SMTP connection per this interval at most.
+const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl CourierHandle {
     pub fn from_settings(settings: &crate::config::CourierSettings) -> anyhow::Result<Self> {
@@ -181,6 +187,7 @@ impl CourierHandle {
             notify: Arc::new(Notify::new()),
             email: Arc::new(EmailTransport::from_settings(settings)?),
             sms: Arc::new(SmsTransport::from_settings(settings)?),
+            readiness: Arc::default(),
         })
     }
 
@@ -188,9 +195,19 @@ impl CourierHandle {
         (self.email.clone(), self.sms.clone())
     }
 
-    /// Whether the email transport can take mail now (readiness check).
+    /// Whether the email transport can take mail (readiness check). The
+    /// answer is reused for `READINESS_TTL`, and concurrent callers share one
+    /// check, so polling cannot make the server open SMTP connections at will.
     pub async fn ready(&self) -> bool {
-        self.email.ready().await
+        let mut cached = self.readiness.lock().await;
+        if let Some((at, ready)) = *cached {
+            if at.elapsed() < READINESS_TTL {
+                return ready;
+            }
+        }
+        let ready = self.email.ready().await;
+        *cached = Some((std::time::Instant::now(), ready));
+        ready
     }
 
     pub fn wake(&self) {

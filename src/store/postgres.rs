@@ -115,11 +115,28 @@ impl PostgresStore {
     }
 }
 
-/// The URL without its password, for error messages.
+/// The URL without its user, password or query string (which may hold a
+/// `password=` or `sslpassword=`), for error messages.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &url[..scheme], &url[at..]),
-        _ => url.to_owned(),
+    let without_query = url.split_once('?').map_or(url, |(base, _)| base);
+    let shown = match (without_query.find("://"), without_query.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…{}", &without_query[..scheme], &without_query[at..]),
+        _ => without_query.to_owned(),
+    };
+    if without_query.len() < url.len() {
+        shown + "?…"
+    } else {
+        shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_logged_url_shows_neither_the_password_nor_the_query_string() {
+        let shown = super::redact("postgres://app:hunter2@db:5432/lk?sslmode=require&password=hunter3");
+        assert_eq!(shown, "postgres://…@db:5432/lk?…");
+        assert_eq!(super::redact("postgres://db/lk"), "postgres://db/lk");
     }
 }
 

@@ -716,3 +716,20 @@ async fn flows_throttles_sessions_decoys_and_audit_events_under_attacker_chosen_
         assert_eq!(app.dump_table(table).await, "", "{table} kept rows");
     }
 }
+
+#[tokio::test]
+async fn polling_readiness_does_not_open_an_smtp_connection_per_request() {
+    let app = spawn_app_inner(|_| {}, false).await;
+    let before = app.mail.connections();
+
+    let mut polls = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let request = app.client.get(app.url("/health/ready"));
+        polls.spawn(async move { request.send().await.expect("sent").status().as_u16() });
+    }
+    let statuses = polls.join_all().await;
+
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let opened = app.mail.connections() - before;
+    assert!(opened <= 1, "50 polls opened {opened} SMTP connections");
+}

@@ -22,6 +22,8 @@ pub struct Mail {
 pub struct SmtpSink {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    /// Connections accepted so far.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SmtpSink {
@@ -35,12 +37,23 @@ impl SmtpSink {
         let port = listener.local_addr().expect("sink address").port();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let store = mails.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(session(socket, store.clone()));
             }
         });
-        SmtpSink { port, mails }
+        SmtpSink {
+            port,
+            mails,
+            connections,
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn mails(&self) -> Vec<Mail> {
