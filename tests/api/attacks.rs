@@ -137,43 +137,59 @@ async fn a_support_code_survives_anonymous_starts_and_keeps_its_own_budgets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_session_minted_with_the_old_password_survives_a_reset_it_raced() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.recovery.max_starts_per_hour = 0).await;
     create_full_identity(&app, "alice@example.com", Some("alice"), Some("+84901234567")).await;
-    let token = v2_token(&app, "alice@example.com").await;
-    let code = app.code_from_mail("alice@example.com", 1).await;
-
-    let mut logins = tokio::task::JoinSet::new();
-    for i in 0..12 {
-        let identifier = ["alice@example.com", "alice", "+84901234567"][i % 3];
-        let request = app.client.post(app.url("/api/auth/login")).json(&json!({
-            "identifier": identifier,
-            "password": PASSWORD,
-        }));
-        logins.spawn(async move {
-            let response = request.send().await.expect("sent");
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap_or_default();
-            (status, body["sessionToken"].as_str().map(str::to_owned))
-        });
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let reset = v2_confirm(&app, &token, &code, NEW_PASSWORD).await;
-    assert_eq!(reset.status(), 200);
-    let outcomes = logins.join_all().await;
-
-    for (status, session_token) in outcomes {
-        assert!([200, 401, 429].contains(&status), "{status}");
-        if let Some(session_token) = session_token {
-            let check = app
-                .client
-                .get(app.url("/api/auth/session"))
-                .header("x-session-token", session_token)
-                .send()
-                .await
-                .expect("sent");
-            assert_eq!(check.status(), 401, "a session of the old password is alive");
+    let passwords = [PASSWORD, NEW_PASSWORD];
+    let mut alive = Vec::new();
+    // Rounds with the logins sent a little later each time, so that in some
+    // round a login verifies the old hash around the moment the reset commits.
+    for round in 0..6u64 {
+        let (old, new) = (passwords[(round % 2) as usize], passwords[((round + 1) % 2) as usize]);
+        app.mail.wait_for("alice@example.com", 2 * round as usize).await;
+        let token = v2_token(&app, "alice@example.com").await;
+        let code = app.code_from_mail("alice@example.com", 2 * round as usize + 1).await;
+        // The reset goes first; the logins arrive while it hashes and commits,
+        // each reading the identity (the old hash) before its own Argon2 turn.
+        let body = json!({"token": token, "code": code, "password": new, "repeatPassword": new});
+        let reset = app.client.post(app.url("/v2/auth/recovery/confirm")).json(&body).send();
+        let reset = tokio::spawn(reset);
+        tokio::time::sleep(Duration::from_millis(3 * round)).await;
+        let mut logins = tokio::task::JoinSet::new();
+        for i in 0..12 {
+            let identifier = ["alice@example.com", "alice", "+84901234567"][i % 3];
+            let request = app.client.post(app.url("/api/auth/login")).json(&json!({
+                "identifier": identifier,
+                "password": old,
+            }));
+            logins.spawn(async move {
+                let response = request.send().await.expect("sent");
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or_default();
+                (status, body["sessionToken"].as_str().map(str::to_owned))
+            });
+        }
+        let reset = reset.await.expect("joined").expect("sent");
+        assert_eq!(reset.status(), 200);
+        for (status, session_token) in logins.join_all().await {
+            assert!([200, 401, 429].contains(&status), "{status}");
+            if let Some(session_token) = session_token {
+                let check = app
+                    .client
+                    .get(app.url("/api/auth/session"))
+                    .header("x-session-token", session_token)
+                    .send()
+                    .await
+                    .expect("sent");
+                if check.status() != 401 {
+                    alive.push(round);
+                }
+            }
         }
     }
+    assert!(
+        alive.is_empty(),
+        "sessions of an old password outlived its reset in rounds {alive:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -181,6 +197,13 @@ async fn no_session_minted_with_the_old_password_survives_an_operator_password_c
     let app = spawn_app().await;
     let id = create_full_identity(&app, "alice@example.com", Some("alice"), None).await;
 
+    // The change goes first; the logins arrive while it hashes and commits.
+    let change = app
+        .client
+        .patch(format!("{}/admin/identities/{id}", app.admin_address))
+        .json(&json!({ "password": NEW_PASSWORD }))
+        .send();
+    let change = tokio::spawn(change);
     let mut logins = tokio::task::JoinSet::new();
     for i in 0..8 {
         let identifier = ["alice@example.com", "alice"][i % 2];
@@ -194,15 +217,7 @@ async fn no_session_minted_with_the_old_password_survives_an_operator_password_c
             body["sessionToken"].as_str().map(str::to_owned)
         });
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let changed = app
-        .client
-        .patch(format!("{}/admin/identities/{id}", app.admin_address))
-        .json(&json!({ "password": NEW_PASSWORD }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(changed.status(), 200);
+    assert_eq!(change.await.expect("joined").expect("sent").status(), 200);
 
     for session_token in logins.join_all().await.into_iter().flatten() {
         let check = app
