@@ -44,11 +44,20 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
     store.migrate().await?;
     let material = match &settings.secret {
         Some(configured) => configured.clone(),
-        None => {
-            store
-                .setting_or_insert(SECRET_SETTING, &ServerSecret::generate_material(), now_ms())
-                .await?
-        }
+        None => match store.stored_setting(SECRET_SETTING).await? {
+            Some(stored) => stored,
+            None => {
+                // Keys exist but no secret: it was moved out (`secret forget`);
+                // generating a new one would orphan every key and token.
+                anyhow::ensure!(
+                    store.signing_keys().await?.is_empty(),
+                    "secret: this database's secret was moved out of it; set `secret` or LATCHKEY_SECRET"
+                );
+                store
+                    .setting_or_insert(SECRET_SETTING, &ServerSecret::generate_material(), now_ms())
+                    .await?
+            }
+        },
     };
     let secret = ServerSecret::new(&material);
     let keys = KeyRing::load_or_create(&store, &secret, &settings.public_url).await?;

@@ -3,7 +3,8 @@
 //!
 //! Guarded by `admin.token` (Bearer, compared in constant time); with no
 //! token configured it answers loopback clients only, and only requests no
-//! proxy relayed (no `Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`).
+//! proxy relayed (no `Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`)
+//! and no browser sent (a loopback `Host`, no `Origin`, no `Sec-Fetch-Site`).
 
 use std::net::SocketAddr;
 
@@ -61,7 +62,10 @@ async fn guard(State(services): State<Services>, mut request: Request, next: Nex
         // A loopback peer is a local operator only if it relays nobody: a
         // reverse proxy or sidecar on this host would make every client it
         // forwards look local.
-        None => (peer.is_some_and(|ip| ip.is_loopback()) && !is_relayed(request.headers())).then_some("admin_loopback"),
+        None => (peer.is_some_and(|ip| ip.is_loopback())
+            && !is_relayed(request.headers())
+            && !from_a_browser(request.headers()))
+        .then_some("admin_loopback"),
     };
     let Some(actor) = actor else {
         return Err(ApiError::new(Error::Unauthorized, locale));
@@ -79,6 +83,22 @@ fn is_relayed(headers: &HeaderMap) -> bool {
     ["forwarded", "x-forwarded-for", "x-real-ip", "x-forwarded-host", "via"]
         .iter()
         .any(|name| headers.contains_key(*name))
+}
+
+/// Whether a browser sent this request for some page, or named this server
+/// by anything but a loopback address: a web page on the operator's machine
+/// (a cross-site form post, or DNS rebinding to 127.0.0.1) is not the
+/// operator. Without a token the admin API answers only requests with a
+/// loopback `Host` and no `Origin` or `Sec-Fetch-Site` (curl, scripts).
+fn from_a_browser(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    let loopback_name =
+        name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    !loopback_name || headers.contains_key(header::ORIGIN) || headers.contains_key("sec-fetch-site")
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

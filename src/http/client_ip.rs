@@ -75,11 +75,13 @@ impl ClientPolicy {
         if !self.is_trusted(peer) {
             return peer;
         }
-        let entries: Vec<&str> = headers
+        // Split the raw bytes, so one entry that is not text (a client's
+        // forgery, to which a proxy appended the real address on the same
+        // line) spoils only itself.
+        let entries: Vec<&[u8]> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .map(|v| v.to_str().unwrap_or(""))
-            .flat_map(|v| v.split(','))
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
             .collect();
         let mut client = peer;
         for entry in entries.into_iter().rev() {
@@ -109,8 +111,8 @@ impl ClientPolicy {
 }
 
 /// One `X-Forwarded-For` entry: an address, optionally with a port.
-fn parse_entry(entry: &str) -> Option<IpAddr> {
-    let entry = entry.trim();
+fn parse_entry(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim();
     if let Ok(ip) = entry.parse::<IpAddr>() {
         return Some(canonical(ip));
     }
@@ -214,6 +216,17 @@ mod tests {
         assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("10.0.0.9"));
         let headers = forwarded("6.6.6.6, not-an-ip");
         assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_forged_entry_that_is_not_text_spoils_only_itself() {
+        let trusting = policy(&["10.0.0.0/8"]);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xc3\xa9, 203.0.113.9").unwrap_or_else(|_| unreachable!()),
+        );
+        assert_eq!(trusting.resolve(ip("10.0.0.1"), &headers), ip("203.0.113.9"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod password_hasher;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-pub use password_hasher::{PasswordHasher, Verification};
+pub use password_hasher::{PasswordHasher, Slot, Verification};
 
 use crate::domain::{EmailAddress, Login, PasswordPolicy, PhoneNumber, Username};
 use crate::error::{Error, Result};
@@ -192,21 +192,30 @@ pub async fn find_by_typed_login(services: &Services, login: &str) -> Result<Opt
     }
 }
 
-/// Checks a password against an identity's hash. No identity, or one
-/// without a password, costs the same Argon2 verification (against a dummy
-/// hash) and is never valid. The password is normalised as the policy
-/// normalised it when it was set (NFKC), so another Unicode form of the same
-/// characters is the same password. A valid password under older
-/// parameters is rehashed.
-pub async fn verify_password(services: &Services, identity: Option<&Identity>, password: SecretString) -> Result<bool> {
+/// Checks a password against an identity's hash, in a hasher `slot` the
+/// caller took. No identity, or one without a password, costs the same
+/// Argon2 verification (against a dummy hash) and is never valid. The
+/// password is normalised as the policy normalised it when it was set
+/// (NFKC), so another Unicode form of the same characters is the same
+/// password. A valid password under older parameters is rehashed. With
+/// `may_succeed` false (a locked account) the same Argon2 work is done but
+/// the answer is always false and nothing is rehashed, so neither the answer
+/// nor its timing says whether the password was right.
+pub async fn verify_password(
+    slot: &Slot,
+    services: &Services,
+    identity: Option<&Identity>,
+    password: SecretString,
+    may_succeed: bool,
+) -> Result<bool> {
     let password = SecretString::from(crate::domain::normalise_password(password.expose_secret()));
     let stored = identity.and_then(|i| i.record.password_hash.clone());
-    let verification = services.hasher.verify(password.clone(), stored.as_deref()).await?;
-    let (Some(identity), Some(stored)) = (identity, stored) else {
+    let verification = slot.verify(password.clone(), stored.as_deref()).await?;
+    let (Some(identity), Some(stored), true) = (identity, stored, may_succeed) else {
         return Ok(false);
     };
     if verification.valid && verification.needs_rehash {
-        let fresh = services.hasher.hash(password).await?;
+        let fresh = slot.hash(password).await?;
         services
             .store
             .update_password_hash(identity.id(), &stored, &fresh, now_ms())

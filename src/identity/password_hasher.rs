@@ -173,20 +173,23 @@ impl PasswordHasher {
         Duration::from_micros(self.recent_us.load(Ordering::Relaxed).saturating_mul(rounds))
     }
 
-    /// Runs `work` on the blocking pool with a permit and a block buffer,
-    /// or refuses at once when the wait for a permit would exceed `max_wait`.
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Blocks) -> T + Send + 'static) -> Result<T> {
+    /// A turn at the hasher, waited for at most `max_wait` — refused at once
+    /// when the queue ahead already promises a longer wait. Take it before
+    /// committing anything the hash is for (a reserved login attempt, a spent
+    /// code), so an `overloaded` answer costs the client nothing.
+    pub async fn slot(&self) -> Result<Slot> {
         let queued = Instant::now();
         let ahead = self.waiting.fetch_add(1, Ordering::Relaxed);
         let waiting = Waiting(self.waiting.clone());
+        let acquire = self.permits.clone().acquire_owned();
         let permit = if self.max_wait.is_zero() {
-            self.permits.acquire().await.context("hasher closed")?
+            acquire.await.context("hasher closed")?
         } else {
             if self.expected_wait(ahead) > self.max_wait {
                 metrics::counter!("latchkey_argon2_overloaded_total").increment(1);
                 return Err(overloaded());
             }
-            match tokio::time::timeout(self.max_wait, self.permits.acquire()).await {
+            match tokio::time::timeout(self.max_wait, acquire).await {
                 Ok(permit) => permit.context("hasher closed")?,
                 Err(_) => {
                     metrics::counter!("latchkey_argon2_overloaded_total").increment(1);
@@ -196,6 +199,22 @@ impl PasswordHasher {
         };
         drop(waiting);
         metrics::histogram!("latchkey_argon2_queue_wait_seconds").record(queued.elapsed().as_secs_f64());
+        Ok(Slot {
+            hasher: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    pub async fn hash(&self, password: SecretString) -> Result<String> {
+        self.slot().await?.hash(password).await
+    }
+
+    pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<Verification> {
+        self.slot().await?.verify(password, stored).await
+    }
+
+    /// Runs `work` on the blocking pool with a block buffer (the caller holds a permit).
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Blocks) -> T + Send + 'static) -> Result<T> {
         let mut blocks = self
             .buffers
             .lock()
@@ -215,12 +234,21 @@ impl PasswordHasher {
         self.recent_us
             .store(previous - previous / 8 + took / 8, Ordering::Relaxed);
         self.buffers.lock().unwrap_or_else(|e| e.into_inner()).push(blocks);
-        drop(permit);
         Ok(out)
     }
+}
 
+/// One turn at the hasher (see `PasswordHasher::slot`); its hashes run
+/// without waiting again.
+pub struct Slot {
+    hasher: PasswordHasher,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Slot {
     pub async fn hash(&self, password: SecretString) -> Result<String> {
         Ok(self
+            .hasher
             .run(move |blocks| hash_blocking(password.expose_secret(), blocks))
             .await??)
     }
@@ -229,8 +257,9 @@ impl PasswordHasher {
     /// none (unknown account, no password yet) — always a full Argon2 run.
     pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<Verification> {
         let real = stored.is_some();
-        let stored: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);
+        let stored: Arc<str> = stored.map_or_else(|| self.hasher.dummy_hash.clone(), Arc::from);
         let outcome = self
+            .hasher
             .run(move |blocks| verify_blocking(password.expose_secret(), &stored, blocks))
             .await?;
         Ok(if real {

@@ -26,6 +26,9 @@ use crate::time::{ms, now_ms};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The per-account daily code budget, as a multiple of the per-login one.
+const ACCOUNT_BUDGET_FACTOR: i64 = 3;
+
 /// The channel of a flow an operator issued (the code is read out, not sent).
 pub const SUPPORT_CHANNEL: &str = "support";
 
@@ -388,10 +391,13 @@ async fn check_code(
     let settings = &services.settings.recovery;
     // Two daily budgets, so fresh flows cannot buy more guesses (SECURITY.md).
     // The one of the typed login is answered openly: a decoy spends it the
-    // same way. The one of the identity spans its other logins, so it is
+    // same way. The one of the account spans all its logins, so it is
     // enforced silently — the code just never matches — or its refusal would
-    // tell that an email and a username belong to one account. Support
-    // flows have a budget of their own (their login key is per identity).
+    // tell that an email and a username belong to one account. It is three
+    // times the login's, so a stranger who spends the budget of one login
+    // (a username) does not silently break the owner's other logins (the
+    // email). Support flows have a budget of their own (their login key is
+    // per identity).
     let day_ago = now_ms() - 24 * HOUR_MS;
     let spent = services
         .store
@@ -401,7 +407,8 @@ async fn check_code(
     if budget > 0 && spent.by_login >= budget {
         return Err(Error::TooManyAttempts);
     }
-    let identity_budget_left = budget == 0 || flow.channel == SUPPORT_CHANNEL || spent.by_identity < budget;
+    let identity_budget_left =
+        budget == 0 || flow.channel == SUPPORT_CHANNEL || spent.by_identity < ACCOUNT_BUDGET_FACTOR * budget;
     let Some(reserved) = services
         .store
         .reserve_code_attempt(&flow.recovery_flow_id, settings.max_attempts, now_ms())
@@ -492,7 +499,8 @@ pub async fn reset(
     if flow.state != "verified" {
         return Err(Error::RecoveryNotVerified);
     }
-    complete(services, &flow, password, client).await
+    let slot = services.hasher.slot().await?;
+    complete(services, &slot, &flow, password, client).await
 }
 
 /// Token dialect: code and new password in one request. A mismatched repeat,
@@ -520,8 +528,11 @@ pub async fn confirm(
     identity::policy(services)
         .check(password, &[])
         .map_err(Error::PasswordPolicy)?;
+    // The hasher slot is taken before the attempt is spent, so an
+    // `overloaded` answer does not cost the person one of their guesses.
+    let slot = services.hasher.slot().await?;
     check_code(services, &flow, &code, client).await?;
-    complete(services, &flow, password, client).await
+    complete(services, &slot, &flow, password, client).await
 }
 
 /// Spends the flow and applies the reset atomically: new password hash,
@@ -529,6 +540,7 @@ pub async fn confirm(
 /// the audit events.
 async fn complete(
     services: &Services,
+    slot: &identity::Slot,
     flow: &RecoveryFlowRecord,
     password: &str,
     client: &Client,
@@ -540,10 +552,7 @@ async fn complete(
     let checked = identity::policy(services)
         .check(password, &identity.identifiers())
         .map_err(Error::PasswordPolicy)?;
-    let password_hash = services
-        .hasher
-        .hash(secrecy::SecretString::from(checked.expose()))
-        .await?;
+    let password_hash = slot.hash(secrecy::SecretString::from(checked.expose())).await?;
     let now = now_ms();
     let locale = Locale::parse(&flow.locale).unwrap_or_default();
     let notice = match identity.verified(AddressKind::Email) {

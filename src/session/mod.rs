@@ -93,6 +93,13 @@ const LOGIN_LOCKS: LoginLockPolicy = LoginLockPolicy {
     free: 5,
     max_lock_ms: 3_600_000,
 };
+/// The account's own key, across all its logins: twice the free failures,
+/// so failures on one login (say the username) do not lock the owner's
+/// other logins before that login's own key is locked.
+const ACCOUNT_LOCKS: LoginLockPolicy = LoginLockPolicy {
+    free: 10,
+    max_lock_ms: 3_600_000,
+};
 const DAY_MS: i64 = 24 * 3_600_000;
 
 /// The throttle key of a typed login: normalised when it parses, so
@@ -118,22 +125,25 @@ fn identity_throttle_key(services: &Services, identity: Option<&Identity>, login
     }
 }
 
-async fn reserve(services: &Services, key: &str) -> Result<LoginReservation> {
+async fn reserve(services: &Services, key: &str, policy: LoginLockPolicy) -> Result<LoginReservation> {
     let now = now_ms();
     Ok(services
         .store
-        .reserve_login_attempt(key, now, now - DAY_MS, LOGIN_LOCKS)
+        .reserve_login_attempt(key, now, now - DAY_MS, policy)
         .await?)
 }
 
-/// Checks a password and opens a session. Every evaluation is reserved on
+/// Checks a password and opens a session. A hasher slot is taken first (so
+/// an `overloaded` answer costs nothing), then the evaluation is reserved on
 /// two throttle keys before Argon2 runs: the typed login's (a lock is
 /// answered 429) and the account's across all its logins (a lock is enforced
-/// silently — the password is checked against nothing, so the answer is a
-/// plain 401 — or a 429 would tell that two logins share an account).
+/// silently — the password is still run through Argon2, at the same cost,
+/// but cannot succeed, so the answer is a plain 401 — or a 429 would tell
+/// that two logins share an account).
 pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
+    let slot = services.hasher.slot().await?;
     let key = throttle_key(services, login);
-    let failures = match reserve(services, &key).await? {
+    let failures = match reserve(services, &key, LOGIN_LOCKS).await? {
         LoginReservation::Locked { until } => {
             let wait = (until - now_ms() + 999) / 1000;
             return Err(Error::TooManyRequests {
@@ -145,11 +155,11 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
     let identity = identity::find_by_typed_login(services, login).await?;
     let identity_key = identity_throttle_key(services, identity.as_ref(), login);
     let account_open = matches!(
-        reserve(services, &identity_key).await?,
+        reserve(services, &identity_key, ACCOUNT_LOCKS).await?,
         LoginReservation::Reserved { .. }
     );
-    let candidate = identity.as_ref().filter(|_| account_open);
-    let valid = identity::verify_password(services, candidate, password).await?;
+    let valid = identity::verify_password(&slot, services, identity.as_ref(), password, account_open).await?;
+    drop(slot);
     let identity = match (identity, valid) {
         (Some(identity), true) => identity,
         (identity, _) => {

@@ -27,8 +27,15 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
 /// Locks the identity row against a concurrent password change until commit.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1 for share";
 
-/// Rewrites the table, so the deleted row's tuple is not left in its files.
-const SCRUB_SETTINGS_SQL: &str = "vacuum full setting";
+/// Rewrites the table, so the deleted row's tuple is not left in its files
+/// (WAL archives and base backups are backups: see docs/deploy.md).
+async fn scrub_settings(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("vacuum full setting")
+        .execute(pool)
+        .await
+        .context("vacuuming the setting table")?;
+    Ok(())
+}
 
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1::text is null or identity_id = $1) and created_at >= $2 \

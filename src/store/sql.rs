@@ -184,10 +184,7 @@ macro_rules! impl_store {
                     .await
                     .context("deleting setting")?;
                 // Leave no copy of the deleted row in the database's files.
-                sqlx::query(SCRUB_SETTINGS_SQL)
-                    .execute(&self.pool)
-                    .await
-                    .context("scrubbing deleted settings")?;
+                scrub_settings(&self.pool).await?;
                 Ok(done.rows_affected() > 0)
             }
 

@@ -34,9 +34,25 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
 /// transaction cannot be overtaken by another write.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1";
 
-/// `secure_delete` zeroed the row's page; the checkpoint writes that page
-/// back into the main file and truncates the WAL that held the old one.
-const SCRUB_SETTINGS_SQL: &str = "pragma wal_checkpoint(truncate)";
+/// `secure_delete` zeroed the deleted row's page; a checkpoint writes that
+/// page back into the main file and truncates the WAL that held the old one.
+/// Readers of a running `serve` can keep it busy for a moment: retried.
+async fn scrub_settings(pool: &SqlitePool) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("pragma wal_checkpoint(truncate)")
+            .fetch_one(pool)
+            .await
+            .context("checkpointing the WAL")?;
+        if busy == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!(
+        "the WAL could not be checkpointed (readers are busy); the deleted row may remain in the -wal file until \
+         the next checkpoint: stop `latchkey serve` and run `sqlite3 latchkey.db 'pragma wal_checkpoint(truncate)'`"
+    )
+}
 
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \

@@ -390,6 +390,13 @@ fn a_generated_secret_is_moved_out_of_the_database_with_export_and_forget() {
         "the database still holds the secret"
     );
 
+    // Without it, no command makes up a new secret (which would orphan every key).
+    let orphaned = latchkey_with_env(dir.path(), &["identity", "list"], &[]);
+    assert!(!orphaned.status.success());
+    assert!(String::from_utf8_lossy(&orphaned.stderr).contains("secret"));
+    let still_gone = latchkey_with_env(dir.path(), &["secret", "export"], &[]);
+    assert!(!still_gone.status.success(), "a new secret was generated");
+
     // The configured secret still opens everything the database holds.
     let listed = latchkey_with_env(
         dir.path(),
