@@ -191,8 +191,11 @@ pub async fn run() -> anyhow::Result<()> {
         println!("{}", crate::secrets::ServerSecret::generate_material());
         return Ok(());
     }
-    let settings = Settings::load(cli.config.as_deref())?;
+    let (settings, ignored) = Settings::load_reporting(cli.config.as_deref())?;
     crate::telemetry::init(settings.log.format);
+    if !ignored.is_empty() {
+        tracing::warn!(variables = %ignored.join(", "), "ignoring environment variables that name no configuration key");
+    }
     match cli.command {
         Command::Serve { no_courier } => {
             Application::build(settings, !no_courier)

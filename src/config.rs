@@ -296,6 +296,15 @@ impl Settings {
     /// Reads defaults ← TOML file ← environment. A missing default file is
     /// fine; a missing file named with `--config` is an error.
     pub fn load(config_path: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Self::load_reporting(config_path)?.0)
+    }
+
+    /// As `load`, and also names the `LATCHKEY_*` variables that name no key
+    /// (a container platform sets `LATCHKEY_PORT`, `LATCHKEY_SERVICE_HOST`…
+    /// for a service called `latchkey`): they are ignored, for the caller to
+    /// report once. An unknown key in the file, or a value of the wrong type
+    /// anywhere, is still an error naming the key.
+    pub fn load_reporting(config_path: Option<&Path>) -> anyhow::Result<(Self, Vec<String>)> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         match config_path {
             Some(path) => {
@@ -304,15 +313,49 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file("latchkey.toml")),
         }
-        // `LATCHKEY_TEST_*` belongs to the test harness, not to the server.
-        figment = figment.merge(
-            Env::prefixed("LATCHKEY_")
-                .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
-                .split("__"),
-        );
-        let settings: Settings = figment.extract().context("invalid configuration")?;
-        settings.check()?;
-        Ok(settings)
+        let mut ignored: Vec<String> = Vec::new();
+        loop {
+            let skip = ignored.clone();
+            // `LATCHKEY_TEST_*` belongs to the test harness, not to the server.
+            let env = Env::prefixed("LATCHKEY_")
+                .filter(move |key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !key.starts_with("test_") && !skip.contains(&key)
+                })
+                .split("__");
+            let errors = match figment.clone().merge(env).extract::<Settings>() {
+                Ok(settings) => {
+                    settings.check()?;
+                    let names = ignored
+                        .iter()
+                        .map(|k| format!("LATCHKEY_{}", k.to_ascii_uppercase()))
+                        .collect();
+                    return Ok((settings, names));
+                }
+                Err(errors) => errors,
+            };
+            let unknown_in_env: Vec<String> = errors
+                .clone()
+                .into_iter()
+                .filter_map(|e| match &e.kind {
+                    figment::error::Kind::UnknownField(field, _)
+                        if e.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) =>
+                    {
+                        let mut path = e.path.clone();
+                        if path.last() != Some(field) {
+                            path.push(field.clone());
+                        }
+                        Some(path.join("__"))
+                    }
+                    _ => None,
+                })
+                .filter(|key| !ignored.contains(key))
+                .collect();
+            if unknown_in_env.is_empty() || ignored.len() > 256 {
+                return Err(anyhow::Error::new(errors).context("invalid configuration"));
+            }
+            ignored.extend(unknown_in_env);
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -363,6 +406,34 @@ mod tests {
             assert_eq!(settings.session.jwt_lifespan.as_secs(), 2);
             assert!(settings.public_is_https());
             assert_eq!(settings.password.min_length, 15);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_environment_variables_are_ignored_and_named_but_unknown_file_keys_and_bad_values_are_not() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LATCHKEY_PORT", "tcp://10.0.0.7:8080");
+            jail.set_env("LATCHKEY_PORT_8080_TCP_ADDR", "10.0.0.7");
+            jail.set_env("LATCHKEY_SERVICE_HOST", "10.0.0.7");
+            jail.set_env("LATCHKEY_RECOVERY__LIFESPANN", "5m");
+            jail.set_env("LATCHKEY_RECOVERY__MAX_ATTEMPTS", "4");
+            let (settings, ignored) = Settings::load_reporting(None).map_err(|e| format!("{e:#}"))?;
+            assert_eq!(settings.recovery.max_attempts, 4);
+            let mut ignored = ignored;
+            ignored.sort();
+            assert_eq!(
+                ignored,
+                [
+                    "LATCHKEY_PORT",
+                    "LATCHKEY_PORT_8080_TCP_ADDR",
+                    "LATCHKEY_RECOVERY__LIFESPANN",
+                    "LATCHKEY_SERVICE_HOST"
+                ]
+            );
+            jail.set_env("LATCHKEY_RECOVERY__MAX_ATTEMPTS", "many");
+            let error = format!("{:#}", Settings::load(None).err().ok_or("a bad value was accepted")?);
+            assert!(error.to_lowercase().contains("recovery.max_attempts"), "{error}");
             Ok(())
         });
     }

@@ -406,3 +406,45 @@ fn a_generated_secret_is_moved_out_of_the_database_with_export_and_forget() {
     assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
     assert!(String::from_utf8_lossy(&listed.stdout).contains("a@example.com"));
 }
+
+#[test]
+fn container_service_variables_are_a_warning_and_not_a_fatal_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = [
+        ("LATCHKEY_PORT", "tcp://10.0.0.7:8080"),
+        ("LATCHKEY_PORT_8080_TCP_ADDR", "10.0.0.7"),
+        ("LATCHKEY_SERVICE_HOST", "10.0.0.7"),
+    ];
+
+    let listed = latchkey_with_env(dir.path(), &["identity", "list"], &env);
+
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(listed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("LATCHKEY_PORT") && stderr.contains("LATCHKEY_SERVICE_HOST"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("ignoring environment variables").count(), 1, "{stderr}");
+}
+
+#[test]
+fn an_unknown_file_key_or_a_wrongly_typed_value_stops_the_binary_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("latchkey.toml"), "[recovery]\nlifespann = \"5m\"\n").expect("config");
+    let unknown = latchkey_with_env(dir.path(), &["identity", "list"], &[]);
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("lifespann"), "{stderr}");
+
+    std::fs::remove_file(dir.path().join("latchkey.toml")).expect("removed");
+    let typed = latchkey_with_env(
+        dir.path(),
+        &["identity", "list"],
+        &[("LATCHKEY_RECOVERY__MAX_ATTEMPTS", "many")],
+    );
+    let stderr = String::from_utf8_lossy(&typed.stderr);
+    assert!(!typed.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.to_lowercase().contains("max_attempts"), "{stderr}");
+}
