@@ -30,7 +30,7 @@ pub fn router() -> Router<Services> {
 #[schema(as = TokenLogoutRequest)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LogoutRequest {
-    #[schema(min_length = 1)]
+    /// Any string: an unknown, spent or malformed token is answered like a live one.
     refresh_token: String,
 }
 
