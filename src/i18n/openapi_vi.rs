@@ -30,6 +30,10 @@ pub const TEXTS: &[(&str, &str)] = &[
         "Yêu cầu thu hồi một refresh token.",
     ),
     (
+        "Any string: an unknown, spent or malformed token is answered like a live one.",
+        "Chuỗi bất kỳ: token không xác định, đã dùng hoặc sai định dạng được trả lời như token còn hiệu lực.",
+    ),
+    (
         "Too many password checks queued; try again after Retry-After",
         "Quá nhiều yêu cầu kiểm tra mật khẩu đang chờ; hãy thử lại sau Retry-After",
     ),
