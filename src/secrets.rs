@@ -8,8 +8,6 @@ use anyhow::{Context, anyhow};
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
-use rand::RngCore;
-use rand::rngs::OsRng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -61,15 +59,13 @@ impl ServerSecret {
 
     /// Fresh secret material for a first start: 32 bytes from the OS, hex.
     pub fn generate_material() -> String {
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        hex::encode(bytes)
+        hex::encode(crate::random::bytes::<32>())
     }
 
     /// HMAC-SHA-256 of `parts` under this secret, hex encoded. Parts are
     /// length-prefixed so `("ab","c")` and `("a","bc")` differ.
     pub fn keyed_hash(&self, purpose: Purpose, parts: &[&[u8]]) -> String {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.hmac_key)
+        let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.hmac_key)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
         mac.update(purpose.label());
         for part in parts {
@@ -88,10 +84,9 @@ impl ServerSecret {
     /// Encrypts and authenticates `plaintext`; the nonce travels with it.
     pub fn seal(&self, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
         let cipher = XChaCha20Poly1305::new(&self.seal_key.into());
-        let mut nonce = [0u8; 24];
-        OsRng.fill_bytes(&mut nonce);
+        let nonce = crate::random::bytes::<24>();
         let sealed = cipher
-            .encrypt(XNonce::from_slice(&nonce), plaintext)
+            .encrypt(&XNonce::from(nonce), plaintext)
             .map_err(|_| anyhow!("sealing failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -102,15 +97,15 @@ impl ServerSecret {
         anyhow::ensure!(sealed.len() > 24, "sealed value is truncated");
         let (nonce, body) = sealed.split_at(24);
         XChaCha20Poly1305::new(&self.seal_key.into())
-            .decrypt(XNonce::from_slice(nonce), body)
+            .decrypt(&XNonce::try_from(nonce).map_err(|_| anyhow!("bad nonce"))?, body)
             .map_err(|_| anyhow!("sealed value does not open under this secret"))
             .context("unsealing failed (was the server secret changed?)")
     }
 }
 
 fn derive(material: &[u8], label: &[u8]) -> [u8; 32] {
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(material).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(material)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(label);
     mac.finalize().into_bytes().into()
 }

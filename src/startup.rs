@@ -40,6 +40,7 @@ fn require_configured_secret(settings: &Settings) -> anyhow::Result<()> {
 /// Opens (and migrates) the store and assembles the shared handles.
 pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
     crate::observe::prometheus();
+    crate::tls::install_crypto_provider();
     let store = store::connect(&settings).await?;
     store.migrate().await?;
     let material = match &settings.secret {

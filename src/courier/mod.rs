@@ -200,10 +200,10 @@ impl CourierHandle {
     /// check, so polling cannot make the server open SMTP connections at will.
     pub async fn ready(&self) -> bool {
         let mut cached = self.readiness.lock().await;
-        if let Some((at, ready)) = *cached {
-            if at.elapsed() < READINESS_TTL {
-                return ready;
-            }
+        if let Some((at, ready)) = *cached
+            && at.elapsed() < READINESS_TTL
+        {
+            return ready;
         }
         let ready = self.email.ready().await;
         *cached = Some((std::time::Instant::now(), ready));

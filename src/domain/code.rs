@@ -1,7 +1,5 @@
 use std::fmt;
 
-use rand::Rng;
-use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 
 /// A six-digit one-time recovery code. Its `Debug` never shows the digits.
@@ -11,7 +9,7 @@ pub struct RecoveryCode(SecretString);
 impl RecoveryCode {
     /// A fresh code from the operating system's CSPRNG, uniform over 000000–999999.
     pub fn generate() -> Self {
-        let n: u32 = OsRng.gen_range(0..1_000_000);
+        let n = crate::random::below(1_000_000);
         Self(SecretString::from(format!("{n:06}")))
     }
 

@@ -2,8 +2,6 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
-use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 
 /// An opaque bearer secret (session token, recovery cookie): 32 random bytes,
@@ -15,9 +13,7 @@ impl SecretToken {
     pub const LEN: usize = 43;
 
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        Self(SecretString::from(URL_SAFE_NO_PAD.encode(bytes)))
+        Self(SecretString::from(URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>())))
     }
 
     /// Accepts only strings that could have been generated, so junk never

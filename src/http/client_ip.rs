@@ -152,11 +152,11 @@ pub async fn middleware(
         .map_or(IpAddr::from([127, 0, 0, 1]), |ConnectInfo(addr)| canonical(addr.ip()));
     let ip = policy.resolve(peer, request.headers());
     request.extensions_mut().insert(ClientIp(ip));
-    if is_limited(request.uri().path()) {
-        if let Some(retry_after_secs) = policy.over_budget(ip) {
-            let locale = locale_of(request.headers(), &services);
-            return ApiError::new(Error::TooManyRequests { retry_after_secs }, locale).into_response();
-        }
+    if is_limited(request.uri().path())
+        && let Some(retry_after_secs) = policy.over_budget(ip)
+    {
+        let locale = locale_of(request.headers(), &services);
+        return ApiError::new(Error::TooManyRequests { retry_after_secs }, locale).into_response();
     }
     next.run(request).await
 }

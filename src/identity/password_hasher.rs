@@ -13,8 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use argon2::password_hash::PasswordHash;
-use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, PasswordVerifier as _, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -93,8 +92,7 @@ fn raw_hash(password: &[u8], salt: &[u8], blocks: &mut Blocks) -> anyhow::Result
 
 /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for a new password.
 fn hash_blocking(password: &str, blocks: &mut Blocks) -> anyhow::Result<String> {
-    let mut salt = [0u8; SALT_LEN];
-    OsRng.fill_bytes(&mut salt);
+    let salt = crate::random::bytes::<SALT_LEN>();
     let out = raw_hash(password.as_bytes(), &salt, blocks)?;
     Ok(format!(
         "$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}${}${}",
@@ -103,7 +101,7 @@ fn hash_blocking(password: &str, blocks: &mut Blocks) -> anyhow::Result<String> 
     ))
 }
 
-fn has_current_cost(parsed: &PasswordHash<'_>) -> bool {
+fn has_current_cost(parsed: &PasswordHash) -> bool {
     parsed.algorithm.as_str() == "argon2id"
         && parsed.version == Some(0x13)
         && Params::try_from(parsed)
@@ -126,9 +124,8 @@ fn verify_blocking(password: &str, stored: &str, blocks: &mut Blocks) -> Verific
             needs_rehash: valid,
         };
     }
-    let mut salt = [0u8; 64];
-    let valid = match (parsed.salt.map(|s| s.decode_b64(&mut salt)), parsed.hash) {
-        (Some(Ok(salt)), Some(expected)) => raw_hash(password.as_bytes(), salt, blocks)
+    let valid = match (&parsed.salt, &parsed.hash) {
+        (Some(salt), Some(expected)) => raw_hash(password.as_bytes(), salt.as_ref(), blocks)
             .is_ok_and(|out| bool::from(out.as_slice().ct_eq(expected.as_bytes()))),
         _ => false,
     };
@@ -315,13 +312,17 @@ mod tests {
     #[test]
     fn hashes_with_weaker_parameters_ask_for_a_rehash() {
         // m = 4096 KiB, t = 1: verifies, but is below the configured cost.
-        let salt = argon2::password_hash::SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let salt = crate::random::bytes::<16>();
         let weak = argon2::Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
             argon2::Params::new(4096, 1, 1, None).unwrap_or_default(),
         );
-        let hash = argon2::PasswordHasher::hash_password(&weak, b"pw", &salt).map(|h| h.to_string());
+        let hash =
+            argon2::password_hash::PasswordHasher::<argon2::password_hash::phc::PasswordHash>::hash_password_with_salt(
+                &weak, b"pw", &salt,
+            )
+            .map(|h| h.to_string());
         let outcome = hash.map(|h| verify_blocking("pw", &h, &mut super::new_blocks()));
         assert!(outcome.is_ok_and(|o| o.valid && o.needs_rehash));
     }

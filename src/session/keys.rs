@@ -9,7 +9,6 @@ use std::sync::{Arc, RwLock};
 use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Serialize;
@@ -22,8 +21,9 @@ use crate::time::now_ms;
 
 struct Keys {
     active_kid: String,
-    active: EncodingKey,
-    verifying: HashMap<String, DecodingKey>,
+    active: Ed25519KeyPair,
+    /// Raw Ed25519 public keys by `kid`.
+    verifying: HashMap<String, Vec<u8>>,
     jwks: Value,
 }
 
@@ -63,15 +63,19 @@ fn build(records: &[SigningKeyRecord], secret: &ServerSecret, now: i64) -> anyho
         .filter(|r| r.retired_at.is_none() || r.published_until.is_some_and(|t| t > now))
     {
         let x = URL_SAFE_NO_PAD.encode(&r.public_key);
-        let key = DecodingKey::from_ed_components(&x).context("stored public key")?;
-        verifying.insert(r.signing_key_id.clone(), key);
+        anyhow::ensure!(
+            r.public_key.len() == 32,
+            "stored public key {} is not Ed25519",
+            r.signing_key_id
+        );
+        verifying.insert(r.signing_key_id.clone(), r.public_key.clone());
         jwks.push(
             json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": r.signing_key_id, "alg": "EdDSA", "use": "sig"}),
         );
     }
     Ok(Some(Keys {
         active_kid: active_record.signing_key_id.clone(),
-        active: EncodingKey::from_ed_der(&der),
+        active: Ed25519KeyPair::from_pkcs8(&der).map_err(|_| anyhow!("stored private key does not parse"))?,
         verifying,
         jwks: json!({ "keys": jwks }),
     }))
@@ -132,30 +136,19 @@ impl KeyRing {
 
     pub fn sign<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(keys.active_kid.clone());
-        jsonwebtoken::encode(&header, claims, &keys.active).context("signing JWT")
+        super::jwt::sign(claims, &keys.active_kid, &keys.active).context("signing JWT")
     }
 
     /// Checks signature, `exp`, `iss` and `aud`: a token meant for an
     /// `audience` must name it, and one meant for none (a recovery token)
     /// must carry no `aud` at all. `None` for anything invalid.
     pub fn verify<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>) -> Option<T> {
-        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        let key = keys.verifying.get(&kid)?;
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&*self.issuer]);
-        match audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-            }
-            None => validation.set_required_spec_claims(&["exp", "iss", "sub"]),
-        }
-        validation.leeway = 5;
-        jsonwebtoken::decode::<T>(token, key, &validation)
-            .ok()
-            .map(|data| data.claims)
+        let expect = super::jwt::Expect {
+            issuer: &self.issuer,
+            audience,
+            now: now_ms() / 1000,
+        };
+        super::jwt::verify(token, &keys.verifying, &expect)
     }
 }

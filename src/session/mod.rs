@@ -4,6 +4,7 @@
 //! A JWT is only honoured while its session is active, so revoking a session
 //! takes effect at once, not when the JWT expires.
 
+mod jwt;
 mod keys;
 mod refresh;
 

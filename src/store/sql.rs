@@ -20,7 +20,7 @@ macro_rules! impl_store {
         }
 
         /// A query with this backend's arguments, for the `bind_*` helpers.
-        type BoundQuery<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+        type BoundQuery<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>;
 
         /// Binds a start's flow row and limit as `$1`…`$13` (see the flow insert).
         fn bind_flow<'q>(query: BoundQuery<'q>, start: &'q NewRecoveryFlow) -> BoundQuery<'q> {

@@ -44,7 +44,7 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
             let base = std::env::var("LATCHKEY_TEST_POSTGRES_URL").expect("LATCHKEY_TEST_POSTGRES_URL is set");
             let schema = format!("lk_{}", uuid::Uuid::new_v4().simple());
             let pool = sqlx::PgPool::connect(&base).await.expect("connect to PostgreSQL");
-            sqlx::query(&format!("create schema {schema}"))
+            sqlx::query(sqlx::AssertSqlSafe(format!("create schema {schema}")))
                 .execute(&pool)
                 .await
                 .expect("create schema");
@@ -65,6 +65,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn spawn_app_inner(configure: impl FnOnce(&mut Settings), run_courier: bool) -> TestApp {
+    latchkey::tls::install_crypto_provider();
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(dir.path()).await;
     spawn_instance(dir, database_url, SmtpSink::start().await, configure, run_courier).await
@@ -248,7 +249,11 @@ impl TestApp {
         macro_rules! dump {
             ($pool:expr) => {{
                 let pool = $pool;
-                for row in sqlx::query(&sql).fetch_all(&pool).await.expect("read table") {
+                for row in sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .fetch_all(&pool)
+                    .await
+                    .expect("read table")
+                {
                     for (i, column) in row.columns().iter().enumerate() {
                         let text: Option<String> = row.try_get::<Option<String>, _>(i).ok().flatten();
                         let blob: Option<Vec<u8>> = row.try_get::<Option<Vec<u8>>, _>(i).ok().flatten();

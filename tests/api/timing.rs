@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -104,7 +103,7 @@ where
 
 fn shuffled_plan() -> Vec<(usize, usize)> {
     let mut plan: Vec<(usize, usize)> = (0..SAMPLES).flat_map(|n| [(0, n), (1, n)]).collect();
-    plan.shuffle(&mut rand::thread_rng());
+    shuffle(&mut plan);
     plan
 }
 
@@ -198,4 +197,12 @@ fn the_mann_whitney_test_tells_shifted_samples_apart() {
     let b: Vec<f64> = (0..300).map(|i| f64::from(i % 50) + 10.0).collect();
     assert!(mann_whitney_p(&a, &b) < 1e-6);
     assert!(mann_whitney_p(&a, &a) > 0.5);
+}
+
+/// Fisher–Yates with the OS RNG (the test needs an unpredictable order, not a seed).
+fn shuffle<T>(items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = latchkey::random::below(u32::try_from(i + 1).unwrap_or(u32::MAX)) as usize;
+        items.swap(i, j);
+    }
 }
