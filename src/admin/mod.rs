@@ -1,5 +1,7 @@
 //! The admin API, served only on the admin listener: identities, their
-//! sessions, and the audit trail, for operators and support staff.
+//! addresses and sessions (`identities`, `addresses`), the audit trail
+//! (`audit`), metrics, and its own OpenAPI document (`openapi`), for
+//! operators and support staff.
 //!
 //! Guarded by `admin.token` (Bearer, compared in constant time); with no
 //! token configured it answers loopback clients only, and only requests no
@@ -8,38 +10,45 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+mod addresses;
+mod audit;
+mod identities;
+mod openapi;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::domain::{EmailAddress, PhoneNumber, Username};
+pub use identities::{parse_new_identity, support_code};
+
 use crate::error::Error;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ClientInfo, locale_of};
-use crate::identity::manage::{Address, IdentityUpdate};
-use crate::identity::{self, NewIdentity};
+use crate::http::extract::locale_of;
 use crate::services::Services;
 
 pub fn app(services: Services) -> Router {
     Router::new()
-        .route("/health/alive", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/health/alive", get(alive))
         .route("/metrics", get(crate::http::diagnostics::prometheus))
-        .route("/admin/identities", get(list_identities).post(create_identity))
+        .route("/admin/openapi.json", get(openapi::document))
+        .route("/admin/identities", get(identities::list).post(identities::create))
         .route(
             "/admin/identities/{id}",
-            get(show_identity).patch(update_identity).delete(delete_identity),
+            get(identities::show)
+                .patch(identities::update)
+                .delete(identities::delete),
         )
-        .route("/admin/identities/{id}/addresses", post(add_address))
-        .route("/admin/identities/{id}/addresses/verify", post(verify_address))
-        .route("/admin/identities/{id}/recovery-code", post(recovery_code))
-        .route("/admin/identities/{id}/sessions", delete(revoke_sessions))
-        .route("/admin/audit", get(audit_events))
+        .route("/admin/identities/{id}/addresses", post(addresses::add))
+        .route("/admin/identities/{id}/addresses/verify", post(addresses::verify))
+        .route("/admin/identities/{id}/recovery-code", post(identities::recovery_code))
+        .route("/admin/identities/{id}/sessions", delete(identities::revoke_sessions))
+        .route("/admin/audit", get(audit::events))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             services.clone(),
             crate::http::serve::request_deadline,
@@ -107,279 +116,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    limit: Option<i64>,
-    offset: Option<i64>,
+async fn not_found(State(services): State<Services>, request: Request) -> ApiError {
+    ApiError::new(Error::NotFound, locale_of(request.headers(), &services))
 }
 
-async fn list_identities(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let records = services
-        .store
-        .list_identities(
-            page.limit.unwrap_or(100).clamp(1, 1000),
-            page.offset.unwrap_or(0).max(0),
-        )
-        .await
-        .map_err(|e| client.error(e))?;
-    let mut out = Vec::with_capacity(records.len());
-    for record in records {
-        if let Some(identity) = identity::load(&services, &record.identity_id)
-            .await
-            .map_err(|e| client.error(e))?
-        {
-            out.push(identity.to_admin_json());
-        }
-    }
-    Ok(Json(Value::Array(out)))
+async fn method_not_allowed(State(services): State<Services>, request: Request) -> ApiError {
+    ApiError::new(Error::MethodNotAllowed, locale_of(request.headers(), &services))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateIdentity {
-    email: String,
-    username: Option<String>,
-    phone: Option<String>,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default = "yes")]
-    verified: bool,
-    password: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-async fn create_identity(
-    State(services): State<Services>,
-    client: ClientInfo,
-    ApiJson(body): ApiJson<CreateIdentity>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let new = parse_new_identity(
-        &body.email,
-        body.username.as_deref(),
-        body.phone.as_deref(),
-        body.roles,
-        body.verified,
-        body.password.map(SecretString::from),
-    )
-    .map_err(|e| client.error(e))?;
-    let identity = identity::create_as(&services, new, &client.0)
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok((StatusCode::CREATED, Json(identity.to_admin_json())))
-}
-
-/// Parses operator input into a `NewIdentity` (shared by the CLI).
-pub fn parse_new_identity(
-    email: &str,
-    username: Option<&str>,
-    phone: Option<&str>,
-    roles: Vec<String>,
-    verified: bool,
-    password: Option<SecretString>,
-) -> Result<NewIdentity, Error> {
-    let email = EmailAddress::parse(email).ok_or_else(|| Error::invalid("error.invalid_email"))?;
-    let username = username
-        .map(|u| Username::parse(u).ok_or_else(|| invalid(USERNAME_RULE)))
-        .transpose()?;
-    let phone = phone
-        .map(|p| PhoneNumber::parse(p).ok_or_else(|| invalid("phone must be in international form, e.g. +84901234567")))
-        .transpose()?;
-    identity::manage::valid_roles(&roles)?;
-    Ok(NewIdentity {
-        email,
-        username,
-        phone,
-        roles,
-        verified,
-        password,
-    })
-}
-
-const USERNAME_RULE: &str = "username must be 3–64 letters, digits, '.', '_' or '-'";
-
-fn invalid(detail: &str) -> Error {
-    Error::InvalidRequest {
-        key: "error.invalid_request",
-        detail: detail.to_owned(),
-    }
-}
-
-async fn show_identity(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let identity = identity::load(&services, &id)
-        .await
-        .map_err(|e| client.error(e))?
-        .ok_or_else(|| client.error(Error::NotFound))?;
-    Ok(Json(identity.to_admin_json()))
-}
-
-async fn delete_identity(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    identity::manage::delete(&services, &id, &client.0)
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Deserializes a present field, even `null`, as `Some`, so `Option<Option<T>>`
-/// tells "absent" (`None`) from "null" (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateIdentity {
-    /// A new username, or `null` to remove it.
-    #[serde(default, deserialize_with = "present")]
-    username: Option<Option<String>>,
-    roles: Option<Vec<String>>,
-    password: Option<String>,
-}
-
-async fn update_identity(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<UpdateIdentity>,
-) -> Result<Json<Value>, ApiError> {
-    let username = body
-        .username
-        .map(|u| {
-            u.map(|u| Username::parse(&u).ok_or_else(|| invalid(USERNAME_RULE)))
-                .transpose()
-        })
-        .transpose()
-        .map_err(|e| client.error(e))?;
-    let update = IdentityUpdate {
-        username,
-        roles: body.roles,
-        password: body.password.map(SecretString::from),
-    };
-    let identity = identity::manage::update(&services, &id, update, &client.0)
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok(Json(identity.to_admin_json()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddressBody {
-    /// `email` or `phone`.
-    kind: String,
-    value: String,
-    verified: Option<bool>,
-}
-
-async fn add_address(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<AddressBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let address = Address::parse(&body.kind, &body.value).map_err(|e| client.error(e))?;
-    let verified = body.verified.unwrap_or(false);
-    let identity = identity::manage::add_address(&services, &id, &address, verified, &client.0)
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok((StatusCode::CREATED, Json(identity.to_admin_json())))
-}
-
-async fn verify_address(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<AddressBody>,
-) -> Result<Json<Value>, ApiError> {
-    let address = Address::parse(&body.kind, &body.value).map_err(|e| client.error(e))?;
-    let verified = body.verified.unwrap_or(true);
-    let identity = identity::manage::set_verified(&services, &id, &address, verified, &client.0)
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok(Json(identity.to_admin_json()))
-}
-
-/// A code for support staff to read out, with the token and browser link
-/// that open its flow.
-async fn recovery_code(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let issued = support_code(&services, &id, &client.0)
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok((StatusCode::CREATED, Json(issued)))
-}
-
-/// Issues a support code and describes it (shared by the CLI).
-pub async fn support_code(
-    services: &Services,
-    identity_id: &str,
-    client: &crate::services::Client,
-) -> Result<Value, Error> {
-    let issued = crate::recovery::issue_for_support(services, identity_id, client).await?;
-    let token = crate::recovery::token::issue(services, &issued.started)?;
-    let link = format!(
-        "{}/ui/recovery/link?token={token}",
-        services.settings.public_url.trim_end_matches('/')
-    );
-    Ok(json!({
-        "flow_id": issued.started.flow_id,
-        "code": issued.code.expose(),
-        "expires_at": crate::time::rfc3339(issued.started.expires_at),
-        "token": token,
-        "recovery_link": link,
-    }))
-}
-
-async fn revoke_sessions(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let revoked = identity::manage::revoke_sessions(&services, &id, &client.0)
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok(Json(json!({"revoked": revoked})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    identity: Option<String>,
-    /// Unix milliseconds.
-    since: Option<i64>,
-    limit: Option<i64>,
-}
-
-async fn audit_events(
-    State(services): State<Services>,
-    client: ClientInfo,
-    Query(query): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let events = services
-        .store
-        .audit_events(
-            query.identity.as_deref(),
-            query.since,
-            query.limit.unwrap_or(100).clamp(1, 1000),
-        )
-        .await
-        .map_err(|e| client.error(e))?;
-    Ok(Json(json!(events)))
+/// Liveness
+#[utoipa::path(get, path = "/health/alive", tag = "System",
+    responses((status = 200, description = "The process is up", body = Object),
+        (status = 401, description = "Missing or wrong admin token", body = crate::http::error::AuthError)))]
+async fn alive() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
 }

@@ -22,9 +22,12 @@ pub fn router() -> Router<Services> {
     Router::new().route("/api/v1/util/latency/metrics", get(latency))
 }
 
-/// Prometheus metrics, every name in the `latchkey_` namespace: request
-/// counts and latency histograms per route, recovery and courier counters,
-/// outbox depth. Mounted on the admin listener.
+/// Prometheus metrics
+///
+/// Every name in the `latchkey_` namespace: request counts and latency histograms per route, recovery and courier counters, outbox depth. Served on the admin listener only.
+#[utoipa::path(get, path = "/metrics", tag = "System",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 401, description = "Missing or wrong admin token", body = crate::http::error::AuthError)))]
 pub async fn prometheus(State(services): State<Services>, client: ClientInfo) -> Result<impl IntoResponse, ApiError> {
     let stats = services.store.outbox_stats().await.map_err(|e| client.error(e))?;
     metrics::gauge!("latchkey_outbox_depth").set(stats.pending as f64);

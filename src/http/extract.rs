@@ -49,6 +49,26 @@ impl FromRequestParts<Services> for ClientInfo {
     }
 }
 
+/// A query string, parsed into `T`; a malformed one is a 400 `AuthError`
+/// (axum's own rejection would be plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<Services> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, services: &Services) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|e| {
+                let error = Error::InvalidRequest {
+                    key: "error.invalid_request",
+                    detail: e.body_text(),
+                };
+                ApiError::new(error, locale_of(&parts.headers, services))
+            })
+    }
+}
+
 /// A JSON body: `Content-Type: application/json`, at most the body limit,
 /// no unknown fields (the target types deny them).
 pub struct ApiJson<T>(pub T);
