@@ -8,23 +8,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn create_full_identity(app: &TestApp, email: &str, username: Option<&str>, phone: Option<&str>) -> String {
-    let new = latchkey::admin::parse_new_identity(
-        email,
-        username,
-        phone,
-        vec![],
-        true,
-        Some(secrecy::SecretString::from(PASSWORD.to_owned())),
-    )
-    .expect("valid");
-    latchkey::identity::create(&app.services, new)
-        .await
-        .expect("created")
-        .id()
-        .to_owned()
-}
-
 /// Status and error code: what an observer compares.
 async fn answer(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
@@ -88,9 +71,9 @@ async fn a_second_token_request_does_not_reveal_whether_the_first_token_was_real
 #[tokio::test]
 async fn a_username_request_does_not_reveal_that_it_shares_an_account_with_an_email() {
     let app = spawn_app().await;
-    create_full_identity(&app, "alice@example.com", Some("alice"), None).await;
-    create_full_identity(&app, "bob@example.com", None, None).await;
-    create_full_identity(&app, "carol@example.com", Some("carol"), None).await;
+    app.create_full_identity("alice@example.com", Some("alice"), None).await;
+    app.create_full_identity("bob@example.com", None, None).await;
+    app.create_full_identity("carol@example.com", Some("carol"), None).await;
 
     let mut answers = Vec::new();
     for (email, username) in [("alice@example.com", "alice"), ("bob@example.com", "carol")] {
@@ -138,7 +121,8 @@ async fn a_support_code_survives_anonymous_starts_and_keeps_its_own_budgets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_session_minted_with_the_old_password_survives_a_reset_it_raced() {
     let app = spawn_app_with(|s| s.recovery.max_starts_per_hour = 0).await;
-    create_full_identity(&app, "alice@example.com", Some("alice"), Some("+84901234567")).await;
+    app.create_full_identity("alice@example.com", Some("alice"), Some("+84901234567"))
+        .await;
     let passwords = [PASSWORD, NEW_PASSWORD];
     let mut alive = Vec::new();
     // Rounds with the logins sent a little later each time, so that in some
@@ -195,7 +179,7 @@ async fn no_session_minted_with_the_old_password_survives_a_reset_it_raced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_session_minted_with_the_old_password_survives_an_operator_password_change() {
     let app = spawn_app().await;
-    let id = create_full_identity(&app, "alice@example.com", Some("alice"), None).await;
+    let id = app.create_full_identity("alice@example.com", Some("alice"), None).await;
 
     // The change goes first; the logins arrive while it hashes and commits.
     let change = app
@@ -261,8 +245,9 @@ async fn a_burst_of_thirty_wrong_passwords_gets_no_more_evaluations_than_the_fre
 #[tokio::test]
 async fn failures_spread_over_email_username_and_phone_share_one_account_budget_without_linking_them() {
     let app = spawn_app().await;
-    create_full_identity(&app, "alice@example.com", Some("alice"), Some("+84901234567")).await;
-    create_full_identity(&app, "bob@example.com", Some("bob"), None).await;
+    app.create_full_identity("alice@example.com", Some("alice"), Some("+84901234567"))
+        .await;
+    app.create_full_identity("bob@example.com", Some("bob"), None).await;
 
     // The stranger spends the free failures of two logins: the account's own
     // key (ten free failures) is now locked too.
@@ -403,6 +388,19 @@ async fn an_admin_request_relayed_by_a_local_proxy_is_refused_without_a_token() 
     }
 }
 
+/// A failed login relayed by the trusted local proxy with `X-Forwarded-For: forwarded`.
+async fn login_via_proxy(app: &TestApp, forwarded: &str) -> u16 {
+    let response = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"identifier": "x@example.com", "password": "not the password at all"}))
+        .send()
+        .await
+        .expect("sent");
+    response.status().as_u16()
+}
+
 #[tokio::test]
 async fn rotating_addresses_inside_one_ipv6_64_shares_one_budget() {
     let app = spawn_app_with(|s| {
@@ -412,27 +410,11 @@ async fn rotating_addresses_inside_one_ipv6_64_shares_one_budget() {
     .await;
     let mut statuses = Vec::new();
     for n in 1..=3 {
-        let response = app
-            .client
-            .post(app.url("/api/auth/login"))
-            .header("x-forwarded-for", format!("2001:db8:1:2::{n:x}"))
-            .json(&json!({"identifier": "x@example.com", "password": "not the password at all"}))
-            .send()
-            .await
-            .expect("sent");
-        statuses.push(response.status().as_u16());
+        statuses.push(login_via_proxy(&app, &format!("2001:db8:1:2::{n:x}")).await);
     }
     assert_eq!(statuses, [401, 401, 429]);
     // Another /64 is another client.
-    let other = app
-        .client
-        .post(app.url("/api/auth/login"))
-        .header("x-forwarded-for", "2001:db8:1:3::1")
-        .json(&json!({"identifier": "x@example.com", "password": "not the password at all"}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(other.status(), 401);
+    assert_eq!(login_via_proxy(&app, "2001:db8:1:3::1").await, 401);
 }
 
 #[tokio::test]
@@ -445,26 +427,10 @@ async fn a_forged_left_hand_entry_is_not_taken_for_the_client_behind_a_proxy_tha
     let mut statuses = Vec::new();
     for n in 1..=3 {
         // The attacker forges the left entry; the proxy appends the real peer with its port.
-        let response = app
-            .client
-            .post(app.url("/api/auth/login"))
-            .header("x-forwarded-for", format!("198.51.100.{n}, 203.0.113.9:4{n}000"))
-            .json(&json!({"identifier": "x@example.com", "password": "not the password at all"}))
-            .send()
-            .await
-            .expect("sent");
-        statuses.push(response.status().as_u16());
+        statuses.push(login_via_proxy(&app, &format!("198.51.100.{n}, 203.0.113.9:4{n}000")).await);
     }
     assert_eq!(statuses, [401, 401, 429], "the forged entries each got a fresh budget");
-    let events: Value = app
-        .client
-        .get(format!("{}/admin/audit", app.admin_address))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let events = app.admin_json("/admin/audit").await;
     let ips: Vec<&str> = events
         .as_array()
         .expect("events")
@@ -580,15 +546,7 @@ async fn every_admin_action_is_audited_with_the_peer_address_and_an_actor() {
         .await
         .expect("sent");
 
-    let events: Value = app
-        .client
-        .get(format!("{}/admin/audit?identity={id}", app.admin_address))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let events = app.admin_json(&format!("/admin/audit?identity={id}")).await;
     let events = events.as_array().expect("events");
     assert!(events.len() >= 2, "{events:?}");
     for event in events {

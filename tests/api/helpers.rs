@@ -171,6 +171,35 @@ impl TestApp {
             .to_owned()
     }
 
+    /// An account with a password and, optionally, a username and a phone, all verified.
+    pub async fn create_full_identity(&self, email: &str, username: Option<&str>, phone: Option<&str>) -> String {
+        let new = latchkey::admin::parse_new_identity(
+            email,
+            username,
+            phone,
+            vec![],
+            true,
+            Some(SecretString::from(PASSWORD.to_owned())),
+        )
+        .expect("valid identity");
+        latchkey::identity::create(&self.services, new)
+            .await
+            .expect("identity created")
+            .id()
+            .to_owned()
+    }
+
+    /// A GET on the admin listener (no token), as JSON.
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.admin_address))
+            .send()
+            .await
+            .expect("sent");
+        response.json().await.expect("JSON body")
+    }
+
     pub async fn start_recovery(&self, email: &str) -> reqwest::Response {
         self.post_json("/api/auth/recovery/start", &serde_json::json!({ "email": email }), None)
             .await

@@ -9,20 +9,7 @@ use crate::helpers::*;
 use crate::sms_sink::SmsSink;
 
 async fn create_full_identity(app: &TestApp, email: &str, username: &str, phone: &str) -> String {
-    let new = latchkey::admin::parse_new_identity(
-        email,
-        Some(username),
-        Some(phone),
-        vec![],
-        true,
-        Some(secrecy::SecretString::from(PASSWORD.to_owned())),
-    )
-    .expect("valid");
-    latchkey::identity::create(&app.services, new)
-        .await
-        .expect("created")
-        .id()
-        .to_owned()
+    app.create_full_identity(email, Some(username), Some(phone)).await
 }
 
 async fn request(app: &TestApp, login: &str) -> reqwest::Response {
