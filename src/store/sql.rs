@@ -653,36 +653,44 @@ macro_rules! impl_store {
             ) -> anyhow::Result<LoginReservation> {
                 // `streak` is the count after this attempt; the lock follows
                 // `LoginLockPolicy::lock_ms` of it ($4 free, $5 doublings, $6 the longest wait).
-                let reserved: Option<(i64,)> = sqlx::query_as(concat!(
-                    "insert into login_throttle (throttle_key, failures, locked_until, updated_at) values ($1, 1, $7, $2) \
-                     on conflict (throttle_key) do update set \
-                       failures = ", streak!(), ", \
-                       locked_until = case when ", streak!(), " < $4 then 0 \
-                         when ", streak!(), " - $4 >= $5 then $2 + $6 \
-                         else $2 + (cast(1000 as bigint) << cast(", streak!(), " - $4 as integer)) end, \
-                       updated_at = $2 \
-                     where login_throttle.locked_until <= $2 \
-                     returning failures"
-                ))
-                .bind(key)
-                .bind(now)
-                .bind(reset_before)
-                .bind(policy.free)
-                .bind(policy.doublings())
-                .bind(policy.max_lock_ms)
-                .bind(match policy.lock_ms(1) { 0 => 0, lock => now + lock })
-                .fetch_optional(&self.pool)
-                .await
-                .context("reserving a login attempt")?;
-                if let Some((failures,)) = reserved {
-                    return Ok(LoginReservation::Reserved { failures });
-                }
-                let (until,): (i64,) = sqlx::query_as("select locked_until from login_throttle where throttle_key = $1")
+                // A refused upsert means the key is locked; if the lock is
+                // gone by the time it is read (a right password cleared it
+                // meanwhile), the reservation is tried again.
+                for _ in 0..3 {
+                    let reserved: Option<(i64,)> = sqlx::query_as(concat!(
+                        "insert into login_throttle (throttle_key, failures, locked_until, updated_at) values ($1, 1, $7, $2) \
+                         on conflict (throttle_key) do update set \
+                           failures = ", streak!(), ", \
+                           locked_until = case when ", streak!(), " < $4 then 0 \
+                             when ", streak!(), " - $4 >= $5 then $2 + $6 \
+                             else $2 + (cast(1000 as bigint) << cast(", streak!(), " - $4 as integer)) end, \
+                           updated_at = $2 \
+                         where login_throttle.locked_until <= $2 \
+                         returning failures"
+                    ))
                     .bind(key)
-                    .fetch_one(&self.pool)
+                    .bind(now)
+                    .bind(reset_before)
+                    .bind(policy.free)
+                    .bind(policy.doublings())
+                    .bind(policy.max_lock_ms)
+                    .bind(match policy.lock_ms(1) { 0 => 0, lock => now + lock })
+                    .fetch_optional(&self.pool)
                     .await
-                    .context("reading a login lock")?;
-                Ok(LoginReservation::Locked { until })
+                    .context("reserving a login attempt")?;
+                    if let Some((failures,)) = reserved {
+                        return Ok(LoginReservation::Reserved { failures });
+                    }
+                    let lock: Option<(i64,)> = sqlx::query_as("select locked_until from login_throttle where throttle_key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .context("reading a login lock")?;
+                    if let Some((until,)) = lock {
+                        return Ok(LoginReservation::Locked { until });
+                    }
+                }
+                Ok(LoginReservation::Locked { until: now + 1000 })
             }
 
             async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()> {
