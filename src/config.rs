@@ -291,6 +291,12 @@ impl Default for PasswordSettings {
     }
 }
 
+/// Whether an unknown variable's key looks like a misspelt credential.
+fn looks_like_a_credential(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("token") || key.contains("secret")
+}
+
 impl Settings {
     /// Reads defaults ← TOML file ← environment. A missing default file is
     /// fine; a missing file named with `--config` is an error.
@@ -353,6 +359,16 @@ impl Settings {
             if unknown_in_env.is_empty() || ignored.len() > 256 {
                 return Err(anyhow::Error::new(errors).context("invalid configuration"));
             }
+            // A container platform never injects a name with TOKEN or SECRET in
+            // it; such a variable is a misspelt `admin.token` or `secret`, and
+            // running without it would open the admin API or keep the secret
+            // in the database.
+            if let Some(misspelt) = unknown_in_env.iter().find(|k| looks_like_a_credential(k)) {
+                anyhow::bail!(
+                    "invalid configuration: LATCHKEY_{} names no key (did you mean LATCHKEY_ADMIN__TOKEN or LATCHKEY_SECRET?)",
+                    misspelt.to_ascii_uppercase()
+                );
+            }
             ignored.extend(unknown_in_env);
         }
     }
@@ -368,6 +384,9 @@ impl Settings {
         );
         if let Some(secret) = &self.secret {
             anyhow::ensure!(secret.len() >= 32, "secret must be at least 32 characters");
+        }
+        if let Some(token) = &self.admin.token {
+            anyhow::ensure!(token.len() >= 32, "admin.token must be at least 32 characters");
         }
         Ok(())
     }
@@ -430,6 +449,17 @@ mod tests {
                     "LATCHKEY_SERVICE_HOST"
                 ]
             );
+            // A misspelt credential is not a platform's variable: it stops the command.
+            jail.set_env("LATCHKEY_ADMIN_TOKEN", "operator-token-0123456789abcdef-0123");
+            let error = format!(
+                "{:#}",
+                Settings::load(None).err().ok_or("a misspelt token was ignored")?
+            );
+            assert!(error.contains("LATCHKEY_ADMIN_TOKEN"), "{error}");
+            jail.clear_env();
+            jail.set_env("LATCHKEY_ADMIN__TOKEN", "");
+            assert!(Settings::load(None).is_err(), "an empty admin token was accepted");
+            jail.clear_env();
             jail.set_env("LATCHKEY_RECOVERY__MAX_ATTEMPTS", "many");
             let error = format!("{:#}", Settings::load(None).err().ok_or("a bad value was accepted")?);
             assert!(error.to_lowercase().contains("recovery.max_attempts"), "{error}");
