@@ -77,6 +77,7 @@ impl SmsTransport {
                     url.starts_with("http://") || url.starts_with("https://"),
                     "courier.sms_url must be an http(s) URL"
                 );
+                crate::tls::install_crypto_provider();
                 let client = reqwest::Client::builder()
                     .timeout(Duration::from_secs(10))
                     .redirect(reqwest::redirect::Policy::none())

@@ -42,7 +42,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let http = reqwest::Client::new();
+        let http = crate::helpers::http_client();
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..100 {
             if http.get(format!("{base}/status")).send().await.is_ok() {

@@ -126,7 +126,7 @@ async fn a_new_user_recovers_an_account_with_the_binary_and_no_secret_reaches_it
         .spawn()
         .expect("serve starts");
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut up = false;
     for _ in 0..100 {
         if client.get(format!("{base}/health/alive")).send().await.is_ok() {

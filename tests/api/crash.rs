@@ -36,7 +36,7 @@ fn serve(dir: &std::path::Path, database_url: &str, smtp_port: u16, port: u16, c
 }
 
 async fn wait_until_up(base: &str) {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     for _ in 0..150 {
         if client.get(format!("{base}/health/alive")).send().await.is_ok() {
             return;
@@ -66,7 +66,7 @@ async fn a_server_killed_mid_load_loses_no_answered_start() {
     wait_until_up(&base).await;
 
     // A steady load over about a second; kill -9 once a third was answered.
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");

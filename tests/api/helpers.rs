@@ -108,7 +108,7 @@ async fn spawn_instance(
     TestApp {
         address,
         admin_address,
-        client: reqwest::Client::builder()
+        client: http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client"),
@@ -345,4 +345,15 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
+}
+
+/// An HTTP client for the tests, with rustls's ring provider installed first
+/// (reqwest is built without a provider of its own).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    latchkey::tls::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("HTTP client")
 }
