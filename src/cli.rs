@@ -184,13 +184,6 @@ enum KeysCommand {
 
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Secret {
-        command: SecretCommand::Generate,
-    } = cli.command
-    {
-        println!("{}", crate::secrets::ServerSecret::generate_material());
-        return Ok(());
-    }
     let (settings, ignored) = Settings::load_reporting(cli.config.as_deref())?;
     crate::telemetry::init(settings.log.format);
     if !ignored.is_empty() {
@@ -243,17 +236,17 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 async fn secret(settings: Settings, command: SecretCommand) -> anyhow::Result<()> {
-    let store = crate::store::connect(&settings).await?;
-    store.migrate().await?;
-    let stored = store.stored_setting(startup::SECRET_SETTING).await?;
     match command {
+        // Needs no database: a fresh value for the configuration.
         SecretCommand::Generate => println!("{}", crate::secrets::ServerSecret::generate_material()),
         SecretCommand::Export => {
+            let (_, stored) = stored_secret(&settings).await?;
             let stored =
                 stored.context("this database keeps no generated secret (it is configured, or was never generated)")?;
             println!("{stored}");
         }
         SecretCommand::Forget => {
+            let (store, stored) = stored_secret(&settings).await?;
             let stored = stored.context("this database keeps no generated secret")?;
             let configured = settings
                 .secret
@@ -268,6 +261,14 @@ async fn secret(settings: Settings, command: SecretCommand) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// The store, migrated, and the secret it generated and keeps, if any.
+async fn stored_secret(settings: &Settings) -> anyhow::Result<(crate::store::DynStore, Option<String>)> {
+    let store = crate::store::connect(settings).await?;
+    store.migrate().await?;
+    let stored = store.stored_setting(startup::SECRET_SETTING).await?;
+    Ok((store, stored))
 }
 
 async fn identity(services: Services, command: IdentityCommand) -> anyhow::Result<()> {

@@ -106,10 +106,14 @@ const DAY_MS: i64 = 24 * 3_600_000;
 /// The throttle key of a typed login: normalised when it parses, so
 /// `Alice@Example.com` and `alice@example.com` share one streak.
 fn throttle_key(services: &Services, login: &str) -> String {
-    let normalised = Login::parse(login).map_or_else(|| login.trim().to_lowercase(), |l| l.limit_key());
     services
         .secret
-        .keyed_hash(Purpose::RateLimitKey, &[b"login", normalised.as_bytes()])
+        .keyed_hash(Purpose::RateLimitKey, &[b"login", normalised_login(login).as_bytes()])
+}
+
+/// A typed login as its limits count it: `Login::limit_key` when it parses.
+fn normalised_login(login: &str) -> String {
+    Login::parse(login).map_or_else(|| login.trim().to_lowercase(), |l| l.limit_key())
 }
 
 /// The throttle key that spans every login of one account. A login that
@@ -121,7 +125,7 @@ fn identity_throttle_key(services: &Services, identity: Option<&Identity>, login
             .keyed_hash(Purpose::RateLimitKey, &[b"identity", identity.id().as_bytes()]),
         None => services.secret.keyed_hash(
             Purpose::RateLimitKey,
-            &[b"identity-of", login.trim().to_lowercase().as_bytes()],
+            &[b"identity-of", normalised_login(login).as_bytes()],
         ),
     }
 }

@@ -91,15 +91,9 @@ async fn a_username_request_does_not_reveal_that_it_shares_an_account_with_an_em
 async fn a_support_code_survives_anonymous_starts_and_keeps_its_own_budgets() {
     let app = spawn_app().await;
     let id = app.create_identity("alice@example.com", Some(PASSWORD), true).await;
-    let issued: Value = app
-        .client
-        .post(format!("{}/admin/identities/{id}/recovery-code", app.admin_address))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let issued = app
+        .admin_call(reqwest::Method::POST, &format!("/admin/identities/{id}/recovery-code"))
+        .await;
     let token = issued["token"].as_str().expect("token").to_owned();
     let code = issued["code"].as_str().expect("code").to_owned();
 
@@ -401,13 +395,18 @@ async fn login_via_proxy(app: &TestApp, forwarded: &str) -> u16 {
     response.status().as_u16()
 }
 
-#[tokio::test]
-async fn rotating_addresses_inside_one_ipv6_64_shares_one_budget() {
-    let app = spawn_app_with(|s| {
+/// An app behind a trusted proxy on loopback, two requests a minute per client.
+async fn spawn_behind_proxy() -> TestApp {
+    spawn_app_with(|s| {
         s.rate_limit.ip_per_minute = 2;
         s.trusted_proxies = vec!["127.0.0.1/32".into()];
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn rotating_addresses_inside_one_ipv6_64_shares_one_budget() {
+    let app = spawn_behind_proxy().await;
     let mut statuses = Vec::new();
     for n in 1..=3 {
         statuses.push(login_via_proxy(&app, &format!("2001:db8:1:2::{n:x}")).await);
@@ -419,11 +418,7 @@ async fn rotating_addresses_inside_one_ipv6_64_shares_one_budget() {
 
 #[tokio::test]
 async fn a_forged_left_hand_entry_is_not_taken_for_the_client_behind_a_proxy_that_appends_ip_port() {
-    let app = spawn_app_with(|s| {
-        s.rate_limit.ip_per_minute = 2;
-        s.trusted_proxies = vec!["127.0.0.1/32".into()];
-    })
-    .await;
+    let app = spawn_behind_proxy().await;
     let mut statuses = Vec::new();
     for n in 1..=3 {
         // The attacker forges the left entry; the proxy appends the real peer with its port.

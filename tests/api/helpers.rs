@@ -155,10 +155,27 @@ impl TestApp {
 
     /// Creates an account directly through the domain (as the CLI does).
     pub async fn create_identity(&self, email: &str, password: Option<&str>, verified: bool) -> String {
+        self.create_identity_with(email, None, None, verified, password).await
+    }
+
+    /// An account with a password and, optionally, a username and a phone, all verified.
+    pub async fn create_full_identity(&self, email: &str, username: Option<&str>, phone: Option<&str>) -> String {
+        self.create_identity_with(email, username, phone, true, Some(PASSWORD))
+            .await
+    }
+
+    async fn create_identity_with(
+        &self,
+        email: &str,
+        username: Option<&str>,
+        phone: Option<&str>,
+        verified: bool,
+        password: Option<&str>,
+    ) -> String {
         let new = latchkey::admin::parse_new_identity(
             email,
-            None,
-            None,
+            username,
+            phone,
             vec![],
             verified,
             password.map(|p| SecretString::from(p.to_owned())),
@@ -171,29 +188,16 @@ impl TestApp {
             .to_owned()
     }
 
-    /// An account with a password and, optionally, a username and a phone, all verified.
-    pub async fn create_full_identity(&self, email: &str, username: Option<&str>, phone: Option<&str>) -> String {
-        let new = latchkey::admin::parse_new_identity(
-            email,
-            username,
-            phone,
-            vec![],
-            true,
-            Some(SecretString::from(PASSWORD.to_owned())),
-        )
-        .expect("valid identity");
-        latchkey::identity::create(&self.services, new)
-            .await
-            .expect("identity created")
-            .id()
-            .to_owned()
-    }
-
     /// A GET on the admin listener (no token), as JSON.
     pub async fn admin_json(&self, path: &str) -> Value {
+        self.admin_call(reqwest::Method::GET, path).await
+    }
+
+    /// A request without a body on the admin listener (no token), as JSON.
+    pub async fn admin_call(&self, method: reqwest::Method, path: &str) -> Value {
         let response = self
             .client
-            .get(format!("{}{path}", self.admin_address))
+            .request(method, format!("{}{path}", self.admin_address))
             .send()
             .await
             .expect("sent");
