@@ -12,7 +12,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Transaction};
 
-use super::sql::{impl_store, streak};
+use super::sql::*;
 use super::*;
 use crate::config::DatabaseSettings;
 
@@ -59,30 +59,19 @@ async fn start_in(tx: &mut Transaction<'_, sqlx::Postgres>, start: &NewRecoveryF
     let f = &start.flow;
     // Serialise starts for one login so the count below cannot be raced.
     lock_start_key(tx, &f.address_key).await?;
-    let insert = sqlx::query(
-        "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, cookie_hash, code_hash, \
-         state, code_attempts, locale, expires_at, created_at, decoy) \
-         select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
-         where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12",
-    );
-    let inserted = bind_flow(insert, start)
+    let inserted = bind_flow(sqlx::query(INSERT_FLOW), start)
         .execute(&mut **tx)
         .await
         .context("inserting recovery flow")?;
     if inserted.rows_affected() == 0 {
         return refused_start(tx, start).await;
     }
-    // A new flow supersedes the older flows of the same typed login, whether
-    // or not it names an account, so what happens to them tells nothing.
-    sqlx::query(
-        "update recovery_flow set state = 'dead', code_hash = null \
-         where address_key = $1 and state = 'sent' and recovery_flow_id <> $2",
-    )
-    .bind(&f.address_key)
-    .bind(&f.recovery_flow_id)
-    .execute(&mut **tx)
-    .await
-    .context("superseding older flows")?;
+    sqlx::query(SUPERSEDE_FLOWS)
+        .bind(&f.address_key)
+        .bind(&f.recovery_flow_id)
+        .execute(&mut **tx)
+        .await
+        .context("superseding older flows")?;
     if let Some(message) = &start.message {
         insert_outbox(tx, message).await?;
     }
@@ -137,6 +126,747 @@ fn redact(url: &str) -> String {
     }
 }
 
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A unique violation as the `Conflict` it means, anything else as itself.
+fn conflict_or(what: &'static str, context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match is_unique_violation(&e) {
+        true => StoreError::Conflict(what),
+        false => StoreError::Other(anyhow::Error::new(e).context(context)),
+    }
+}
+
+type Tx<'c> = Transaction<'c, sqlx::Postgres>;
+type BoundQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds a start's flow row and limit as `$1`…`$13` (see `INSERT_FLOW`).
+fn bind_flow<'q>(query: BoundQuery<'q>, start: &'q NewRecoveryFlow) -> BoundQuery<'q> {
+    let f = &start.flow;
+    query
+        .bind(&f.recovery_flow_id)
+        .bind(&f.identity_id)
+        .bind(&f.address_key)
+        .bind(&f.channel)
+        .bind(&f.cookie_hash)
+        .bind(&f.code_hash)
+        .bind(&f.state)
+        .bind(&f.locale)
+        .bind(f.expires_at)
+        .bind(f.created_at)
+        .bind(start.window_start)
+        .bind(start.start_limit())
+        .bind(f.decoy)
+}
+
+async fn insert_outbox(tx: &mut Tx<'_>, m: &OutboxMessageRecord) -> anyhow::Result<()> {
+    sqlx::query(INSERT_OUTBOX)
+        .bind(&m.outbox_message_id)
+        .bind(&m.channel)
+        .bind(&m.sealed_payload)
+        .bind(&m.status)
+        .bind(m.attempts)
+        .bind(m.next_attempt_at)
+        .bind(m.lease_until)
+        .bind(&m.last_error)
+        .bind(m.created_at)
+        .bind(m.sent_at)
+        .bind(&m.identity_id)
+        .execute(&mut **tx)
+        .await
+        .context("inserting outbox message")?;
+    Ok(())
+}
+
+async fn insert_audit<'e, E>(executor: E, e: &AuditEventRecord) -> anyhow::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    sqlx::query(INSERT_AUDIT)
+        .bind(&e.audit_event_id)
+        .bind(&e.identity_id)
+        .bind(&e.kind)
+        .bind(&e.ip_address)
+        .bind(&e.user_agent)
+        .bind(&e.detail)
+        .bind(e.created_at)
+        .execute(executor)
+        .await
+        .context("inserting audit event")?;
+    Ok(())
+}
+
+/// The answer to a start the limit refused: when the oldest start in the
+/// window was made, so the caller can say when to retry.
+async fn refused_start(tx: &mut Tx<'_>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+    let (oldest_start,): (i64,) = sqlx::query_as(OLDEST_START)
+        .bind(&start.flow.address_key)
+        .bind(start.window_start)
+        .fetch_one(&mut **tx)
+        .await
+        .context("reading oldest start")?;
+    Ok(StartOutcome::RateLimited { oldest_start })
+}
+
+async fn insert_session<'e, E>(executor: E, s: &SessionRecord) -> anyhow::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    sqlx::query(INSERT_SESSION)
+        .bind(&s.session_id)
+        .bind(&s.identity_id)
+        .bind(&s.token_hash)
+        .bind(s.authenticated_at)
+        .bind(s.expires_at)
+        .bind(s.revoked_at)
+        .bind(&s.ip_address)
+        .bind(&s.user_agent)
+        .bind(s.created_at)
+        .execute(executor)
+        .await
+        .context("inserting session")?;
+    Ok(())
+}
+
+async fn insert_refresh<'e, E>(executor: E, t: &RefreshTokenRecord) -> anyhow::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    sqlx::query(INSERT_REFRESH)
+        .bind(&t.refresh_token_id)
+        .bind(&t.family_id)
+        .bind(&t.session_id)
+        .bind(&t.identity_id)
+        .bind(&t.token_hash)
+        .bind(t.expires_at)
+        .bind(t.spent_at)
+        .bind(t.revoked_at)
+        .bind(t.created_at)
+        .execute(executor)
+        .await
+        .context("inserting refresh token")?;
+    Ok(())
+}
+
+/// Runs one purge statement batch after batch until a batch comes back short.
+async fn drain(pool: &PgPool, sql: &'static str, before: i64, now: i64) -> anyhow::Result<u64> {
+    let mut total = 0;
+    loop {
+        let done = sqlx::query(sql)
+            .bind(before)
+            .bind(PURGE_BATCH)
+            .bind(now)
+            .execute(pool)
+            .await
+            .context("purging old rows")?;
+        total += done.rows_affected();
+        if done.rows_affected() < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR.run(&self.pool).await.context("applying migrations")
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("select 1")
+            .execute(&self.readers)
+            .await
+            .context("database ping")?;
+        Ok(())
+    }
+
+    async fn stored_setting(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let found: Option<(String,)> = sqlx::query_as(SETTING)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading setting")?;
+        Ok(found.map(|(value,)| value))
+    }
+
+    async fn delete_setting(&self, key: &str) -> anyhow::Result<bool> {
+        let done = sqlx::query(DELETE_SETTING)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .context("deleting setting")?;
+        // Leave no copy of the deleted row in the database's files.
+        scrub_settings(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str, now: i64) -> anyhow::Result<String> {
+        sqlx::query(INSERT_SETTING)
+            .bind(key)
+            .bind(value)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("storing setting")?;
+        let (stored,): (String,) = sqlx::query_as(SETTING)
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .context("reading setting")?;
+        Ok(stored)
+    }
+
+    async fn signing_keys(&self) -> anyhow::Result<Vec<SigningKeyRecord>> {
+        sqlx::query_as(SIGNING_KEYS)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading signing keys")
+    }
+
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> anyhow::Result<()> {
+        sqlx::query(INSERT_SIGNING_KEY)
+            .bind(&k.signing_key_id)
+            .bind(&k.sealed_private_key)
+            .bind(&k.public_key)
+            .bind(k.created_at)
+            .bind(k.retired_at)
+            .bind(k.published_until)
+            .execute(&self.pool)
+            .await
+            .context("storing signing key")?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, keep: &str, now: i64, published_until: i64) -> anyhow::Result<()> {
+        sqlx::query(RETIRE_SIGNING_KEYS)
+            .bind(keep)
+            .bind(now)
+            .bind(published_until)
+            .execute(&self.pool)
+            .await
+            .context("retiring signing keys")?;
+        Ok(())
+    }
+
+    async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        sqlx::query(INSERT_IDENTITY)
+            .bind(&identity.identity_id)
+            .bind(&identity.username)
+            .bind(&identity.password_hash)
+            .bind(&identity.roles)
+            .bind(identity.created_at)
+            .bind(identity.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or("username", "inserting identity"))?;
+        for a in addresses {
+            sqlx::query(INSERT_ADDRESS)
+                .bind(&a.address_id)
+                .bind(&a.identity_id)
+                .bind(&a.kind)
+                .bind(&a.value)
+                .bind(a.verified)
+                .bind(a.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_or("address", "inserting address"))?;
+        }
+        tx.commit().await.context("committing identity")?;
+        Ok(())
+    }
+
+    async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>> {
+        sqlx::query_as(IDENTITY)
+            .bind(identity_id)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .fetch_optional(&self.readers)
+            .await
+            .context("reading identity")
+    }
+
+    async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<(IdentityRecord, Vec<AddressRecord>)> {
+        let query = match login {
+            LoginLookup::Address(kind, value) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_ADDRESS)
+                .bind(kind.as_str())
+                .bind(value)
+                .bind(PLACEHOLDER_IDENTITY_ID),
+            LoginLookup::Username(username) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_USERNAME)
+                .bind(username)
+                .bind(PLACEHOLDER_IDENTITY_ID),
+        };
+        let rows = query
+            .fetch_all(&self.readers)
+            .await
+            .context("reading identity for login")?;
+        IdentityAddressRow::collect(rows).context("the placeholder identity is missing")
+    }
+
+    async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>> {
+        sqlx::query_as(ADDRESSES)
+            .bind(identity_id)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading addresses")
+    }
+
+    async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>> {
+        sqlx::query_as(LIST_IDENTITIES)
+            .bind(limit)
+            .bind(offset)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .fetch_all(&self.readers)
+            .await
+            .context("listing identities")
+    }
+
+    async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let done = sqlx::query(DELETE_IDENTITY)
+            .bind(identity_id)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .execute(&mut *tx)
+            .await
+            .context("deleting identity")?;
+        sqlx::query(DELETE_IDENTITY_FLOWS)
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await
+            .context("deleting the identity's recovery flows")?;
+        tx.commit().await.context("committing identity deletion")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn update_password_hash(
+        &self,
+        identity_id: &str,
+        expected: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        sqlx::query(UPDATE_PASSWORD_HASH)
+            .bind(identity_id)
+            .bind(expected)
+            .bind(new_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("updating password hash")?;
+        Ok(())
+    }
+
+    async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let done = sqlx::query(UPDATE_IDENTITY)
+            .bind(identity_id)
+            .bind(changes.username.is_some())
+            .bind(changes.username.clone().flatten())
+            .bind(&changes.roles)
+            .bind(&changes.password_hash)
+            .bind(now)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or("username", "updating identity"))?;
+        if changes.password_hash.is_some() {
+            // In the same transaction, so no session of the old password survives.
+            sqlx::query(REVOKE_IDENTITY_SESSIONS)
+                .bind(identity_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("revoking sessions")?;
+        }
+        tx.commit().await.context("committing identity update")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_address(&self, a: &AddressRecord) -> StoreResult<()> {
+        sqlx::query(INSERT_ADDRESS)
+            .bind(&a.address_id)
+            .bind(&a.identity_id)
+            .bind(&a.kind)
+            .bind(&a.value)
+            .bind(a.verified)
+            .bind(a.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_or("address", "inserting address"))?;
+        Ok(())
+    }
+
+    async fn set_address_verified(
+        &self,
+        identity_id: &str,
+        kind: AddressKind,
+        value: &str,
+        verified: bool,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(SET_ADDRESS_VERIFIED)
+            .bind(identity_id)
+            .bind(kind.as_str())
+            .bind(value)
+            .bind(verified)
+            .execute(&self.pool)
+            .await
+            .context("marking address verification")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+        self.run_start(start).await
+    }
+
+    async fn code_attempts_since(
+        &self,
+        identity_id: &str,
+        address_key: &str,
+        since: i64,
+    ) -> anyhow::Result<CodeAttempts> {
+        let (by_login, by_identity): (i64, i64) = sqlx::query_as(CODE_ATTEMPTS)
+            .bind(identity_id)
+            .bind(address_key)
+            .bind(since)
+            .fetch_one(&self.readers)
+            .await
+            .context("counting recent code attempts")?;
+        Ok(CodeAttempts { by_login, by_identity })
+    }
+
+    async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {
+        sqlx::query_as(FLOW_BY_COOKIE)
+            .bind(cookie_hash)
+            .fetch_optional(&self.readers)
+            .await
+            .context("reading recovery flow")
+    }
+
+    async fn reserve_code_attempt(
+        &self,
+        flow_id: &str,
+        max_attempts: u32,
+        now: i64,
+    ) -> anyhow::Result<Option<RecoveryFlowRecord>> {
+        sqlx::query_as(RESERVE_CODE_ATTEMPT)
+            .bind(flow_id)
+            .bind(attempt_limit(max_attempts))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reserving a code attempt")
+    }
+
+    async fn kill_flow(&self, flow_id: &str) -> anyhow::Result<()> {
+        sqlx::query(KILL_FLOW)
+            .bind(flow_id)
+            .execute(&self.pool)
+            .await
+            .context("killing flow")?;
+        Ok(())
+    }
+
+    async fn mark_flow_verified(
+        &self,
+        flow_id: &str,
+        old_cookie_hash: &str,
+        new_cookie_hash: &str,
+        now: i64,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(MARK_FLOW_VERIFIED)
+            .bind(flow_id)
+            .bind(old_cookie_hash)
+            .bind(new_cookie_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("marking flow verified")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn complete_recovery(&self, r: &CompletedRecovery) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let spent = sqlx::query(SPEND_FLOW)
+            .bind(&r.flow_id)
+            .bind(&r.identity_id)
+            .bind(r.now)
+            .bind(r.from_state)
+            .execute(&mut *tx)
+            .await
+            .context("spending recovery flow")?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        sqlx::query(RESET_PASSWORD)
+            .bind(&r.identity_id)
+            .bind(&r.password_hash)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await
+            .context("storing new password hash")?;
+        sqlx::query(REVOKE_IDENTITY_SESSIONS)
+            .bind(&r.identity_id)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await
+            .context("revoking sessions")?;
+        sqlx::query(CLOSE_IDENTITY_FLOWS)
+            .bind(&r.identity_id)
+            .execute(&mut *tx)
+            .await
+            .context("closing other flows")?;
+        insert_session(&mut *tx, &r.session).await?;
+        insert_outbox(&mut tx, &r.notice).await?;
+        for event in &r.audit {
+            insert_audit(&mut *tx, event).await?;
+        }
+        tx.commit().await.context("committing reset")?;
+        Ok(true)
+    }
+
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        audit: &AuditEventRecord,
+        credential_epoch: i64,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        // The epoch is read with a row lock (`for share`), so a password
+        // change either commits first (and is seen here) or waits for this
+        // session and then revokes it.
+        let current: Option<(i64,)> = sqlx::query_as(IDENTITY_EPOCH_SQL)
+            .bind(&session.identity_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading the credential epoch")?;
+        if current != Some((credential_epoch,)) {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        insert_session(&mut *tx, session).await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing session")?;
+        Ok(true)
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>> {
+        sqlx::query_as(SESSION_BY_TOKEN)
+            .bind(token_hash)
+            .fetch_optional(&self.readers)
+            .await
+            .context("reading session by token")
+    }
+
+    async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>> {
+        sqlx::query_as(SESSION)
+            .bind(session_id)
+            .fetch_optional(&self.readers)
+            .await
+            .context("reading session")
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool> {
+        let done = sqlx::query(REVOKE_SESSION)
+            .bind(session_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("revoking session")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64> {
+        let done = sqlx::query(REVOKE_IDENTITY_SESSIONS)
+            .bind(identity_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("revoking identity sessions")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        reset_before: i64,
+        policy: LoginLockPolicy,
+    ) -> anyhow::Result<LoginReservation> {
+        // A refused upsert means the key is locked; if the lock is gone by
+        // the time it is read (a right password cleared it meanwhile), the
+        // reservation is tried again.
+        for _ in 0..3 {
+            let reserved: Option<(i64,)> = sqlx::query_as(RESERVE_LOGIN_ATTEMPT)
+                .bind(key)
+                .bind(now)
+                .bind(reset_before)
+                .bind(policy.free)
+                .bind(policy.doublings())
+                .bind(policy.max_lock_ms)
+                .bind(policy.first_lock_until(now))
+                .fetch_optional(&self.pool)
+                .await
+                .context("reserving a login attempt")?;
+            if let Some((failures,)) = reserved {
+                return Ok(LoginReservation::Reserved { failures });
+            }
+            let lock: Option<(i64,)> = sqlx::query_as(LOGIN_LOCK)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a login lock")?;
+            if let Some((until,)) = lock {
+                return Ok(LoginReservation::Locked { until });
+            }
+        }
+        Ok(LoginReservation::Locked { until: now + 1000 })
+    }
+
+    async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()> {
+        for key in keys {
+            sqlx::query(CLEAR_LOGIN_THROTTLE)
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .context("clearing login throttle")?;
+        }
+        Ok(())
+    }
+
+    async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> anyhow::Result<()> {
+        insert_refresh(&self.pool, t).await
+    }
+
+    async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>> {
+        sqlx::query_as(REFRESH_BY_HASH)
+            .bind(token_hash)
+            .fetch_optional(&self.readers)
+            .await
+            .context("reading refresh token")
+    }
+
+    async fn rotate_refresh_token(&self, spent_id: &str, next: &RefreshTokenRecord, now: i64) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let spent = sqlx::query(SPEND_REFRESH)
+            .bind(spent_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("spending refresh token")?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        insert_refresh(&mut *tx, next).await?;
+        tx.commit().await.context("committing refresh rotation")?;
+        Ok(true)
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        sqlx::query(REVOKE_REFRESH_FAMILY)
+            .bind(family_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("revoking refresh family")?;
+        sqlx::query(REVOKE_FAMILY_SESSION)
+            .bind(family_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("revoking the family's session")?;
+        tx.commit().await.context("committing family revocation")?;
+        Ok(())
+    }
+
+    async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>> {
+        sqlx::query_as(CLAIM_OUTBOX_SQL)
+            .bind(now)
+            .bind(lease_until)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .context("claiming outbox messages")
+    }
+
+    async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()> {
+        sqlx::query(MARK_OUTBOX_SENT)
+            .bind(message_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("marking message sent")?;
+        Ok(())
+    }
+
+    async fn mark_outbox_retry(&self, message_id: &str, next_attempt_at: i64, error: &str) -> anyhow::Result<()> {
+        sqlx::query(MARK_OUTBOX_RETRY)
+            .bind(message_id)
+            .bind(next_attempt_at)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .context("scheduling message retry")?;
+        Ok(())
+    }
+
+    async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()> {
+        sqlx::query(MARK_OUTBOX_FAILED)
+            .bind(message_id)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .context("marking message failed")?;
+        Ok(())
+    }
+
+    async fn outbox_stats(&self) -> anyhow::Result<OutboxStats> {
+        let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(OUTBOX_STATS)
+            .fetch_one(&self.readers)
+            .await
+            .context("reading outbox stats")?;
+        Ok(OutboxStats {
+            pending,
+            oldest_pending_created_at: oldest,
+        })
+    }
+
+    async fn purge(&self, rows_before: i64, audit_before: i64, now: i64) -> anyhow::Result<Purged> {
+        let mut purged = Purged {
+            recovery_flows: drain(&self.pool, PURGE_FLOWS, rows_before, now).await?,
+            login_throttles: drain(&self.pool, PURGE_THROTTLES, rows_before, now).await?,
+            outbox_messages: drain(&self.pool, PURGE_OUTBOX, rows_before, now).await?,
+            sessions: drain(&self.pool, PURGE_SESSIONS, rows_before, now).await?,
+            audit_events: 0,
+        };
+        if audit_before > 0 {
+            purged.audit_events = drain(&self.pool, PURGE_AUDIT, audit_before, now).await?;
+        }
+        Ok(purged)
+    }
+
+    async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()> {
+        insert_audit(&self.pool, event).await
+    }
+
+    async fn audit_events(
+        &self,
+        identity_id: Option<&str>,
+        since: Option<i64>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AuditEventRecord>> {
+        sqlx::query_as(AUDIT_EVENTS_SQL)
+            .bind(identity_id)
+            .bind(since.unwrap_or(0))
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading audit events")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -146,5 +876,3 @@ mod tests {
         assert_eq!(super::redact("postgres://db/lk"), "postgres://db/lk");
     }
 }
-
-impl_store!(PostgresStore, sqlx::Postgres);

@@ -253,7 +253,7 @@ pub enum StartOutcome {
 }
 
 /// Everything a successful reset writes, in one transaction.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CompletedRecovery {
     pub flow_id: String,
     /// `verified` (cookie flow) or `sent` (token flow, code checked just before).
@@ -315,4 +315,23 @@ pub enum LoginReservation {
     Reserved { failures: i64 },
     /// The key is locked until then; nothing was counted.
     Locked { until: i64 },
+}
+
+impl LoginLockPolicy {
+    /// The lock a key's first failure sets, as a time (0: none).
+    pub fn first_lock_until(&self, now: i64) -> i64 {
+        match self.lock_ms(1) {
+            0 => 0,
+            lock => now + lock,
+        }
+    }
+}
+
+/// A flow's code-attempt budget for the store (0: unlimited).
+pub fn attempt_limit(max_attempts: u32) -> i64 {
+    if max_attempts == 0 {
+        i64::MAX
+    } else {
+        i64::from(max_attempts)
+    }
 }

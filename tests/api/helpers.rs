@@ -276,12 +276,30 @@ impl TestApp {
 
     /// Every value of every column of a table, as text (for "nothing in plaintext" checks).
     pub async fn dump_table(&self, table: &str) -> String {
-        use sqlx::{Column, Row};
         let sql = format!("select * from {table}");
         let mut out = String::new();
-        macro_rules! dump {
-            ($pool:expr) => {{
-                let pool = $pool;
+        match crate::BACKEND {
+            Backend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let conn = rusqlite::Connection::open(path).expect("open db");
+                let mut statement = conn.prepare(&sql).expect("read table");
+                let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
+                let mut rows = statement.query([]).expect("read table");
+                while let Some(row) = rows.next().expect("read row") {
+                    for (i, name) in names.iter().enumerate() {
+                        let value = match row.get_ref(i).expect("a column") {
+                            rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                                Some(String::from_utf8_lossy(b).into_owned())
+                            }
+                            _ => None,
+                        };
+                        out.push_str(&format!("{name}={value:?}\n"));
+                    }
+                }
+            }
+            Backend::Postgres => {
+                use sqlx::{Column, Row};
+                let pool = sqlx::PgPool::connect(&self.database_url).await.expect("open db");
                 for row in sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .fetch_all(&pool)
                     .await
@@ -295,11 +313,7 @@ impl TestApp {
                     }
                 }
                 pool.close().await;
-            }};
-        }
-        match crate::BACKEND {
-            Backend::Sqlite => dump!(sqlx::SqlitePool::connect(&self.database_url).await.expect("open db")),
-            Backend::Postgres => dump!(sqlx::PgPool::connect(&self.database_url).await.expect("open db")),
+            }
         }
         out
     }

@@ -1,0 +1,283 @@
+//! SQLite connections: how one is opened, the pool of reading connections,
+//! statements with `$n` parameters, and rows as records.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::types::ToSql;
+use rusqlite::{CachedStatement, Connection, OpenFlags, Row};
+
+use crate::store::records::*;
+use crate::store::{StoreError, StoreResult};
+
+/// Idle reading connections kept open; more are opened when more threads read at once.
+const IDLE_READERS: usize = 16;
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 64;
+
+/// Where a `sqlite://` URL points. Query parameters (`?mode=rwc`) are
+/// accepted and ignored: the file is always created when missing.
+pub fn path_of(url: &str) -> anyhow::Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .context("a SQLite URL starts with sqlite://")?;
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    anyhow::ensure!(
+        !path.is_empty() && path != ":memory:",
+        "a SQLite database must be a file (sqlite://latchkey.db), not {url}"
+    );
+    Ok(PathBuf::from(path))
+}
+
+/// Opens a connection with latchkey's settings: WAL, `synchronous=normal`
+/// (a commit survives the process being killed), foreign keys, and
+/// `secure_delete` so deleted rows (a forgotten secret, purged flows) are
+/// overwritten, not just unlinked.
+pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> anyhow::Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch(
+        "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; \
+         pragma secure_delete = on;",
+    )
+    .with_context(|| format!("configuring SQLite database {}", path.display()))?;
+    Ok(conn)
+}
+
+/// Connections for reads outside the writer. A read is a point lookup or a
+/// bounded page of a few microseconds, so it runs on the calling thread:
+/// cheaper than handing it to another thread and back. WAL lets reads run
+/// beside the writer without waiting for it.
+pub struct Readers {
+    path: PathBuf,
+    busy_timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub fn new(path: PathBuf, busy_timeout: Duration) -> Self {
+        Self {
+            path,
+            busy_timeout,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn read<T>(
+        &self,
+        what: &'static str,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> anyhow::Result<T> {
+        let conn = match self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            Some(conn) => conn,
+            None => open(&self.path, self.busy_timeout, false)?,
+        };
+        let outcome = read(&conn).context(what);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        outcome
+    }
+}
+
+/// `$1`…`$32`, the names SQLite gives the shared statements' parameters.
+const PARAMETERS: [&str; 32] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17",
+    "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25", "$26", "$27", "$28", "$29", "$30", "$31", "$32",
+];
+
+/// `sql` prepared (from the connection's cache) with `$n` bound to
+/// `params[n - 1]`, by name: SQLite numbers named parameters in the order
+/// they first appear, which need not be `$n`'s.
+pub fn statement<'c>(conn: &'c Connection, sql: &str, params: &[&dyn ToSql]) -> rusqlite::Result<CachedStatement<'c>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for (name, value) in PARAMETERS.iter().zip(params) {
+        if let Some(index) = statement.parameter_index(name)? {
+            statement.raw_bind_parameter(index, value)?;
+        }
+    }
+    Ok(statement)
+}
+
+/// Runs a statement; the rows it changed.
+pub fn execute(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+    statement(conn, sql, params)?.raw_execute()
+}
+
+/// The first row, if any.
+pub fn optional<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    let mut statement = statement(conn, sql, params)?;
+    let mut rows = statement.raw_query();
+    rows.next()?.map(map).transpose()
+}
+
+/// Every row.
+pub fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = statement(conn, sql, params)?;
+    let mut rows = statement.raw_query();
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        found.push(map(row)?);
+    }
+    Ok(found)
+}
+
+/// A write's error: a unique value already taken is a `Conflict` on `what`.
+pub fn conflict_or(what: &'static str, context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+            if matches!(
+                e.sqlite_error().map(|e| e.extended_code),
+                Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+            ) =>
+        {
+            StoreError::Conflict(what)
+        }
+        _ => StoreError::Other(anyhow::Error::new(e).context(context)),
+    }
+}
+
+/// Context for a write's error, as the store's error.
+pub trait WriteContext<T> {
+    fn or_fail(self, context: &'static str) -> StoreResult<T>;
+}
+
+impl<T> WriteContext<T> for rusqlite::Result<T> {
+    fn or_fail(self, context: &'static str) -> StoreResult<T> {
+        self.map_err(|e| StoreError::Other(anyhow::Error::new(e).context(context)))
+    }
+}
+
+/// A record read from a row by column name (`select *`).
+pub trait FromRow: Sized {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+}
+
+macro_rules! from_row {
+    ($($record:ident { $($field:ident),* $(,)? })*) => {
+        $(impl FromRow for $record {
+            fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self { $($field: row.get(stringify!($field))?),* })
+            }
+        })*
+    };
+}
+
+from_row! {
+    SigningKeyRecord { signing_key_id, sealed_private_key, public_key, created_at, retired_at, published_until }
+    IdentityRecord { identity_id, username, password_hash, roles, created_at, updated_at, credential_epoch }
+    AddressRecord { address_id, identity_id, kind, value, verified, created_at }
+    RecoveryFlowRecord {
+        recovery_flow_id, identity_id, decoy, address_key, channel, cookie_hash, code_hash, state,
+        code_attempts, locale, expires_at, created_at, verified_at, used_at,
+    }
+    OutboxMessageRecord {
+        outbox_message_id, identity_id, channel, sealed_payload, status, attempts, next_attempt_at,
+        lease_until, last_error, created_at, sent_at,
+    }
+    SessionRecord {
+        session_id, identity_id, token_hash, authenticated_at, expires_at, revoked_at, ip_address,
+        user_agent, created_at,
+    }
+    AuditEventRecord { audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at }
+    RefreshTokenRecord {
+        refresh_token_id, family_id, session_id, identity_id, token_hash, expires_at, spent_at,
+        revoked_at, created_at,
+    }
+}
+
+impl FromRow for IdentityAddressRow {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            identity: IdentityRecord::from_row(row)?,
+            address_id: row.get("address_id")?,
+            kind: row.get("kind")?,
+            value: row.get("value")?,
+            verified: row.get("verified")?,
+            address_created_at: row.get("address_created_at")?,
+        })
+    }
+}
+
+/// Applies the migrations sqlx's migrator would, keeping its
+/// `_sqlx_migrations` table, so a database made by an earlier latchkey
+/// carries on where it was.
+pub fn migrate(conn: &mut Connection, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "create table if not exists _sqlx_migrations (version bigint primary key, description text not null, \
+         installed_on timestamp not null default current_timestamp, success boolean not null, \
+         checksum blob not null, execution_time bigint not null)",
+    )
+    .context("creating the migrations table")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let dirty: Option<i64> = tx
+        .query_row(
+            "select version from _sqlx_migrations where success = false limit 1",
+            [],
+            |row| row.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    if let Some(version) = dirty {
+        anyhow::bail!("migration {version} was left partly applied; restore the database from a backup");
+    }
+    for migration in migrator.iter() {
+        let applied: Option<Vec<u8>> = tx
+            .query_row(
+                "select checksum from _sqlx_migrations where version = ?1",
+                [migration.version],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        match applied {
+            Some(checksum) if checksum == *migration.checksum => continue,
+            Some(_) => anyhow::bail!(
+                "migration {} was changed after it was applied to this database",
+                migration.version
+            ),
+            None => {}
+        }
+        let started = std::time::Instant::now();
+        tx.execute_batch(migration.sql.as_str())
+            .with_context(|| format!("applying migration {} ({})", migration.version, migration.description))?;
+        tx.execute(
+            "insert into _sqlx_migrations (version, description, success, checksum, execution_time) \
+             values (?1, ?2, true, ?3, ?4)",
+            rusqlite::params![
+                migration.version,
+                &*migration.description,
+                &*migration.checksum,
+                i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX)
+            ],
+        )?;
+    }
+    tx.commit().context("committing migrations")?;
+    Ok(())
+}

@@ -1,0 +1,809 @@
+//! The SQLite backend: one file, WAL journal, foreign keys on, run through
+//! rusqlite. Every write goes to the one writer thread (`writer`), which
+//! commits whatever is waiting in one transaction; reads run on the
+//! calling thread on a pooled connection (`conn::Readers`). The statements
+//! are the ones PostgreSQL runs (`store::sql`).
+
+mod conn;
+mod writer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::Connection;
+use sqlx::migrate::Migrator;
+
+use self::conn::{FromRow, Readers, WriteContext, all, conflict_or, execute, optional};
+use self::writer::Writer;
+use super::sql::*;
+use super::*;
+use crate::config::DatabaseSettings;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, attempts = attempts + 1 \
+     where outbox_message_id in (select outbox_message_id from outbox_message \
+       where status = 'pending' and next_attempt_at <= $1 and (lease_until is null or lease_until <= $1) \
+       order by next_attempt_at limit $3) \
+     returning *";
+
+/// Every write runs on the one writer, so a plain read inside its
+/// transaction cannot be overtaken by another write.
+const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1";
+
+const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
+     where ($1 is null or identity_id = $1) and created_at >= $2 \
+     order by created_at desc, audit_event_id limit $3";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    busy_timeout: Duration,
+    writer: Writer,
+    readers: Readers,
+}
+
+impl SqliteStore {
+    pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let path = conn::path_of(database_url)?;
+        let busy_timeout = settings.statement_timeout.max(Duration::from_secs(1));
+        let writer_conn = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || conn::open(&path, busy_timeout, true)).await??
+        };
+        Ok(Self {
+            writer: Writer::spawn(writer_conn)?,
+            readers: Readers::new(path.clone(), busy_timeout),
+            path,
+            busy_timeout,
+        })
+    }
+
+    /// A connection of its own, off the runtime, for work that must not
+    /// run inside the writer's transaction (migrations, checkpoints).
+    async fn alone<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (path, busy_timeout) = (self.path.clone(), self.busy_timeout);
+        tokio::task::spawn_blocking(move || work(&mut conn::open(&path, busy_timeout, true)?)).await?
+    }
+
+    /// Runs one purge statement batch after batch until a batch comes back
+    /// short; each batch is a write of its own, so requests run between them.
+    async fn drain(&self, sql: &'static str, before: i64, now: i64) -> anyhow::Result<u64> {
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .writer
+                .write(move |c| execute(c, sql, &[&before, &PURGE_BATCH, &now]).or_fail("purging old rows"))
+                .await?;
+            total += deleted as u64;
+            if (deleted as i64) < PURGE_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// `secure_delete` zeroed the deleted row's page; a checkpoint writes that
+/// page back into the main file and truncates the WAL that held the old one.
+/// Readers of a running `serve` can keep it busy for a moment: retried.
+fn scrub_settings(conn: &mut Connection) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        let (busy, _, _): (i64, i64, i64) = conn
+            .query_row("pragma wal_checkpoint(truncate)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .context("checkpointing the WAL")?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!(
+        "the WAL could not be checkpointed (readers are busy); the deleted row may remain in the -wal file until \
+         the next checkpoint: stop `latchkey serve` and run `sqlite3 latchkey.db 'pragma wal_checkpoint(truncate)'`"
+    )
+}
+
+fn insert_outbox(c: &Connection, m: &OutboxMessageRecord) -> StoreResult<()> {
+    execute(
+        c,
+        INSERT_OUTBOX,
+        &[
+            &m.outbox_message_id,
+            &m.channel,
+            &m.sealed_payload,
+            &m.status,
+            &m.attempts,
+            &m.next_attempt_at,
+            &m.lease_until,
+            &m.last_error,
+            &m.created_at,
+            &m.sent_at,
+            &m.identity_id,
+        ],
+    )
+    .or_fail("inserting outbox message")?;
+    Ok(())
+}
+
+fn insert_audit(c: &Connection, e: &AuditEventRecord) -> StoreResult<()> {
+    execute(
+        c,
+        INSERT_AUDIT,
+        &[
+            &e.audit_event_id,
+            &e.identity_id,
+            &e.kind,
+            &e.ip_address,
+            &e.user_agent,
+            &e.detail,
+            &e.created_at,
+        ],
+    )
+    .or_fail("inserting audit event")?;
+    Ok(())
+}
+
+fn insert_session(c: &Connection, s: &SessionRecord) -> StoreResult<()> {
+    execute(
+        c,
+        INSERT_SESSION,
+        &[
+            &s.session_id,
+            &s.identity_id,
+            &s.token_hash,
+            &s.authenticated_at,
+            &s.expires_at,
+            &s.revoked_at,
+            &s.ip_address,
+            &s.user_agent,
+            &s.created_at,
+        ],
+    )
+    .or_fail("inserting session")?;
+    Ok(())
+}
+
+fn insert_refresh(c: &Connection, t: &RefreshTokenRecord) -> StoreResult<()> {
+    execute(
+        c,
+        INSERT_REFRESH,
+        &[
+            &t.refresh_token_id,
+            &t.family_id,
+            &t.session_id,
+            &t.identity_id,
+            &t.token_hash,
+            &t.expires_at,
+            &t.spent_at,
+            &t.revoked_at,
+            &t.created_at,
+        ],
+    )
+    .or_fail("inserting refresh token")?;
+    Ok(())
+}
+
+fn insert_address(c: &Connection, a: &AddressRecord) -> StoreResult<()> {
+    execute(
+        c,
+        INSERT_ADDRESS,
+        &[
+            &a.address_id,
+            &a.identity_id,
+            &a.kind,
+            &a.value,
+            &a.verified,
+            &a.created_at,
+        ],
+    )
+    .map_err(conflict_or("address", "inserting address"))?;
+    Ok(())
+}
+
+/// A start's statements: the flow (only while the login key is under its
+/// start limit), then the older flows it supersedes, its message and its
+/// audit event. A refused start writes nothing. Known and unknown logins
+/// run the same statements.
+fn start(c: &Connection, s: &NewRecoveryFlow) -> StoreResult<StartOutcome> {
+    let f = &s.flow;
+    let inserted = execute(
+        c,
+        INSERT_FLOW,
+        &[
+            &f.recovery_flow_id,
+            &f.identity_id,
+            &f.address_key,
+            &f.channel,
+            &f.cookie_hash,
+            &f.code_hash,
+            &f.state,
+            &f.locale,
+            &f.expires_at,
+            &f.created_at,
+            &s.window_start,
+            &s.start_limit(),
+            &f.decoy,
+        ],
+    )
+    .or_fail("inserting recovery flow")?;
+    if inserted == 0 {
+        let oldest_start = optional(c, OLDEST_START, &[&f.address_key, &s.window_start], |row| row.get(0))
+            .or_fail("reading oldest start")?
+            .unwrap_or(s.window_start);
+        return Ok(StartOutcome::RateLimited { oldest_start });
+    }
+    execute(c, SUPERSEDE_FLOWS, &[&f.address_key, &f.recovery_flow_id]).or_fail("superseding older flows")?;
+    if let Some(message) = &s.message {
+        insert_outbox(c, message)?;
+    }
+    insert_audit(c, &s.audit)?;
+    Ok(StartOutcome::Created)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        self.alone(|c| conn::migrate(c, &MIGRATOR))
+            .await
+            .context("applying migrations")
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.readers
+            .read("database ping", |c| c.query_row("select 1", [], |_| Ok(())))
+    }
+
+    async fn stored_setting(&self, key: &str) -> anyhow::Result<Option<String>> {
+        self.readers
+            .read("reading setting", |c| optional(c, SETTING, &[&key], |row| row.get(0)))
+    }
+
+    async fn delete_setting(&self, key: &str) -> anyhow::Result<bool> {
+        let key = key.to_owned();
+        let deleted = self
+            .writer
+            .write(move |c| execute(c, DELETE_SETTING, &[&key]).or_fail("deleting setting"))
+            .await?;
+        // Leave no copy of the deleted row in the database's files.
+        self.alone(scrub_settings).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: &str, now: i64) -> anyhow::Result<String> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        Ok(self
+            .writer
+            .write(move |c| {
+                execute(c, INSERT_SETTING, &[&key, &value, &now]).or_fail("storing setting")?;
+                optional(c, SETTING, &[&key], |row| row.get(0))
+                    .or_fail("reading setting")?
+                    .context("the setting vanished")
+                    .map_err(StoreError::from)
+            })
+            .await?)
+    }
+
+    async fn signing_keys(&self) -> anyhow::Result<Vec<SigningKeyRecord>> {
+        self.readers.read("reading signing keys", |c| {
+            all(c, SIGNING_KEYS, &[], SigningKeyRecord::from_row)
+        })
+    }
+
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> anyhow::Result<()> {
+        let k = k.clone();
+        self.writer
+            .write(move |c| {
+                execute(
+                    c,
+                    INSERT_SIGNING_KEY,
+                    &[
+                        &k.signing_key_id,
+                        &k.sealed_private_key,
+                        &k.public_key,
+                        &k.created_at,
+                        &k.retired_at,
+                        &k.published_until,
+                    ],
+                )
+                .or_fail("storing signing key")
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn retire_signing_keys_except(&self, keep: &str, now: i64, published_until: i64) -> anyhow::Result<()> {
+        let keep = keep.to_owned();
+        self.writer
+            .write(move |c| {
+                execute(c, RETIRE_SIGNING_KEYS, &[&keep, &now, &published_until]).or_fail("retiring signing keys")
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
+        let (i, addresses) = (identity.clone(), addresses.to_vec());
+        self.writer
+            .write(move |c| {
+                execute(
+                    c,
+                    INSERT_IDENTITY,
+                    &[
+                        &i.identity_id,
+                        &i.username,
+                        &i.password_hash,
+                        &i.roles,
+                        &i.created_at,
+                        &i.updated_at,
+                    ],
+                )
+                .map_err(conflict_or("username", "inserting identity"))?;
+                addresses.iter().try_for_each(|a| insert_address(c, a))
+            })
+            .await
+    }
+
+    async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>> {
+        self.readers.read("reading identity", |c| {
+            optional(
+                c,
+                IDENTITY,
+                &[&identity_id, &PLACEHOLDER_IDENTITY_ID],
+                IdentityRecord::from_row,
+            )
+        })
+    }
+
+    async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<(IdentityRecord, Vec<AddressRecord>)> {
+        let rows = self.readers.read("reading identity for login", |c| match login {
+            LoginLookup::Address(kind, value) => all(
+                c,
+                IDENTITY_BY_ADDRESS,
+                &[&kind.as_str(), &value, &PLACEHOLDER_IDENTITY_ID],
+                IdentityAddressRow::from_row,
+            ),
+            LoginLookup::Username(username) => all(
+                c,
+                IDENTITY_BY_USERNAME,
+                &[&username, &PLACEHOLDER_IDENTITY_ID],
+                IdentityAddressRow::from_row,
+            ),
+        })?;
+        IdentityAddressRow::collect(rows).context("the placeholder identity is missing")
+    }
+
+    async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>> {
+        self.readers.read("reading addresses", |c| {
+            all(c, ADDRESSES, &[&identity_id], AddressRecord::from_row)
+        })
+    }
+
+    async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>> {
+        self.readers.read("listing identities", |c| {
+            all(
+                c,
+                LIST_IDENTITIES,
+                &[&limit, &offset, &PLACEHOLDER_IDENTITY_ID],
+                IdentityRecord::from_row,
+            )
+        })
+    }
+
+    async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool> {
+        let id = identity_id.to_owned();
+        Ok(self
+            .writer
+            .write(move |c| {
+                let deleted =
+                    execute(c, DELETE_IDENTITY, &[&id, &PLACEHOLDER_IDENTITY_ID]).or_fail("deleting identity")?;
+                execute(c, DELETE_IDENTITY_FLOWS, &[&id]).or_fail("deleting the identity's recovery flows")?;
+                Ok(deleted > 0)
+            })
+            .await?)
+    }
+
+    async fn update_password_hash(
+        &self,
+        identity_id: &str,
+        expected: &str,
+        new_hash: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let (id, expected, new_hash) = (identity_id.to_owned(), expected.to_owned(), new_hash.to_owned());
+        self.writer
+            .write(move |c| {
+                execute(c, UPDATE_PASSWORD_HASH, &[&id, &expected, &new_hash, &now]).or_fail("updating password hash")
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool> {
+        let (id, changes) = (identity_id.to_owned(), changes.clone());
+        self.writer
+            .write(move |c| {
+                let updated = execute(
+                    c,
+                    UPDATE_IDENTITY,
+                    &[
+                        &id,
+                        &changes.username.is_some(),
+                        &changes.username.clone().flatten(),
+                        &changes.roles,
+                        &changes.password_hash,
+                        &now,
+                        &PLACEHOLDER_IDENTITY_ID,
+                    ],
+                )
+                .map_err(conflict_or("username", "updating identity"))?;
+                if changes.password_hash.is_some() {
+                    // In the same transaction, so no session of the old password survives.
+                    execute(c, REVOKE_IDENTITY_SESSIONS, &[&id, &now]).or_fail("revoking sessions")?;
+                }
+                Ok(updated > 0)
+            })
+            .await
+    }
+
+    async fn insert_address(&self, address: &AddressRecord) -> StoreResult<()> {
+        let address = address.clone();
+        self.writer.write(move |c| insert_address(c, &address)).await
+    }
+
+    async fn set_address_verified(
+        &self,
+        identity_id: &str,
+        kind: AddressKind,
+        value: &str,
+        verified: bool,
+    ) -> anyhow::Result<bool> {
+        let (id, value) = (identity_id.to_owned(), value.to_owned());
+        Ok(self
+            .writer
+            .write(move |c| {
+                execute(c, SET_ADDRESS_VERIFIED, &[&id, &kind.as_str(), &value, &verified])
+                    .or_fail("marking address verification")
+                    .map(|n| n > 0)
+            })
+            .await?)
+    }
+
+    async fn create_recovery_flow(&self, new: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+        let new = new.clone();
+        Ok(self.writer.write(move |c| start(c, &new)).await?)
+    }
+
+    async fn code_attempts_since(
+        &self,
+        identity_id: &str,
+        address_key: &str,
+        since: i64,
+    ) -> anyhow::Result<CodeAttempts> {
+        self.readers.read("counting recent code attempts", |c| {
+            let counts = optional(c, CODE_ATTEMPTS, &[&identity_id, &address_key, &since], |row| {
+                Ok(CodeAttempts {
+                    by_login: row.get(0)?,
+                    by_identity: row.get(1)?,
+                })
+            })?;
+            Ok(counts.unwrap_or_default())
+        })
+    }
+
+    async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {
+        self.readers.read("reading recovery flow", |c| {
+            optional(c, FLOW_BY_COOKIE, &[&cookie_hash], RecoveryFlowRecord::from_row)
+        })
+    }
+
+    async fn reserve_code_attempt(
+        &self,
+        flow_id: &str,
+        max_attempts: u32,
+        now: i64,
+    ) -> anyhow::Result<Option<RecoveryFlowRecord>> {
+        let (id, limit) = (flow_id.to_owned(), attempt_limit(max_attempts));
+        Ok(self
+            .writer
+            .write(move |c| {
+                optional(
+                    c,
+                    RESERVE_CODE_ATTEMPT,
+                    &[&id, &limit, &now],
+                    RecoveryFlowRecord::from_row,
+                )
+                .or_fail("reserving a code attempt")
+            })
+            .await?)
+    }
+
+    async fn kill_flow(&self, flow_id: &str) -> anyhow::Result<()> {
+        let id = flow_id.to_owned();
+        self.writer
+            .write(move |c| execute(c, KILL_FLOW, &[&id]).or_fail("killing flow"))
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_flow_verified(
+        &self,
+        flow_id: &str,
+        old_cookie_hash: &str,
+        new_cookie_hash: &str,
+        now: i64,
+    ) -> anyhow::Result<bool> {
+        let (id, old, new) = (
+            flow_id.to_owned(),
+            old_cookie_hash.to_owned(),
+            new_cookie_hash.to_owned(),
+        );
+        Ok(self
+            .writer
+            .write(move |c| {
+                execute(c, MARK_FLOW_VERIFIED, &[&id, &old, &new, &now])
+                    .or_fail("marking flow verified")
+                    .map(|n| n == 1)
+            })
+            .await?)
+    }
+
+    async fn complete_recovery(&self, reset: &CompletedRecovery) -> anyhow::Result<bool> {
+        let r = reset.clone();
+        Ok(self
+            .writer
+            .write(move |c| {
+                let spent = execute(c, SPEND_FLOW, &[&r.flow_id, &r.identity_id, &r.now, &r.from_state])
+                    .or_fail("spending recovery flow")?;
+                if spent != 1 {
+                    return Ok(false);
+                }
+                execute(c, RESET_PASSWORD, &[&r.identity_id, &r.password_hash, &r.now])
+                    .or_fail("storing new password hash")?;
+                execute(c, REVOKE_IDENTITY_SESSIONS, &[&r.identity_id, &r.now]).or_fail("revoking sessions")?;
+                execute(c, CLOSE_IDENTITY_FLOWS, &[&r.identity_id]).or_fail("closing other flows")?;
+                insert_session(c, &r.session)?;
+                insert_outbox(c, &r.notice)?;
+                r.audit.iter().try_for_each(|event| insert_audit(c, event))?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        audit: &AuditEventRecord,
+        credential_epoch: i64,
+    ) -> anyhow::Result<bool> {
+        let (session, audit) = (session.clone(), audit.clone());
+        Ok(self
+            .writer
+            .write(move |c| {
+                let current: Option<i64> = optional(c, IDENTITY_EPOCH_SQL, &[&session.identity_id], |row| row.get(0))
+                    .or_fail("reading the credential epoch")?;
+                if current != Some(credential_epoch) {
+                    return Ok(false);
+                }
+                insert_session(c, &session)?;
+                insert_audit(c, &audit)?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>> {
+        self.readers.read("reading session by token", |c| {
+            optional(c, SESSION_BY_TOKEN, &[&token_hash], SessionRecord::from_row)
+        })
+    }
+
+    async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>> {
+        self.readers.read("reading session", |c| {
+            optional(c, SESSION, &[&session_id], SessionRecord::from_row)
+        })
+    }
+
+    async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool> {
+        let id = session_id.to_owned();
+        Ok(self
+            .writer
+            .write(move |c| {
+                execute(c, REVOKE_SESSION, &[&id, &now])
+                    .or_fail("revoking session")
+                    .map(|n| n > 0)
+            })
+            .await?)
+    }
+
+    async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64> {
+        let id = identity_id.to_owned();
+        Ok(self
+            .writer
+            .write(move |c| {
+                execute(c, REVOKE_IDENTITY_SESSIONS, &[&id, &now])
+                    .or_fail("revoking identity sessions")
+                    .map(|n| n as u64)
+            })
+            .await?)
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        reset_before: i64,
+        policy: LoginLockPolicy,
+    ) -> anyhow::Result<LoginReservation> {
+        let key = key.to_owned();
+        Ok(self
+            .writer
+            .write(move |c| {
+                // On the one writer nothing can clear the lock between the
+                // refused upsert and its read.
+                let reserved: Option<i64> = optional(
+                    c,
+                    RESERVE_LOGIN_ATTEMPT,
+                    &[
+                        &key,
+                        &now,
+                        &reset_before,
+                        &policy.free,
+                        &policy.doublings(),
+                        &policy.max_lock_ms,
+                        &policy.first_lock_until(now),
+                    ],
+                    |row| row.get(0),
+                )
+                .or_fail("reserving a login attempt")?;
+                if let Some(failures) = reserved {
+                    return Ok(LoginReservation::Reserved { failures });
+                }
+                let until: Option<i64> =
+                    optional(c, LOGIN_LOCK, &[&key], |row| row.get(0)).or_fail("reading a login lock")?;
+                Ok(LoginReservation::Locked {
+                    until: until.unwrap_or(now + 1000),
+                })
+            })
+            .await?)
+    }
+
+    async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()> {
+        let keys = keys.to_vec();
+        self.writer
+            .write(move |c| {
+                keys.iter()
+                    .try_for_each(|key| execute(c, CLEAR_LOGIN_THROTTLE, &[key]).map(drop))
+                    .or_fail("clearing login throttle")
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> anyhow::Result<()> {
+        let token = token.clone();
+        Ok(self.writer.write(move |c| insert_refresh(c, &token)).await?)
+    }
+
+    async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>> {
+        self.readers.read("reading refresh token", |c| {
+            optional(c, REFRESH_BY_HASH, &[&token_hash], RefreshTokenRecord::from_row)
+        })
+    }
+
+    async fn rotate_refresh_token(&self, spent_id: &str, next: &RefreshTokenRecord, now: i64) -> anyhow::Result<bool> {
+        let (id, next) = (spent_id.to_owned(), next.clone());
+        Ok(self
+            .writer
+            .write(move |c| {
+                if execute(c, SPEND_REFRESH, &[&id, &now]).or_fail("spending refresh token")? != 1 {
+                    return Ok(false);
+                }
+                insert_refresh(c, &next)?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> anyhow::Result<()> {
+        let id = family_id.to_owned();
+        self.writer
+            .write(move |c| {
+                execute(c, REVOKE_REFRESH_FAMILY, &[&id, &now]).or_fail("revoking refresh family")?;
+                execute(c, REVOKE_FAMILY_SESSION, &[&id, &now]).or_fail("revoking the family's session")
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>> {
+        Ok(self
+            .writer
+            .write(move |c| {
+                all(
+                    c,
+                    CLAIM_OUTBOX_SQL,
+                    &[&now, &lease_until, &limit],
+                    OutboxMessageRecord::from_row,
+                )
+                .or_fail("claiming outbox messages")
+            })
+            .await?)
+    }
+
+    async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()> {
+        let id = message_id.to_owned();
+        self.writer
+            .write(move |c| execute(c, MARK_OUTBOX_SENT, &[&id, &now]).or_fail("marking message sent"))
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_outbox_retry(&self, message_id: &str, next_attempt_at: i64, error: &str) -> anyhow::Result<()> {
+        let (id, error) = (message_id.to_owned(), error.to_owned());
+        self.writer
+            .write(move |c| {
+                execute(c, MARK_OUTBOX_RETRY, &[&id, &next_attempt_at, &error]).or_fail("scheduling message retry")
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()> {
+        let (id, error) = (message_id.to_owned(), error.to_owned());
+        self.writer
+            .write(move |c| execute(c, MARK_OUTBOX_FAILED, &[&id, &error]).or_fail("marking message failed"))
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_stats(&self) -> anyhow::Result<OutboxStats> {
+        self.readers.read("reading outbox stats", |c| {
+            c.query_row(OUTBOX_STATS, [], |row| {
+                Ok(OutboxStats {
+                    pending: row.get(0)?,
+                    oldest_pending_created_at: row.get(1)?,
+                })
+            })
+        })
+    }
+
+    async fn purge(&self, rows_before: i64, audit_before: i64, now: i64) -> anyhow::Result<Purged> {
+        let mut purged = Purged {
+            recovery_flows: self.drain(PURGE_FLOWS, rows_before, now).await?,
+            login_throttles: self.drain(PURGE_THROTTLES, rows_before, now).await?,
+            outbox_messages: self.drain(PURGE_OUTBOX, rows_before, now).await?,
+            sessions: self.drain(PURGE_SESSIONS, rows_before, now).await?,
+            audit_events: 0,
+        };
+        if audit_before > 0 {
+            purged.audit_events = self.drain(PURGE_AUDIT, audit_before, now).await?;
+        }
+        Ok(purged)
+    }
+
+    async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()> {
+        let event = event.clone();
+        Ok(self.writer.write(move |c| insert_audit(c, &event)).await?)
+    }
+
+    async fn audit_events(
+        &self,
+        identity_id: Option<&str>,
+        since: Option<i64>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AuditEventRecord>> {
+        self.readers.read("reading audit events", |c| {
+            all(
+                c,
+                AUDIT_EVENTS_SQL,
+                &[&identity_id, &since.unwrap_or(0), &limit],
+                AuditEventRecord::from_row,
+            )
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! The one SQLite writer: a thread of its own that owns the write
+//! connection and commits every write waiting for it in one transaction.
+//!
+//! SQLite allows one writer at a time, so writes queue here instead of
+//! sleeping in SQLite's busy handler, and the commit (the WAL write) is
+//! shared by the whole group. Each write runs in a savepoint, so one
+//! write's failure is rolled back alone and never becomes another's. A
+//! write is answered only after its group has committed, so nothing that
+//! was answered is lost to a crash. If the commit itself fails, each write
+//! of the group is retried in a transaction of its own.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use anyhow::Context;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{StoreError, StoreResult};
+
+/// Most writes one transaction commits.
+const MAX_GROUP: usize = 128;
+/// Writes waiting for the writer before callers wait to hand theirs over.
+const QUEUE: usize = 1024;
+
+/// A write as the writer thread runs it: `run` may be called again when a
+/// group is retried, and `finish` hands the outcome back once it is final.
+trait Job: Send {
+    /// Runs the write; false when it failed (its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    fn finish(self: Box<Self>, committed: anyhow::Result<()>);
+}
+
+struct Write<T, F> {
+    work: F,
+    outcome: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Write<T, F>
+where
+    T: Send,
+    F: FnMut(&Connection) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let outcome = catch_unwind(AssertUnwindSafe(|| (self.work)(conn)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("a database write panicked").into()));
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: anyhow::Result<()>) {
+        let outcome = match committed {
+            Ok(()) => self
+                .outcome
+                .unwrap_or_else(|| Err(anyhow::anyhow!("the write did not run").into())),
+            Err(e) => Err(e.into()),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// The handle requests write through; the thread stops when it is dropped.
+pub struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn spawn(conn: Connection) -> anyhow::Result<Self> {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, queue))
+            .context("starting the SQLite writer thread")?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` in the writer's next transaction and answers once it
+    /// has committed. `work` must be repeatable: a group whose commit
+    /// fails runs it again alone.
+    pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Write {
+            work,
+            outcome: None,
+            reply,
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("the SQLite writer has stopped")))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("the SQLite writer has stopped")))?
+    }
+}
+
+fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+    let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit(&conn, &mut group) {
+            Ok(()) => group.drain(..).for_each(|job| job.finish(Ok(()))),
+            Err(_) => {
+                for mut job in group.drain(..) {
+                    let alone = commit(&conn, std::slice::from_mut(&mut job));
+                    job.finish(alone);
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for `jobs`, each in its own savepoint.
+fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<()> {
+    let outcome = (|| {
+        exec(conn, "begin immediate")?;
+        for job in jobs.iter_mut() {
+            exec(conn, "savepoint job")?;
+            if job.run(conn) {
+                exec(conn, "release job")?;
+            } else {
+                // Some errors (a full disk, I/O) roll the whole transaction
+                // back; then the group has failed, not just this write.
+                anyhow::ensure!(!conn.is_autocommit(), "the transaction was rolled back");
+                exec(conn, "rollback to job")?;
+                exec(conn, "release job")?;
+            }
+        }
+        exec(conn, "commit")
+    })();
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = exec(conn, "rollback");
+    }
+    outcome
+}
+
+fn exec(conn: &Connection, sql: &str) -> anyhow::Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .with_context(|| format!("SQLite `{sql}`"))?;
+    Ok(())
+}
