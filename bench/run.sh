@@ -5,7 +5,8 @@
 #   bash bench/run.sh                 # SQLite, one instance
 #   bash bench/run.sh postgres        # PostgreSQL (BENCH_POSTGRES_URL or the local server), one instance
 #   bash bench/run.sh postgres 2      # PostgreSQL, two instances sharing the database
-#   BENCH_SCENARIOS="start verify" bash bench/run.sh   # some of: start login verify reset
+#   BENCH_SCENARIOS="start verify" bash bench/run.sh   # some of: alive start session jwt login verify reset
+#   BENCH_BIN=/path/to/latchkey bash bench/run.sh       # another build (an earlier commit, for a before/after)
 #
 # Prints req/s, p50/p99 latency and the server's peak RSS per scenario, and
 # appends them to bench/results.txt. Limits are switched off (0) so the
@@ -20,6 +21,7 @@ reset_flows=${BENCH_RESET_FLOWS:-3000}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 cargo build --release --quiet --bin latchkey --example argon2_ceiling
+bin=${BENCH_BIN:-./target/release/latchkey}
 ceiling=$(./target/release/examples/argon2_ceiling)
 echo "$ceiling"
 echo "$(date -u +%FT%TZ) $ceiling" >> bench/results.txt
@@ -44,13 +46,13 @@ export LATCHKEY_RATE_LIMIT__IP_PER_MINUTE=0
 export LATCHKEY_RECOVERY__MAX_STARTS_PER_HOUR=0
 export LATCHKEY_COURIER__MAIL_DIR=$work/mail
 export RUST_LOG=warn
-./target/release/latchkey migrate >/dev/null
+"$bin" migrate >/dev/null
 
 urls=()
 for i in $(seq 1 "$instances"); do
   port=$((18070 + 10 * i))
   LATCHKEY_LISTEN=127.0.0.1:$port LATCHKEY_ADMIN_LISTEN=127.0.0.1:$((port + 1)) \
-    ./target/release/latchkey serve > "$work/serve-$i.log" 2>&1 &
+    "$bin" serve > "$work/serve-$i.log" 2>&1 &
   pids+=($!)
   urls+=("http://127.0.0.1:$port")
 done
@@ -99,9 +101,19 @@ run() { # name script path
   echo "$(date -u +%FT%TZ) $line" >> bench/results.txt
 }
 
-scenarios=" ${BENCH_SCENARIOS:-start login verify reset} "
+scenarios=" ${BENCH_SCENARIOS:-alive start session jwt login verify reset} "
 wants() { [[ $scenarios == *" $1 "* ]]; }
+# The HTTP ceiling of this binary: the cheapest route, nothing behind it.
+wants alive && run alive alive.lua /health/alive
 wants start && run start start.lua /api/auth/recovery/start
+# Session checks, with the session token and with the JWT (whose session is
+# still read, so a logout takes effect at once).
+if wants session || wants jwt; then
+  python3 bench/sessions.py "${urls[0]}" 200 "$work/sessions.txt"
+  export BENCH_SESSIONS=$work/sessions.txt
+  wants session && BENCH_CREDENTIAL=token run session session.lua /api/auth/session
+  wants jwt && BENCH_CREDENTIAL=jwt run jwt session.lua /api/auth/session
+fi
 wants login && run login login.lua /api/auth/login
 
 # Verify and reset need live flows with their codes: accounts without a

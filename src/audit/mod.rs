@@ -59,7 +59,7 @@ pub fn event(kind: Kind, identity_id: Option<&str>, client: &Client, mut detail:
         map.insert("actor".into(), Value::from(actor));
     }
     AuditEventRecord {
-        audit_event_id: uuid::Uuid::new_v4().to_string(),
+        audit_event_id: crate::store::new_row_id(),
         identity_id: identity_id.map(str::to_owned),
         kind: kind.as_str().into(),
         ip_address: client.ip.clone(),

@@ -119,7 +119,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
         Channel::Sms => services.settings.recovery.sms_lifespan,
         Channel::Email => services.settings.recovery.lifespan,
     };
-    let flow_id = uuid::Uuid::new_v4().to_string();
+    let flow_id = crate::store::new_row_id();
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
     let account_id = recipient.as_ref().map(|(identity, _)| identity.id().to_owned());
@@ -264,7 +264,7 @@ pub async fn issue_for_support(services: &Services, identity_id: &str, client: &
         });
     }
     let now = now_ms();
-    let flow_id = uuid::Uuid::new_v4().to_string();
+    let flow_id = crate::store::new_row_id();
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
     let expires_at = now + ms(services.settings.recovery.lifespan);

@@ -56,7 +56,7 @@ pub enum Credential {
 pub fn new_session(services: &Services, identity_id: &str, client: &Client, now: i64) -> (SecretToken, SessionRecord) {
     let token = SecretToken::generate();
     let record = SessionRecord {
-        session_id: uuid::Uuid::new_v4().to_string(),
+        session_id: crate::store::new_row_id(),
         identity_id: identity_id.to_owned(),
         token_hash: services
             .secret

@@ -33,9 +33,10 @@ pub fn path_of(url: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Opens a connection with latchkey's settings: WAL, `synchronous=normal`
-/// (a commit survives the process being killed), foreign keys, and
+/// (a commit survives the process being killed), foreign keys,
 /// `secure_delete` so deleted rows (a forgotten secret, purged flows) are
-/// overwritten, not just unlinked.
+/// overwritten, not just unlinked, and the file memory-mapped, so a read
+/// after another connection's commit maps the pages instead of copying them in again.
 pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> anyhow::Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
@@ -47,7 +48,7 @@ pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> anyhow::Result
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; \
-         pragma secure_delete = on;",
+         pragma secure_delete = on; pragma mmap_size = 268435456;",
     )
     .with_context(|| format!("configuring SQLite database {}", path.display()))?;
     Ok(conn)

@@ -48,12 +48,18 @@ impl SqliteStore {
     pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let path = conn::path_of(database_url)?;
         let busy_timeout = settings.statement_timeout.max(Duration::from_secs(1));
-        let writer_conn = {
+        let (writer, checkpoints) = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || conn::open(&path, busy_timeout, true)).await??
+            tokio::task::spawn_blocking(move || {
+                anyhow::Ok((
+                    conn::open(&path, busy_timeout, true)?,
+                    conn::open(&path, busy_timeout, false)?,
+                ))
+            })
+            .await??
         };
         Ok(Self {
-            writer: Writer::spawn(writer_conn)?,
+            writer: Writer::spawn(writer, checkpoints)?,
             readers: Readers::new(path.clone(), busy_timeout),
             path,
             busy_timeout,

@@ -66,13 +66,24 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub fn spawn(conn: Connection) -> anyhow::Result<Self> {
+    /// Starts the writer thread on `conn`, and a checkpointer on
+    /// `checkpoints` that copies the WAL back into the database file, so the
+    /// writer's commits never stop to do it.
+    pub fn spawn(conn: Connection, checkpoints: Connection) -> anyhow::Result<Self> {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, queue))
+            .spawn(move || {
+                run(conn, queue);
+                drop(stop);
+            })
             .context("starting the SQLite writer thread")?;
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint(checkpoints, stopped))
+            .context("starting the SQLite checkpoint thread")?;
         Ok(Self { jobs })
     }
 
@@ -100,9 +111,17 @@ impl Writer {
     }
 }
 
+/// How often the writer makes the WAL start over from its beginning.
+const RESTART_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
+    let mut restarted = std::time::Instant::now();
     while let Some(first) = queue.blocking_recv() {
+        if restarted.elapsed() >= RESTART_EVERY {
+            restart_wal(&conn);
+            restarted = std::time::Instant::now();
+        }
         group.push(first);
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
@@ -144,6 +163,32 @@ fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<()> {
         let _ = exec(conn, "rollback");
     }
     outcome
+}
+
+/// Under a steady stream of writes the WAL never catches up with its
+/// checkpoints, so it would grow without end (and every commit would
+/// extend the file). A restart checkpoint, between two groups, copies what
+/// the checkpointer has not and waits for readers to leave the WAL (they
+/// take microseconds), so the next commit writes from the WAL's beginning
+/// over blocks the file already has.
+fn restart_wal(conn: &Connection) {
+    if let Err(e) = conn.query_row("pragma wal_checkpoint(restart)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "WAL restart failed");
+    }
+}
+
+/// How often the checkpointer looks at the WAL.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A passive checkpoint every `CHECKPOINT_EVERY` until the writer stops: it
+/// waits for no one, and once readers have moved past the frames it
+/// copied, the writer starts the WAL over from its beginning.
+fn checkpoint(conn: Connection, stopped: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 fn exec(conn: &Connection, sql: &str) -> anyhow::Result<()> {

@@ -1,0 +1,2 @@
+-- wrk script: GET the route as it is (the HTTP ceiling: /health/alive).
+wrk.method = "GET"
