@@ -12,7 +12,7 @@ mod username;
 pub use code::RecoveryCode;
 pub use email::EmailAddress;
 pub use login::Login;
-pub use password::{NewPassword, PasswordPolicy, PolicyViolation, normalise_password};
+pub use password::{NewPassword, PasswordPolicy, PolicyViolation, StrongPassword, normalise_password};
 pub use phone::PhoneNumber;
 pub use secret_token::SecretToken;
 pub use username::Username;

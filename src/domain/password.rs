@@ -33,6 +33,12 @@ pub struct PasswordPolicy {
 /// same way.
 pub struct NewPassword(SecretString);
 
+/// A password that passed every rule that does not depend on the account:
+/// length and strength. The account's rule (`for_account`) comes after, so a
+/// flow can refuse a weak password before a code attempt is spent without
+/// telling anything about the account behind it.
+pub struct StrongPassword(SecretString);
+
 /// The one form a password is hashed and checked in: NFKC, so text typed
 /// decomposed (NFD, as some Vietnamese keyboards send it) or in full-width
 /// forms is the same password as its composed form.
@@ -40,10 +46,39 @@ pub fn normalise_password(raw: &str) -> String {
     raw.nfkc().collect()
 }
 
+/// One character as the identifier rule compares it: lowercase, with the
+/// look-alike digits and symbols people substitute for letters (zxcvbn's
+/// l33t table) folded onto the letter, and `l` onto `i` (both are `1`).
+fn fold(c: char) -> char {
+    match c {
+        '4' | '@' => 'a',
+        '8' => 'b',
+        '(' | '{' | '[' | '<' => 'c',
+        '3' => 'e',
+        '6' | '9' => 'g',
+        '1' | '!' | '|' | 'l' | 'L' => 'i',
+        '0' => 'o',
+        '$' | '5' => 's',
+        '+' | '7' => 't',
+        '%' => 'x',
+        '2' => 'z',
+        other => other.to_lowercase().next().unwrap_or(other),
+    }
+}
+
+fn folded(text: &str) -> String {
+    text.chars().map(fold).collect()
+}
+
 impl PasswordPolicy {
-    /// Checks length, strength and that the password does not contain the
-    /// account's identifiers (email, its local part, username).
+    /// Every rule at once: `strength`, then the account's identifiers.
     pub fn check(&self, raw: &str, identifiers: &[&str]) -> Result<NewPassword, PolicyViolation> {
+        self.strength(raw)?.for_account(identifiers)
+    }
+
+    /// Length, then zxcvbn's strength estimate: the one time it runs for
+    /// this password. zxcvbn sees no account data; `for_account` handles it.
+    pub fn strength(&self, raw: &str) -> Result<StrongPassword, PolicyViolation> {
         if raw.len() > MAX_PASSWORD_BYTES {
             return Err(PolicyViolation::TooLong {
                 max_bytes: MAX_PASSWORD_BYTES,
@@ -55,21 +90,33 @@ impl PasswordPolicy {
                 min: self.min_length.max(1),
             });
         }
-        let lowered = normalised.to_lowercase();
-        let contains_identifier = identifiers
-            .iter()
-            .map(|i| i.trim().to_lowercase())
-            .filter(|i| i.chars().count() >= 3)
-            .any(|i| lowered.contains(&i));
-        if contains_identifier {
-            return Err(PolicyViolation::ContainsIdentifier);
-        }
         let prefix: String = normalised.chars().take(ESTIMATOR_PREFIX_CHARS).collect();
-        let score = u8::from(zxcvbn::zxcvbn(&prefix, identifiers).score());
+        let score = u8::from(zxcvbn::zxcvbn(&prefix, &[]).score());
         if score < MIN_STRENGTH_SCORE {
             return Err(PolicyViolation::TooWeak);
         }
-        Ok(NewPassword(SecretString::from(normalised)))
+        Ok(StrongPassword(SecretString::from(normalised)))
+    }
+}
+
+impl StrongPassword {
+    /// Refuses a password that contains one of the account's identifiers
+    /// (email, its local part, username) of three characters or more —
+    /// forwards, backwards or spelled with look-alike digits and symbols.
+    /// Where zxcvbn, given the identifiers, would only lower the score, this
+    /// refuses outright.
+    pub fn for_account(self, identifiers: &[&str]) -> Result<NewPassword, PolicyViolation> {
+        let forwards = folded(self.0.expose_secret());
+        let backwards: String = forwards.chars().rev().collect();
+        let contains_identifier = identifiers
+            .iter()
+            .map(|i| folded(i.trim()))
+            .filter(|i| i.chars().count() >= 3)
+            .any(|i| forwards.contains(&i) || backwards.contains(&i));
+        if contains_identifier {
+            return Err(PolicyViolation::ContainsIdentifier);
+        }
+        Ok(NewPassword(self.0))
     }
 }
 
@@ -130,6 +177,22 @@ mod tests {
                 .err(),
             Some(PolicyViolation::ContainsIdentifier)
         );
+    }
+
+    #[test]
+    fn identifiers_spelled_backwards_or_with_look_alikes_are_refused() {
+        for password in [
+            "xq 4l1c3 rides purple zebras",
+            "xq ecila rides purple zebras",
+            "$ecret-B0B-l0ves-cats",
+        ] {
+            assert_eq!(
+                POLICY.check(password, &["alice@example.com", "alice", "bob"]).err(),
+                Some(PolicyViolation::ContainsIdentifier),
+                "{password}"
+            );
+        }
+        assert!(POLICY.check("xq 4l1c3 rides purple zebras", &["carol"]).is_ok());
     }
 
     #[test]

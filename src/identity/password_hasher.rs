@@ -1,15 +1,15 @@
-//! Argon2id hashing and verification on the blocking pool, with a bound on
-//! how many run at once so a flood of logins cannot exhaust memory, and a
-//! bound on how long a request waits for a slot (`password.max_queue_wait`):
-//! past it, or when the queue ahead already promises a longer wait, the
-//! request is answered 503 `overloaded` at once instead of waiting behind a
-//! flood. Each
-//! permit owns one 19 MiB block buffer that is reused from hash to hash:
-//! freshly allocating it every time lets the allocator's heaps grow by
-//! megabytes per request.
+//! Argon2id hashing and verification on a fixed pool of threads (one per
+//! CPU unless configured), each owning one 19 MiB block buffer that it reuses
+//! from hash to hash (allocating it afresh lets the allocator's heaps grow
+//! by megabytes per request). A request first takes a `Slot`: admission to
+//! the pool's queue, refused at once with 503 `overloaded` when the work
+//! already admitted promises a longer wait than `password.max_queue_wait`.
+//! The admitted work is the queue's bound, so a flood of logins cannot grow
+//! it, and the threads never sit idle while an admitted request does its
+//! database work before its hash.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -19,7 +19,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 
@@ -43,30 +42,59 @@ pub struct Verification {
 
 type Blocks = Vec<Block>;
 
+/// One piece of work for a pool thread, given that thread's block buffer.
+type Job = Box<dyn FnOnce(&mut Blocks) + Send>;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
-    /// One reusable block buffer per permit.
-    buffers: Arc<Mutex<Vec<Blocks>>>,
+    /// The pool's queue; the threads end when the last clone is dropped.
+    jobs: mpsc::Sender<Job>,
     /// A real hash of a random password, verified against when an account is
     /// unknown so that path costs the same as a wrong password.
     dummy_hash: Arc<str>,
-    slots: usize,
+    threads: usize,
     /// Longest wait for a slot; zero means no bound.
     max_wait: Duration,
-    /// Requests waiting for a slot now.
-    waiting: Arc<AtomicUsize>,
-    /// Recent time one hash takes, in microseconds (moving average).
+    /// Slots admitted and not yet dropped: running, queued, or about to queue.
+    admitted: Arc<AtomicUsize>,
+    /// Recent time one hash takes on a pool thread, in microseconds (moving average).
     recent_us: Arc<AtomicU64>,
 }
 
-/// Counts a waiting request while it lives.
-struct Waiting(Arc<AtomicUsize>);
+/// Counts an admitted slot while it lives.
+struct Admitted(Arc<AtomicUsize>);
 
-impl Drop for Waiting {
+impl Drop for Admitted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Starts `threads` pool threads sharing one queue.
+fn start_pool(threads: usize, recent_us: &Arc<AtomicU64>) -> anyhow::Result<mpsc::Sender<Job>> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..threads {
+        let (queue, recent_us) = (queue.clone(), recent_us.clone());
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                let mut blocks = new_blocks();
+                loop {
+                    // The lock is held only while waiting for the next job.
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { return };
+                    let began = Instant::now();
+                    job(&mut blocks);
+                    // A moving average over about eight hashes.
+                    let took = micros(began.elapsed());
+                    let previous = recent_us.load(Ordering::Relaxed);
+                    recent_us.store(previous - previous / 8 + took / 8, Ordering::Relaxed);
+                }
+            })
+            .context("starting an argon2 thread")?;
+    }
+    Ok(jobs)
 }
 
 fn overloaded() -> Error {
@@ -136,110 +164,87 @@ fn verify_blocking(password: &str, stored: &str, blocks: &mut Blocks) -> Verific
 }
 
 impl PasswordHasher {
-    /// `max_concurrent` hashes at once (0 means one per CPU), each waiting at
-    /// most `max_wait` for its turn (zero: no bound).
-    pub async fn new(max_concurrent: usize, max_wait: Duration) -> anyhow::Result<Self> {
-        let permits = if max_concurrent == 0 {
+    /// A pool of `threads` Argon2 threads (0 means one per CPU); a slot is
+    /// refused when the work ahead promises a wait over `max_wait` (zero: no
+    /// bound).
+    pub async fn new(threads: usize, max_wait: Duration) -> anyhow::Result<Self> {
+        let threads = if threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
-            max_concurrent
+            threads
+        };
+        let recent_us = Arc::new(AtomicU64::new(0));
+        let jobs = start_pool(threads, &recent_us)?;
+        let mut hasher = Self {
+            jobs,
+            dummy_hash: Arc::from(""),
+            threads,
+            max_wait,
+            admitted: Arc::new(AtomicUsize::new(0)),
+            recent_us,
         };
         let random = crate::domain::SecretToken::generate();
-        let began = Instant::now();
-        let (dummy, blocks) = tokio::task::spawn_blocking(move || {
-            let mut blocks = new_blocks();
-            hash_blocking(random.expose(), &mut blocks).map(|hash| (hash, blocks))
-        })
-        .await
-        .context("dummy hash task")??;
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(permits)),
-            buffers: Arc::new(Mutex::new(vec![blocks])),
-            dummy_hash: dummy.into(),
-            slots: permits,
-            max_wait,
-            waiting: Arc::new(AtomicUsize::new(0)),
-            recent_us: Arc::new(AtomicU64::new(micros(began.elapsed()))),
-        })
+        let dummy = hasher
+            .run(move |blocks| hash_blocking(random.expose(), blocks))
+            .await??;
+        hasher.dummy_hash = dummy.into();
+        Ok(hasher)
     }
 
-    /// The wait the queue ahead promises: every slot's share of the waiting
-    /// requests, each taking about as long as recent hashes took.
+    /// The wait the work ahead promises: every thread's share of it, each
+    /// hash taking about as long as recent hashes took.
     fn expected_wait(&self, ahead: usize) -> Duration {
-        let rounds = u64::try_from(ahead / self.slots.max(1)).unwrap_or(u64::MAX);
+        let rounds = u64::try_from(ahead / self.threads.max(1)).unwrap_or(u64::MAX);
         Duration::from_micros(self.recent_us.load(Ordering::Relaxed).saturating_mul(rounds))
     }
 
-    /// A turn at the hasher, waited for at most `max_wait` — refused at once
-    /// when the queue ahead already promises a longer wait. Take it before
-    /// committing anything the hash is for (a reserved login attempt, a spent
-    /// code), so an `overloaded` answer costs the client nothing.
-    pub async fn slot(&self) -> Result<Slot> {
-        let queued = Instant::now();
-        let ahead = self.waiting.fetch_add(1, Ordering::Relaxed);
-        let waiting = Waiting(self.waiting.clone());
-        let acquire = self.permits.clone().acquire_owned();
-        let permit = if self.max_wait.is_zero() {
-            acquire.await.context("hasher closed")?
-        } else {
-            if self.expected_wait(ahead) > self.max_wait {
-                metrics::counter!("latchkey_argon2_overloaded_total").increment(1);
-                return Err(overloaded());
-            }
-            match tokio::time::timeout(self.max_wait, acquire).await {
-                Ok(permit) => permit.context("hasher closed")?,
-                Err(_) => {
-                    metrics::counter!("latchkey_argon2_overloaded_total").increment(1);
-                    return Err(overloaded());
-                }
-            }
-        };
-        drop(waiting);
-        metrics::histogram!("latchkey_argon2_queue_wait_seconds").record(queued.elapsed().as_secs_f64());
+    /// Admission to the hasher, refused at once when the work already
+    /// admitted promises a wait over `max_wait`. Take it before committing
+    /// anything the hash is for (a reserved login attempt, a spent code), so
+    /// an `overloaded` answer costs the client nothing; once admitted, the
+    /// hash runs.
+    pub fn slot(&self) -> Result<Slot> {
+        let ahead = self.admitted.fetch_add(1, Ordering::Relaxed);
+        let admitted = Admitted(self.admitted.clone());
+        if !self.max_wait.is_zero() && self.expected_wait(ahead) > self.max_wait {
+            metrics::counter!("latchkey_argon2_overloaded_total").increment(1);
+            return Err(overloaded());
+        }
         Ok(Slot {
             hasher: self.clone(),
-            _permit: permit,
+            _admitted: admitted,
         })
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String> {
-        self.slot().await?.hash(password).await
+        self.slot()?.hash(password).await
     }
 
     pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<Verification> {
-        self.slot().await?.verify(password, stored).await
+        self.slot()?.verify(password, stored).await
     }
 
-    /// Runs `work` on the blocking pool with a block buffer (the caller holds a permit).
+    /// Runs `work` on a pool thread with that thread's block buffer.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Blocks) -> T + Send + 'static) -> Result<T> {
-        let mut blocks = self
-            .buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_else(new_blocks);
-        let began = Instant::now();
-        let (blocks, out) = tokio::task::spawn_blocking(move || {
-            let out = work(&mut blocks);
-            (blocks, out)
-        })
-        .await
-        .context("argon2 task")?;
-        let took = micros(began.elapsed());
-        // A moving average over about eight hashes.
-        let previous = self.recent_us.load(Ordering::Relaxed);
-        self.recent_us
-            .store(previous - previous / 8 + took / 8, Ordering::Relaxed);
-        self.buffers.lock().unwrap_or_else(|e| e.into_inner()).push(blocks);
-        Ok(out)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let queued = Instant::now();
+        let job: Job = Box::new(move |blocks| {
+            metrics::histogram!("latchkey_argon2_queue_wait_seconds").record(queued.elapsed().as_secs_f64());
+            // Nobody may be waiting any more (a client that hung up).
+            let _ = answer.send(work(blocks));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow!("the argon2 pool has stopped"))?;
+        Ok(answered.await.context("an argon2 thread dropped its job")?)
     }
 }
 
-/// One turn at the hasher (see `PasswordHasher::slot`); its hashes run
-/// without waiting again.
+/// One admission to the hasher (see `PasswordHasher::slot`); its hashes are
+/// queued without being refused again.
 pub struct Slot {
     hasher: PasswordHasher,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _admitted: Admitted,
 }
 
 impl Slot {

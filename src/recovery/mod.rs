@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::audit::{self, Kind};
 use crate::courier::Message;
-use crate::domain::{Login, RecoveryCode, SecretToken};
+use crate::domain::{Login, RecoveryCode, SecretToken, StrongPassword};
 use crate::error::{Error, Result};
 use crate::i18n::Locale;
 use crate::identity::{self, Identity};
@@ -499,8 +499,11 @@ pub async fn reset(
     if flow.state != "verified" {
         return Err(Error::RecoveryNotVerified);
     }
-    let slot = services.hasher.slot().await?;
-    complete(services, &slot, &flow, password, client).await
+    let strong = identity::policy(services)
+        .strength(password)
+        .map_err(Error::PasswordPolicy)?;
+    let slot = services.hasher.slot()?;
+    complete(services, &slot, &flow, strong, client).await
 }
 
 /// Token dialect: code and new password in one request. A mismatched repeat,
@@ -525,14 +528,14 @@ pub async fn confirm(
         return Err(Error::RecoverySessionMissing);
     }
     let code = parse_code(code)?;
-    identity::policy(services)
-        .check(password, &[])
+    let strong = identity::policy(services)
+        .strength(password)
         .map_err(Error::PasswordPolicy)?;
     // The hasher slot is taken before the attempt is spent, so an
     // `overloaded` answer does not cost the person one of their guesses.
-    let slot = services.hasher.slot().await?;
+    let slot = services.hasher.slot()?;
     check_code(services, &flow, &code, client).await?;
-    complete(services, &slot, &flow, password, client).await
+    complete(services, &slot, &flow, strong, client).await
 }
 
 /// Spends the flow and applies the reset atomically: new password hash,
@@ -542,15 +545,15 @@ async fn complete(
     services: &Services,
     slot: &identity::Slot,
     flow: &RecoveryFlowRecord,
-    password: &str,
+    password: StrongPassword,
     client: &Client,
 ) -> Result<IssuedSession> {
     let identity_id = flow.account().ok_or(Error::RecoverySessionMissing)?;
     let identity = identity::load(services, identity_id)
         .await?
         .ok_or(Error::RecoverySessionMissing)?;
-    let checked = identity::policy(services)
-        .check(password, &identity.identifiers())
+    let checked = password
+        .for_account(&identity.identifiers())
         .map_err(Error::PasswordPolicy)?;
     let password_hash = slot.hash(secrecy::SecretString::from(checked.expose())).await?;
     let now = now_ms();

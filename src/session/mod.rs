@@ -146,7 +146,7 @@ async fn reserve(services: &Services, key: &str, policy: LoginLockPolicy) -> Res
 /// but cannot succeed, so the answer is a plain 401 — or a 429 would tell
 /// that two logins share an account).
 pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
-    let slot = services.hasher.slot().await?;
+    let slot = services.hasher.slot()?;
     let key = throttle_key(services, login);
     let failures = match reserve(services, &key, LOGIN_LOCKS).await? {
         LoginReservation::Locked { until } => {
