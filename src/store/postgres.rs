@@ -52,31 +52,92 @@ async fn lock_start_key(tx: &mut Transaction<'_, sqlx::Postgres>, key: &str) -> 
     Ok(())
 }
 
-/// A start's statements inside `tx`. When the limit refuses it nothing
-/// has been written (the insert is conditional), so the caller may
-/// commit `tx` either way.
-async fn start_in(tx: &mut Transaction<'_, sqlx::Postgres>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-    let f = &start.flow;
-    // Serialise starts for one login so the count below cannot be raced.
-    lock_start_key(tx, &f.address_key).await?;
-    let inserted = bind_flow(sqlx::query(INSERT_FLOW), start)
-        .execute(&mut **tx)
-        .await
-        .context("inserting recovery flow")?;
-    if inserted.rows_affected() == 0 {
-        return refused_start(tx, start).await;
+/// A start after its lock, in one statement: the conditional flow insert
+/// (`INSERT_FLOW`, `$1`…`$13`), and only if it wrote a row, the superseding
+/// of the login's older flows (`SUPERSEDE_FLOWS`), the audit event
+/// (`$14`…`$20`) and the message (`$21`…`$31`, with `START_WITH_MESSAGE`).
+/// Answers how many flows it wrote: 0 when the limit refused the start.
+/// PostgreSQL runs every data-modifying `with` part exactly once; the parts
+/// read the snapshot taken after the lock, so the count cannot be raced.
+fn start_statement(with_message: bool) -> String {
+    let message = if with_message {
+        ", message as (insert into outbox_message (outbox_message_id, channel, sealed_payload, status, \
+           attempts, next_attempt_at, lease_until, last_error, created_at, sent_at, identity_id) \
+         select $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31 where exists (select 1 from flow))"
+    } else {
+        ""
+    };
+    format!(
+        "with flow as ({INSERT_FLOW} returning 1), \
+         superseded as (update recovery_flow set state = 'dead', code_hash = null \
+           where address_key = $3 and state = 'sent' and recovery_flow_id <> $1 and expires_at > $10 \
+           and exists (select 1 from flow)), \
+         audit as (insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, \
+           detail, created_at) select $14, $15, $16, $17, $18, $19, $20 where exists (select 1 from flow)) \
+         {message} select count(*) from flow"
+    )
+}
+
+static START: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| start_statement(false));
+static START_WITH_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| start_statement(true));
+
+/// `BEGIN` and the start key's lock in one round trip. Starts for one login
+/// queue on the lock, so the count of its recent starts cannot be raced. The
+/// key is a keyed hash in hex, written into the statement only after that
+/// is checked (anything else takes the lock with a bound parameter).
+async fn begin_start(pool: &PgPool, key: &str) -> anyhow::Result<Transaction<'static, sqlx::Postgres>> {
+    if !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let statement = format!("begin; select pg_advisory_xact_lock(hashtextextended('{key}', 0))");
+        return pool
+            .begin_with(sqlx::AssertSqlSafe(statement))
+            .await
+            .context("beginning a start");
     }
-    sqlx::query(SUPERSEDE_FLOWS)
-        .bind(&f.address_key)
-        .bind(&f.recovery_flow_id)
-        .execute(&mut **tx)
-        .await
-        .context("superseding older flows")?;
-    if let Some(message) = &start.message {
-        insert_outbox(tx, message).await?;
+    let mut tx = pool.begin().await.context("beginning transaction")?;
+    lock_start_key(&mut tx, key).await?;
+    Ok(tx)
+}
+
+/// A start in its own transaction: `BEGIN` with the lock, the one statement,
+/// `COMMIT` (three round trips).
+async fn start_in(pool: &PgPool, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+    let mut tx = begin_start(pool, &start.flow.address_key).await?;
+    let statement = if start.message.is_some() {
+        &*START_WITH_MESSAGE
+    } else {
+        &*START
+    };
+    let a = &start.audit;
+    let mut query = bind_flow(sqlx::query_scalar(sqlx::AssertSqlSafe(statement.as_str())), start)
+        .bind(&a.audit_event_id)
+        .bind(&a.identity_id)
+        .bind(&a.kind)
+        .bind(&a.ip_address)
+        .bind(&a.user_agent)
+        .bind(&a.detail)
+        .bind(a.created_at);
+    if let Some(m) = &start.message {
+        query = query
+            .bind(&m.outbox_message_id)
+            .bind(&m.channel)
+            .bind(&m.sealed_payload)
+            .bind(&m.status)
+            .bind(m.attempts)
+            .bind(m.next_attempt_at)
+            .bind(m.lease_until)
+            .bind(&m.last_error)
+            .bind(m.created_at)
+            .bind(m.sent_at)
+            .bind(&m.identity_id);
     }
-    insert_audit(&mut **tx, &start.audit).await?;
-    Ok(StartOutcome::Created)
+    let written: i64 = query.fetch_one(&mut *tx).await.context("inserting recovery flow")?;
+    let outcome = if written == 0 {
+        refused_start(&mut tx, start).await?
+    } else {
+        StartOutcome::Created
+    };
+    tx.commit().await.context("committing recovery flow")?;
+    Ok(outcome)
 }
 
 pub struct PostgresStore {
@@ -86,14 +147,6 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// A start in its own transaction; starts for one login queue on its advisory lock.
-    async fn run_start(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-        let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        let outcome = start_in(&mut tx, start).await?;
-        tx.commit().await.context("committing recovery flow")?;
-        Ok(outcome)
-    }
-
     pub async fn connect(database_url: &str, settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let timeout_ms = settings.statement_timeout.as_millis().to_string();
         let options = PgConnectOptions::from_str(database_url)
@@ -139,10 +192,11 @@ fn conflict_or(what: &'static str, context: &'static str) -> impl FnOnce(sqlx::E
 }
 
 type Tx<'c> = Transaction<'c, sqlx::Postgres>;
-type BoundQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+/// The start statement, answering how many flows it wrote.
+type StartQuery<'q> = sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>;
 
 /// Binds a start's flow row and limit as `$1`…`$13` (see `INSERT_FLOW`).
-fn bind_flow<'q>(query: BoundQuery<'q>, start: &'q NewRecoveryFlow) -> BoundQuery<'q> {
+fn bind_flow<'q>(query: StartQuery<'q>, start: &'q NewRecoveryFlow) -> StartQuery<'q> {
     let f = &start.flow;
     query
         .bind(&f.recovery_flow_id)
@@ -515,7 +569,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-        self.run_start(start).await
+        start_in(&self.pool, start).await
     }
 
     async fn code_attempts_since(

@@ -58,10 +58,12 @@ pub const INSERT_FLOW: &str = "insert into recovery_flow (recovery_flow_id, iden
        cookie_hash, code_hash, state, code_attempts, locale, expires_at, created_at, decoy) \
      select $1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $13 \
      where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12";
-/// A new flow (`$2`) supersedes the older flows of the same typed login
-/// (`$1`), whether or not it names an account, so what happens to them tells nothing.
+/// A new flow (`$2`) supersedes the older live flows (unexpired at `$3`) of
+/// the same typed login (`$1`), whether or not it names an account, so what
+/// happens to them tells nothing. The login's flows are found through
+/// `recovery_flow_address_idx`.
 pub const SUPERSEDE_FLOWS: &str = "update recovery_flow set state = 'dead', code_hash = null \
-     where address_key = $1 and state = 'sent' and recovery_flow_id <> $2";
+     where address_key = $1 and state = 'sent' and recovery_flow_id <> $2 and expires_at > $3";
 /// When the oldest start in the window was made, for a refused start's retry time.
 pub const OLDEST_START: &str =
     "select coalesce(min(created_at), $2) from recovery_flow where address_key = $1 and created_at > $2";

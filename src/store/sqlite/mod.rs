@@ -243,7 +243,12 @@ fn start(c: &Connection, s: &NewRecoveryFlow) -> StoreResult<StartOutcome> {
             .unwrap_or(s.window_start);
         return Ok(StartOutcome::RateLimited { oldest_start });
     }
-    execute(c, SUPERSEDE_FLOWS, &[&f.address_key, &f.recovery_flow_id]).or_fail("superseding older flows")?;
+    execute(
+        c,
+        SUPERSEDE_FLOWS,
+        &[&f.address_key, &f.recovery_flow_id, &f.created_at],
+    )
+    .or_fail("superseding older flows")?;
     if let Some(message) = &s.message {
         insert_outbox(c, message)?;
     }
