@@ -28,9 +28,9 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 
 cargo build --release --quiet --bin latchkey --example argon2_ceiling
 bin=${BENCH_BIN:-./target/release/latchkey}
+bin_abs=$(realpath "$bin")
 ceiling=$(./target/release/examples/argon2_ceiling)
 echo "$ceiling"
-ceiling_per_s=$(echo "$ceiling" | sed -E 's/.*ceiling ([0-9.]+) verifications.*/\1/')
 echo "$(date -u +%FT%TZ) $ceiling" >> bench/results.txt
 work=$(mktemp -d)
 pids=()
@@ -148,7 +148,14 @@ if wants session || wants jwt; then
   wants session && BENCH_CREDENTIAL=token run session session.lua /api/auth/session
   wants jwt && BENCH_CREDENTIAL=jwt run jwt session.lua /api/auth/session
 fi
-wants login && run login login.lua /api/auth/login "$hash_connections"
+# The Argon2 ceiling moves with the machine's load from minute to minute:
+# each hashing scenario is compared with one measured just before it.
+declare -A CEIL
+hash_ceiling() { CEIL[$1]=$(./target/release/examples/argon2_ceiling); CEIL[$1]=$(echo "${CEIL[$1]}" | sed -E 's/.*ceiling ([0-9.]+) verifications.*/\1/'); }
+if wants login; then
+  hash_ceiling login
+  run login login.lua /api/auth/login "$hash_connections"
+fi
 
 # Verify and reset need live flows with their codes: accounts without a
 # password (bench-1000 …) get flows, and bench/flows.py reads the codes the
@@ -164,6 +171,7 @@ if wants verify; then
 fi
 if wants reset; then
   python3 bench/flows.py "${urls[0]}" "$work/mail" token "$((1000 + verify_flows))" "$reset_flows" "$work/reset.txt"
+  hash_ceiling reset
   BENCH_FLOWS=$work/reset.txt run reset confirm.lua /v2/auth/recovery/confirm "$hash_connections"
 fi
 
@@ -186,7 +194,7 @@ if [ -n "${BENCH_PEERS:-}" ]; then
   rm -rf "$peers/results"
   kill "${pids[@]}" 2>/dev/null || true
   (cd "$peers" && WARMUP=5 DURATION=10 RUNS=3 ./bench.sh better-auth load > "$work/peers-ba.log" 2>&1)
-  (cd "$peers" && LK_BIN=$(realpath "$bin") WARMUP=5 DURATION=10 RUNS=3 ./bench.sh latchkey load > "$work/peers-lk.log" 2>&1)
+  (cd "$peers" && LK_BIN=$bin_abs WARMUP=5 DURATION=10 RUNS=3 ./bench.sh latchkey load > "$work/peers-lk.log" 2>&1)
   ba=$(awk '/^mean/ {print $2}' "$peers/results/better-auth/load/summary.txt")
   lk=$(awk '/^mean/ {print $2}' "$peers/results/latchkey/load/summary.txt")
   lk_p99=$(awk '/^mean/ {print $4}' "$peers/results/latchkey/load/summary.txt")
@@ -221,7 +229,7 @@ done
 for s in login reset; do
   if [ -n "${OK[$s]:-}" ]; then
     v=$(python3 -c "print(round(${OK[$s]} / ${DUR[$s]}, 1))")
-    verdict "$s >= 90% of the Argon2 ceiling (successes/s)" "$v/$ceiling_per_s" "$v >= 0.9 * $ceiling_per_s"
+    verdict "$s >= 90% of the Argon2 ceiling just before (successes/s)" "$v/${CEIL[$s]}" "$v >= 0.9 * ${CEIL[$s]}"
   fi
 done
 if [ -n "$rss" ] && [ "$rss" -gt 0 ]; then

@@ -11,8 +11,26 @@ use crate::secrets::ServerSecret;
 use crate::session::KeyRing;
 use crate::store::DynStore;
 
+/// Every handle, shared: cloning `Services` (axum does for each request) is
+/// one reference count, not one per handle.
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<Handles>);
+
+impl Services {
+    pub fn new(handles: Handles) -> Self {
+        Self(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for Services {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+pub struct Handles {
     pub settings: Arc<Settings>,
     pub store: DynStore,
     pub secret: ServerSecret,

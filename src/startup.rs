@@ -68,7 +68,7 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
     )
     .await?;
     let courier = CourierHandle::from_settings(&settings.courier)?;
-    Ok(Services {
+    Ok(Services::new(crate::services::Handles {
         settings: Arc::new(settings),
         store,
         secret,
@@ -76,7 +76,7 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
         keys,
         courier,
         latency: crate::observe::LatencyLog::default(),
-    })
+    }))
 }
 
 pub struct Application {

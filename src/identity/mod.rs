@@ -162,11 +162,8 @@ pub async fn create_as(services: &Services, new: NewIdentity, client: &crate::se
 }
 
 pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Identity>> {
-    let Some(record) = services.store.identity(identity_id).await? else {
-        return Ok(None);
-    };
-    let addresses = services.store.addresses(identity_id).await?;
-    Ok(Some(Identity { record, addresses }))
+    let found = services.store.identity_with_addresses(identity_id).await?;
+    Ok(found.map(|(record, addresses)| Identity { record, addresses }))
 }
 
 /// The identity a login names (email, phone number or username), if any.

@@ -86,10 +86,15 @@ fn start_pool(threads: usize, recent_us: &Arc<AtomicU64>) -> anyhow::Result<mpsc
                     let Ok(job) = job else { return };
                     let began = Instant::now();
                     job(&mut blocks);
-                    // A moving average over about eight hashes.
+                    // A moving average over about eight hashes, from the first one.
                     let took = micros(began.elapsed());
                     let previous = recent_us.load(Ordering::Relaxed);
-                    recent_us.store(previous - previous / 8 + took / 8, Ordering::Relaxed);
+                    let average = if previous == 0 {
+                        took
+                    } else {
+                        previous - previous / 8 + took / 8
+                    };
+                    recent_us.store(average, Ordering::Relaxed);
                 }
             })
             .context("starting an argon2 thread")?;

@@ -8,6 +8,7 @@
 //! for a session token, absent for a recovery token.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,9 +45,52 @@ pub struct Expect<'a> {
     pub now: i64,
 }
 
+/// Tokens whose signature was already checked, by the SHA-256 of the whole
+/// token, with the public key that checked it: a client sends one JWT many
+/// times in its lifetime, and the Ed25519 check is most of what a JWT costs.
+/// Only the signature is remembered — every claim is checked on every use,
+/// and the caller still reads the session — and an entry counts only while
+/// its `kid` still names the same public key, so a removed key ends it.
+#[derive(Default)]
+pub struct SignatureCache {
+    seen: Mutex<HashMap<[u8; 32], Vec<u8>>>,
+}
+
+/// Entries kept before the cache starts again empty.
+const CACHED_SIGNATURES: usize = 16_384;
+
+impl SignatureCache {
+    fn digest(token: &str) -> [u8; 32] {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
+    }
+
+    fn checked(&self, token: &str, public_key: &[u8]) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(&Self::digest(token))
+            .is_some_and(|key| key.as_slice() == public_key)
+    }
+
+    fn remember(&self, token: &str, public_key: &[u8]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= CACHED_SIGNATURES {
+            seen.clear();
+        }
+        seen.insert(Self::digest(token), public_key.to_vec());
+    }
+}
+
 /// The claims of a token signed by one of `keys` (by `kid`, raw Ed25519
-/// public keys) that meets `expect`; `None` for anything else.
-pub fn verify<T: DeserializeOwned>(token: &str, keys: &HashMap<String, Vec<u8>>, expect: &Expect<'_>) -> Option<T> {
+/// public keys) that meets `expect`; `None` for anything else. A signature
+/// `cache` already checked is not checked again.
+pub fn verify<T: DeserializeOwned>(
+    token: &str,
+    keys: &HashMap<String, Vec<u8>>,
+    expect: &Expect<'_>,
+    cache: Option<&SignatureCache>,
+) -> Option<T> {
     if token.len() > MAX_TOKEN_BYTES {
         return None;
     }
@@ -60,11 +104,16 @@ pub fn verify<T: DeserializeOwned>(token: &str, keys: &HashMap<String, Vec<u8>>,
         return None;
     }
     let public_key = keys.get(header.get("kid")?.as_str()?)?;
-    let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
-    let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
-    UnparsedPublicKey::new(&ED25519, public_key)
-        .verify(signing_input.as_bytes(), &signature)
-        .ok()?;
+    if !cache.is_some_and(|c| c.checked(token, public_key)) {
+        let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
+        let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
+        UnparsedPublicKey::new(&ED25519, public_key)
+            .verify(signing_input.as_bytes(), &signature)
+            .ok()?;
+        if let Some(cache) = cache {
+            cache.remember(token, public_key);
+        }
+    }
     let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims_b64).ok()?).ok()?;
     registered_claims_hold(&claims, expect).then_some(())?;
     serde_json::from_value(Value::Object(claims)).ok()
@@ -117,15 +166,44 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_signature_counts_only_under_the_key_that_checked_it() {
+        let (Some(pair), Some(other)) = (key(), key()) else {
+            return;
+        };
+        let keys = HashMap::from([("k1".to_owned(), pair.public_key().as_ref().to_vec())]);
+        let cache = super::SignatureCache::default();
+        let claims = json!({"iss": "https://auth.example.com", "sub": "u", "aud": "api", "exp": NOW + 60});
+        let token = sign(&claims, "k1", &pair).unwrap_or_default();
+        assert!(verify::<Value>(&token, &keys, &expect(Some("api")), Some(&cache)).is_some());
+        assert!(verify::<Value>(&token, &keys, &expect(Some("api")), Some(&cache)).is_some());
+        // Claims are still checked on a remembered token.
+        assert!(verify::<Value>(&token, &keys, &expect(Some("other")), Some(&cache)).is_none());
+        let later = Expect {
+            now: NOW + 3600,
+            ..expect(Some("api"))
+        };
+        assert!(verify::<Value>(&token, &keys, &later, Some(&cache)).is_none());
+        // The key removed, or another key under the same kid: refused.
+        assert!(verify::<Value>(&token, &HashMap::new(), &expect(Some("api")), Some(&cache)).is_none());
+        let replaced = HashMap::from([("k1".to_owned(), other.public_key().as_ref().to_vec())]);
+        assert!(verify::<Value>(&token, &replaced, &expect(Some("api")), Some(&cache)).is_none());
+        // A token changed by one character is a new token, checked in full.
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(verify::<Value>(&forged, &keys, &expect(Some("api")), Some(&cache)).is_none());
+    }
+
+    #[test]
     fn only_well_typed_claims_under_a_known_key_pass() {
         let Some(pair) = key() else { return };
         let keys = HashMap::from([("k1".to_owned(), pair.public_key().as_ref().to_vec())]);
         let good = json!({"iss": "https://auth.example.com", "sub": "u", "aud": "api", "exp": NOW + 60});
         let token = sign(&good, "k1", &pair).unwrap_or_default();
-        assert!(verify::<Value>(&token, &keys, &expect(Some("api"))).is_some());
+        assert!(verify::<Value>(&token, &keys, &expect(Some("api")), None).is_some());
         // The wrong audience, or an audience where none is expected.
-        assert!(verify::<Value>(&token, &keys, &expect(Some("other"))).is_none());
-        assert!(verify::<Value>(&token, &keys, &expect(None)).is_none());
+        assert!(verify::<Value>(&token, &keys, &expect(Some("other")), None).is_none());
+        assert!(verify::<Value>(&token, &keys, &expect(None), None).is_none());
         // Claims of the wrong JSON type are refused, not skipped.
         for bad in [
             json!({"iss": "https://auth.example.com", "sub": "u", "aud": "api", "exp": (NOW + 60).to_string()}),
@@ -136,18 +214,21 @@ mod tests {
             json!({"iss": "https://auth.example.com", "sub": "u", "aud": "api", "exp": NOW + 60, "nbf": "0"}),
         ] {
             let token = sign(&bad, "k1", &pair).unwrap_or_default();
-            assert!(verify::<Value>(&token, &keys, &expect(Some("api"))).is_none(), "{bad}");
+            assert!(
+                verify::<Value>(&token, &keys, &expect(Some("api")), None).is_none(),
+                "{bad}"
+            );
         }
         // An unknown kid, another algorithm, a tampered payload.
         let unknown = sign(&good, "k2", &pair).unwrap_or_default();
-        assert!(verify::<Value>(&unknown, &keys, &expect(Some("api"))).is_none());
+        assert!(verify::<Value>(&unknown, &keys, &expect(Some("api")), None).is_none());
         let parts: Vec<&str> = token.split('.').collect();
         let none_alg = format!(
             "{}.{}.",
             URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#),
             parts.get(1).copied().unwrap_or("")
         );
-        assert!(verify::<Value>(&none_alg, &keys, &expect(Some("api"))).is_none());
+        assert!(verify::<Value>(&none_alg, &keys, &expect(Some("api")), None).is_none());
         let forged = json!({"iss": "https://auth.example.com", "sub": "admin", "aud": "api", "exp": NOW + 60});
         let tampered = format!(
             "{}.{}.{}",
@@ -155,6 +236,6 @@ mod tests {
             URL_SAFE_NO_PAD.encode(forged.to_string()),
             parts.get(2).copied().unwrap_or("")
         );
-        assert!(verify::<Value>(&tampered, &keys, &expect(Some("api"))).is_none());
+        assert!(verify::<Value>(&tampered, &keys, &expect(Some("api")), None).is_none());
     }
 }

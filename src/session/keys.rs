@@ -31,6 +31,7 @@ struct Keys {
 pub struct KeyRing {
     keys: Arc<RwLock<Keys>>,
     issuer: Arc<str>,
+    checked: Arc<super::jwt::SignatureCache>,
 }
 
 fn generate(secret: &ServerSecret, now: i64) -> anyhow::Result<SigningKeyRecord> {
@@ -100,6 +101,7 @@ impl KeyRing {
         Ok(Self {
             keys: Arc::new(RwLock::new(keys)),
             issuer: issuer.into(),
+            checked: Arc::default(),
         })
     }
 
@@ -149,6 +151,6 @@ impl KeyRing {
             audience,
             now: now_ms() / 1000,
         };
-        super::jwt::verify(token, &keys.verifying, &expect)
+        super::jwt::verify(token, &keys.verifying, &expect, Some(&self.checked))
     }
 }

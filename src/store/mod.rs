@@ -75,6 +75,11 @@ pub trait Store: Send + Sync + 'static {
     /// The identity a login names — or, when none does, the placeholder
     /// identity (`PLACEHOLDER_IDENTITY_ID`), read with the same query; with its addresses.
     async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<(IdentityRecord, Vec<AddressRecord>)>;
+    /// An identity with its addresses, in one read.
+    async fn identity_with_addresses(
+        &self,
+        identity_id: &str,
+    ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>>;
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>>;
     async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>>;
     async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool>;

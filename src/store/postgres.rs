@@ -457,6 +457,19 @@ impl Store for PostgresStore {
         IdentityAddressRow::collect(rows).context("the placeholder identity is missing")
     }
 
+    async fn identity_with_addresses(
+        &self,
+        identity_id: &str,
+    ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
+        let rows = sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_WITH_ADDRESSES)
+            .bind(identity_id)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading identity")?;
+        Ok(IdentityAddressRow::collect(rows))
+    }
+
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>> {
         sqlx::query_as(ADDRESSES)
             .bind(identity_id)

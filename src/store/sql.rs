@@ -33,6 +33,12 @@ pub const IDENTITY_BY_USERNAME: &str = "select i.*, a.address_id, a.kind, a.valu
      from identity i left join address a on a.identity_id = i.identity_id where i.identity_id = \
      coalesce((select identity_id from identity where username = $1), $2) \
      order by a.created_at, a.kind, a.value";
+/// An identity (`$1`, never the placeholder `$2`) with its addresses: a row per address.
+pub const IDENTITY_WITH_ADDRESSES: &str = "select i.*, a.address_id, a.kind, a.value, a.verified, \
+       a.created_at as address_created_at \
+     from identity i left join address a on a.identity_id = i.identity_id \
+     where i.identity_id = $1 and i.identity_id <> $2 \
+     order by a.created_at, a.kind, a.value";
 pub const ADDRESSES: &str = "select * from address where identity_id = $1 order by created_at, kind, value";
 pub const LIST_IDENTITIES: &str =
     "select * from identity where identity_id <> $3 order by created_at, identity_id limit $1 offset $2";

@@ -48,7 +48,7 @@ pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> anyhow::Result
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; \
-         pragma secure_delete = on; pragma mmap_size = 268435456;",
+         pragma secure_delete = on; pragma mmap_size = 67108864;",
     )
     .with_context(|| format!("configuring SQLite database {}", path.display()))?;
     Ok(conn)

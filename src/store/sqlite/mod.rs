@@ -388,6 +388,21 @@ impl Store for SqliteStore {
         IdentityAddressRow::collect(rows).context("the placeholder identity is missing")
     }
 
+    async fn identity_with_addresses(
+        &self,
+        identity_id: &str,
+    ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
+        let rows = self.readers.read("reading identity", |c| {
+            all(
+                c,
+                IDENTITY_WITH_ADDRESSES,
+                &[&identity_id, &PLACEHOLDER_IDENTITY_ID],
+                IdentityAddressRow::from_row,
+            )
+        })?;
+        Ok(IdentityAddressRow::collect(rows))
+    }
+
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>> {
         self.readers.read("reading addresses", |c| {
             all(c, ADDRESSES, &[&identity_id], AddressRecord::from_row)
