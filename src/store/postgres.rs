@@ -98,26 +98,12 @@ async fn begin_start(pool: &PgPool, key: &str) -> anyhow::Result<Transaction<'st
     Ok(tx)
 }
 
-/// A start in its own transaction: `BEGIN` with the lock, the one statement,
-/// `COMMIT` (three round trips).
-async fn start_in(pool: &PgPool, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-    let mut tx = begin_start(pool, &start.flow.address_key).await?;
-    let statement = if start.message.is_some() {
-        &*START_WITH_MESSAGE
-    } else {
-        &*START
-    };
-    let a = &start.audit;
-    let mut query = bind_flow(sqlx::query_scalar(sqlx::AssertSqlSafe(statement.as_str())), start)
-        .bind(&a.audit_event_id)
-        .bind(&a.identity_id)
-        .bind(&a.kind)
-        .bind(&a.ip_address)
-        .bind(&a.user_agent)
-        .bind(&a.detail)
-        .bind(a.created_at);
-    if let Some(m) = &start.message {
-        query = query
+/// Binds an outbox message's columns, in `INSERT_OUTBOX`'s order, to any
+/// sqlx query (`Query` or `QueryScalar`).
+macro_rules! bind_outbox {
+    ($query:expr, $m:expr) => {{
+        let m = $m;
+        $query
             .bind(&m.outbox_message_id)
             .bind(&m.channel)
             .bind(&m.sealed_payload)
@@ -128,7 +114,40 @@ async fn start_in(pool: &PgPool, start: &NewRecoveryFlow) -> anyhow::Result<Star
             .bind(&m.last_error)
             .bind(m.created_at)
             .bind(m.sent_at)
-            .bind(&m.identity_id);
+            .bind(&m.identity_id)
+    }};
+}
+
+/// Binds an audit event's columns, in `INSERT_AUDIT`'s order.
+macro_rules! bind_audit {
+    ($query:expr, $e:expr) => {{
+        let e = $e;
+        $query
+            .bind(&e.audit_event_id)
+            .bind(&e.identity_id)
+            .bind(&e.kind)
+            .bind(&e.ip_address)
+            .bind(&e.user_agent)
+            .bind(&e.detail)
+            .bind(e.created_at)
+    }};
+}
+
+/// A start in its own transaction: `BEGIN` with the lock, the one statement,
+/// `COMMIT` (three round trips).
+async fn start_in(pool: &PgPool, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
+    let mut tx = begin_start(pool, &start.flow.address_key).await?;
+    let statement = if start.message.is_some() {
+        &*START_WITH_MESSAGE
+    } else {
+        &*START
+    };
+    let mut query = bind_audit!(
+        bind_flow(sqlx::query_scalar(sqlx::AssertSqlSafe(statement.as_str())), start),
+        &start.audit
+    );
+    if let Some(m) = &start.message {
+        query = bind_outbox!(query, m);
     }
     let written: i64 = query.fetch_one(&mut *tx).await.context("inserting recovery flow")?;
     let outcome = if written == 0 {
@@ -215,18 +234,7 @@ fn bind_flow<'q>(query: StartQuery<'q>, start: &'q NewRecoveryFlow) -> StartQuer
 }
 
 async fn insert_outbox(tx: &mut Tx<'_>, m: &OutboxMessageRecord) -> anyhow::Result<()> {
-    sqlx::query(INSERT_OUTBOX)
-        .bind(&m.outbox_message_id)
-        .bind(&m.channel)
-        .bind(&m.sealed_payload)
-        .bind(&m.status)
-        .bind(m.attempts)
-        .bind(m.next_attempt_at)
-        .bind(m.lease_until)
-        .bind(&m.last_error)
-        .bind(m.created_at)
-        .bind(m.sent_at)
-        .bind(&m.identity_id)
+    bind_outbox!(sqlx::query(INSERT_OUTBOX), m)
         .execute(&mut **tx)
         .await
         .context("inserting outbox message")?;
@@ -237,14 +245,7 @@ async fn insert_audit<'e, E>(executor: E, e: &AuditEventRecord) -> anyhow::Resul
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
-    sqlx::query(INSERT_AUDIT)
-        .bind(&e.audit_event_id)
-        .bind(&e.identity_id)
-        .bind(&e.kind)
-        .bind(&e.ip_address)
-        .bind(&e.user_agent)
-        .bind(&e.detail)
-        .bind(e.created_at)
+    bind_audit!(sqlx::query(INSERT_AUDIT), e)
         .execute(executor)
         .await
         .context("inserting audit event")?;
