@@ -65,6 +65,25 @@ enum Command {
         #[command(subcommand)]
         command: SecretCommand,
     },
+    /// Check or preview the message templates (built-in and `courier.templates_dir`).
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// Render every message in every locale with sample values; fail on a
+    /// template that does not parse, names an unknown variable, or replaces nothing.
+    Check,
+    /// Print one message rendered with sample values and this configuration's branding.
+    Preview {
+        /// recovery_code, password_changed, unknown_recipient or account_secured.
+        message: String,
+        #[arg(long, default_value = "en")]
+        locale: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -215,6 +234,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Courier => startup::run_courier(settings).await,
         Command::Secret { command } => secret(settings, command).await,
+        Command::Templates { command } => templates(&settings, command),
         Command::Purge => {
             let services = startup::build_services(settings).await?;
             let purged = crate::retention::purge(&services).await.map_err(describe)?;
@@ -233,6 +253,55 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn templates(settings: &Settings, command: TemplatesCommand) -> anyhow::Result<()> {
+    use crate::courier::{Part, Templates, Vars, gsm7, templates::MESSAGES};
+    use crate::i18n::Locale;
+    let default_locale = Locale::parse(&settings.locale.default).unwrap_or_default();
+    let dir = settings.courier.templates_dir.as_deref();
+    // Loading renders every template with sample values, so it is the check.
+    let loaded = Templates::load(dir, default_locale)?;
+    match command {
+        TemplatesCommand::Check => {
+            let overrides: Vec<_> = loaded
+                .sources()
+                .iter()
+                .filter_map(|s| s.file.as_ref().map(|f| json!({"template": s.name, "file": f})))
+                .collect();
+            let count = loaded.check()?;
+            println!(
+                "{}",
+                json!({"status": "ok", "templates": count, "from_templates_dir": overrides})
+            );
+        }
+        TemplatesCommand::Preview { message, locale } => {
+            let locale = Locale::parse(&locale)
+                .filter(|l| l.as_str() == locale)
+                .with_context(|| format!("unknown locale {locale:?} (en, vi)"))?;
+            anyhow::ensure!(
+                MESSAGES.contains(&message.as_str()),
+                "unknown message {message:?} (messages: {})",
+                MESSAGES.join(", ")
+            );
+            let branding = &settings.branding;
+            let vars = Vars {
+                product_name: branding.product_name.clone(),
+                support_contact: branding.support_contact.clone().or(Vars::sample().support_contact),
+                logo_url: branding.logo_url.clone(),
+                ..Vars::sample()
+            };
+            for &part in Part::of(&message) {
+                let mut rendered = loaded.render(locale, &message, part, &vars)?;
+                if part == Part::Sms && settings.courier.sms_gsm7 {
+                    rendered = gsm7::transliterate(&rendered);
+                }
+                println!("==> {message}.{} ({locale})", part.extension());
+                println!("{}\n", rendered.trim_end());
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn secret(settings: Settings, command: SecretCommand) -> anyhow::Result<()> {

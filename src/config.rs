@@ -35,6 +35,48 @@ pub struct Settings {
     pub trusted_proxies: Vec<String>,
     pub http: HttpSettings,
     pub retention: RetentionSettings,
+    pub branding: BrandingSettings,
+    pub notice: NoticeSettings,
+}
+
+/// What people see of the operator: the product's name, whom to contact,
+/// and a logo for HTML mail and UI pages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandingSettings {
+    pub product_name: String,
+    /// An email address or URL, named in every notice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_contact: Option<String>,
+    /// An https image shown at the top of HTML mail and UI pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+}
+
+impl Default for BrandingSettings {
+    fn default() -> Self {
+        Self {
+            product_name: "latchkey".into(),
+            support_contact: None,
+            logo_url: None,
+        }
+    }
+}
+
+/// The "this wasn't me" links that notices carry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoticeSettings {
+    #[serde(with = "humantime_serde")]
+    pub link_lifespan: Duration,
+}
+
+impl Default for NoticeSettings {
+    fn default() -> Self {
+        Self {
+            link_lifespan: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +160,11 @@ pub struct CourierSettings {
     pub poll_interval: Duration,
     /// Delivery attempts before a message is given up.
     pub max_attempts: u32,
+    /// Operator templates (`<locale>/<message>.{subject,txt,html,sms}`) that replace built-in ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<PathBuf>,
+    /// SMS written in the GSM 03.38 alphabet (Vietnamese without diacritics): one segment per code.
+    pub sms_gsm7: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +179,9 @@ pub struct RecoverySettings {
     pub max_wrong_codes_per_day: u32,
     pub reveal_unknown_accounts: bool,
     pub notify_unknown_recipients: bool,
+    /// After a person cancels a code they did not ask for, no new code goes to the account for this long.
+    #[serde(with = "humantime_serde")]
+    pub pause_after_cancel: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,6 +268,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             http: HttpSettings::default(),
             retention: RetentionSettings::default(),
+            branding: BrandingSettings::default(),
+            notice: NoticeSettings::default(),
         }
     }
 }
@@ -253,6 +305,8 @@ impl Default for CourierSettings {
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             max_attempts: 12,
+            templates_dir: None,
+            sms_gsm7: false,
         }
     }
 }
@@ -267,6 +321,7 @@ impl Default for RecoverySettings {
             max_wrong_codes_per_day: 20,
             reveal_unknown_accounts: false,
             notify_unknown_recipients: false,
+            pause_after_cancel: Duration::from_secs(3600),
         }
     }
 }

@@ -67,7 +67,7 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
         settings.password.max_queue_wait,
     )
     .await?;
-    let courier = CourierHandle::from_settings(&settings.courier)?;
+    let courier = CourierHandle::from_settings(&settings)?;
     Ok(Services::new(crate::services::Handles {
         settings: Arc::new(settings),
         store,
@@ -134,7 +134,7 @@ impl Application {
                 self.services.store.clone(),
                 self.services.secret.clone(),
                 &self.services.courier,
-                &self.services.settings.courier,
+                self.services.settings.clone(),
             )?);
             Some(tokio::spawn(
                 worker.run_until_stopped(self.services.courier.clone(), stop_rx.clone()),
@@ -206,7 +206,7 @@ pub async fn run_courier(settings: Settings) -> anyhow::Result<()> {
         services.store.clone(),
         services.secret.clone(),
         &services.courier,
-        &services.settings.courier,
+        services.settings.clone(),
     )?);
     worker.run_until_stopped(services.courier.clone(), stop_rx).await;
     Ok(())

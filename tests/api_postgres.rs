@@ -23,6 +23,8 @@ mod diagnostics;
 mod errors;
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "api/messages.rs"]
+mod messages;
 #[path = "api/recovery.rs"]
 mod recovery;
 #[path = "api/scale.rs"]

@@ -6,7 +6,10 @@ ui-start-intro = Enter the email address of your account. We will send a 6-digit
 ui-start-email = Email address
 ui-start-submit = Send code
 ui-code-title = Enter your code
-ui-code-intro = If an account uses this address, a 6-digit code is on its way. It expires in 15 minutes.
+ui-code-intro = If an account uses this address, a 6-digit code is on its way. It expires in { $minutes ->
+        [one] 1 minute
+       *[other] { $minutes } minutes
+    }.
 ui-code-code = 6-digit code
 ui-code-submit = Verify
 ui-code-resend = Didn't get a code? Send a new one
@@ -14,7 +17,7 @@ ui-link-title = Finish your recovery
 ui-link-intro = Support started a password recovery for this account: { $account }. Continue only if you asked them for it.
 ui-link-submit = Continue
 ui-password-title = Choose a new password
-ui-password-policy = Use at least { $min } characters. A few unrelated words make a strong passphrase that is easy to remember. It must not contain your email address.
+ui-password-policy = Use at least { $min } characters. A few unrelated words make a strong passphrase that is easy to remember. It must not contain your email address or username.
 ui-password-password = New password
 ui-password-submit = Set password
 ui-done-title = Your password was changed
@@ -29,10 +32,16 @@ error-payload_too_large = The request body is too large (16 KiB at most).
 error-invalid_code = Invalid or expired code.
 error-recovery_session_missing = No recovery is in progress. Start again to get a new code.
 error-recovery_session_expired = This recovery has expired. Start again to get a new code.
-error-recovery_not_verified = Verify the code from your message before setting a password.
+error-recovery_not_verified = Verify the code we sent you before setting a password.
 error-too_many_attempts = Too many wrong codes. Start again to get a new code.
-error-rate_limited = Recovery attempts exceeded. Try again in { $minutes } minutes.
-error-too_many_requests = Too many requests. Try again in { $seconds } seconds.
+error-rate_limited = Recovery attempts exceeded. Try again in { $minutes ->
+        [one] 1 minute
+       *[other] { $minutes } minutes
+    }.
+error-too_many_requests = Too many requests. Try again in { $seconds ->
+        [one] 1 second
+       *[other] { $seconds } seconds
+    }.
 error-password_too_short = The password must be at least { $min } characters long.
 error-password_too_long = The password must be at most { $max } bytes long.
 error-password_too_weak = This password is too easy to guess. Use a longer passphrase of unrelated words.
@@ -44,32 +53,13 @@ error-forbidden = You are not allowed to do this.
 error-not_found = Not found.
 error-account_not_found = Account not found
 error-method_not_allowed = This method is not allowed here.
-error-conflict = That { $what } is already in use.
+error-conflict = { $what ->
+        [username] That username
+       *[other] That address
+    } is already in use.
 error-unavailable = The service is not ready. Try again in a moment.
-error-overloaded = The server is busy. Try again in { $seconds } seconds.
+error-overloaded = The server is busy. Try again in { $seconds ->
+        [one] 1 second
+       *[other] { $seconds } seconds
+    }.
 error-internal = Something went wrong on our side. Try again in a moment.
-mail-recovery_code-subject = Your recovery code
-mail-recovery_code-body =
-    Hello,
-
-    Someone (hopefully you) asked to recover the account for this address.
-
-    Your recovery code is: { $code }
-
-    It expires in { $minutes } minutes. If you did not ask for it, ignore this message: your password has not changed.
-mail-unknown_recipient-body =
-    Hello,
-
-    Someone (hopefully you) asked to recover an account for this email address, but no account uses it.
-
-    If it was you, perhaps you signed up with another address. If it was not you, ignore this message.
-mail-unknown_recipient-subject = Account recovery request
-sms-recovery_code = Your recovery code is { $code }. It expires in { $minutes } minutes. Do not share it with anyone.
-sms-password_changed = The password of your account was just changed. If this was not you, recover your account now.
-mail-password_changed-subject = Your password was changed
-mail-password_changed-body =
-    Hello,
-
-    The password of your account was just changed, and every other session was signed out.
-
-    If this was not you, recover your account now and contact support.

@@ -5,6 +5,9 @@
 //! A message's content (recipient, code) exists in plaintext only in memory:
 //! sealed at rest, rendered at send time, erased from the row once delivered.
 
+mod device;
+pub mod gsm7;
+pub mod templates;
 mod transport;
 mod worker;
 
@@ -14,14 +17,38 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+pub use templates::{Part, Templates, Vars};
 pub use transport::{EmailTransport, SmsTransport};
 pub use worker::{StepOutcome, Worker};
 
+use crate::config::Settings;
 use crate::i18n::{self, Locale};
 use crate::secrets::ServerSecret;
+use crate::services::Client;
 use crate::store::OutboxMessageRecord;
 
-/// Something to send. Serialised, then sealed, into the outbox.
+/// When and from where an account change was made, as a notice reports it.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct Origin {
+    /// Unix milliseconds.
+    pub at: i64,
+    pub ip: Option<String>,
+    /// Kept only inside the sealed payload; a notice shows `device::describe` of it.
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    pub fn of(client: &Client, at: i64) -> Self {
+        Self {
+            at,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        }
+    }
+}
+
+/// Something to send. Serialised, then sealed, into the outbox. Fields added
+/// later default, so rows queued by an older version still deliver.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "template", rename_all = "snake_case")]
 pub enum Message {
@@ -30,10 +57,18 @@ pub enum Message {
         code: String,
         minutes: u64,
         locale: Locale,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cancel_link: Option<String>,
     },
     PasswordChanged {
         to: String,
         locale: Locale,
+        #[serde(default)]
+        origin: Origin,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report_link: Option<String>,
     },
     RecoveryCodeSms {
         to: String,
@@ -44,12 +79,11 @@ pub enum Message {
     PasswordChangedSms {
         to: String,
         locale: Locale,
+        #[serde(default)]
+        origin: Origin,
     },
     /// Someone asked to recover an account for an address that has none.
-    UnknownRecipient {
-        to: String,
-        locale: Locale,
-    },
+    UnknownRecipient { to: String, locale: Locale },
 }
 
 impl fmt::Debug for Message {
@@ -65,11 +99,13 @@ impl fmt::Debug for Message {
     }
 }
 
-/// A message ready for a transport.
+/// A message ready for a transport: a mail (subject, text, HTML) or an SMS
+/// (`text` only).
 pub struct Rendered {
     pub to: String,
     pub subject: String,
-    pub body: String,
+    pub text: String,
+    pub html: Option<String>,
 }
 
 impl Message {
@@ -82,52 +118,95 @@ impl Message {
         }
     }
 
-    pub fn render(&self) -> Rendered {
+    /// The template's name, the recipient, the language, and the values only
+    /// this message has.
+    fn parts(&self) -> (&'static str, &str, Locale, Vars) {
+        let noticed = |origin: &Origin, locale: Locale| Vars {
+            when: Some(i18n::datetime(locale, origin.at)),
+            ip: origin.ip.clone(),
+            device: device::describe(origin.user_agent.as_deref()),
+            ..Vars::default()
+        };
         match self {
             Message::RecoveryCode {
                 to,
                 code,
                 minutes,
                 locale,
-            } => Rendered {
-                to: to.clone(),
-                subject: i18n::text(*locale, "mail.recovery_code.subject", &[]),
-                body: i18n::text(
-                    *locale,
-                    "mail.recovery_code.body",
-                    &[("code", code), ("minutes", &minutes.to_string())],
-                ),
-            },
-            Message::PasswordChanged { to, locale } => Rendered {
-                to: to.clone(),
-                subject: i18n::text(*locale, "mail.password_changed.subject", &[]),
-                body: i18n::text(*locale, "mail.password_changed.body", &[]),
-            },
-            Message::UnknownRecipient { to, locale } => Rendered {
-                to: to.clone(),
-                subject: i18n::text(*locale, "mail.unknown_recipient.subject", &[]),
-                body: i18n::text(*locale, "mail.unknown_recipient.body", &[]),
-            },
+                link,
+                cancel_link,
+            } => {
+                let vars = Vars {
+                    code: Some(code.clone()),
+                    minutes: Some(*minutes),
+                    link: link.clone(),
+                    cancel_link: cancel_link.clone(),
+                    ..Vars::default()
+                };
+                ("recovery_code", to, *locale, vars)
+            }
             Message::RecoveryCodeSms {
                 to,
                 code,
                 minutes,
                 locale,
-            } => Rendered {
-                to: to.clone(),
-                subject: String::new(),
-                body: i18n::text(
-                    *locale,
-                    "sms.recovery_code",
-                    &[("code", code), ("minutes", &minutes.to_string())],
-                ),
-            },
-            Message::PasswordChangedSms { to, locale } => Rendered {
-                to: to.clone(),
-                subject: String::new(),
-                body: i18n::text(*locale, "sms.password_changed", &[]),
-            },
+            } => {
+                let vars = Vars {
+                    code: Some(code.clone()),
+                    minutes: Some(*minutes),
+                    ..Vars::default()
+                };
+                ("recovery_code", to, *locale, vars)
+            }
+            Message::PasswordChanged {
+                to,
+                locale,
+                origin,
+                report_link,
+            } => {
+                let vars = Vars {
+                    report_link: report_link.clone(),
+                    ..noticed(origin, *locale)
+                };
+                ("password_changed", to, *locale, vars)
+            }
+            Message::PasswordChangedSms { to, locale, origin } => {
+                ("password_changed", to, *locale, noticed(origin, *locale))
+            }
+            Message::UnknownRecipient { to, locale } => ("unknown_recipient", to, *locale, Vars::default()),
         }
+    }
+
+    /// The message in its language, with the operator's branding, through
+    /// `templates`; an SMS in the GSM 03.38 alphabet when `courier.sms_gsm7`.
+    pub fn render(&self, templates: &Templates, settings: &Settings) -> anyhow::Result<Rendered> {
+        let (name, to, locale, own) = self.parts();
+        let branding = &settings.branding;
+        let vars = Vars {
+            product_name: branding.product_name.clone(),
+            support_contact: branding.support_contact.clone(),
+            logo_url: branding.logo_url.clone(),
+            ..own
+        };
+        let to = to.to_owned();
+        if self.channel() == "sms" {
+            let mut text = templates.render(locale, name, Part::Sms, &vars)?;
+            if settings.courier.sms_gsm7 {
+                text = gsm7::transliterate(&text);
+            }
+            return Ok(Rendered {
+                to,
+                subject: String::new(),
+                text,
+                html: None,
+            });
+        }
+        Ok(Rendered {
+            to,
+            subject: templates.render(locale, name, Part::Subject, &vars)?,
+            text: templates.render(locale, name, Part::Text, &vars)?,
+            html: Some(templates.render(locale, name, Part::Html, &vars)?),
+        })
     }
 
     /// The outbox row that will deliver this message, payload sealed under
@@ -173,6 +252,7 @@ pub struct CourierHandle {
     notify: Arc<Notify>,
     email: Arc<EmailTransport>,
     sms: Arc<SmsTransport>,
+    templates: Arc<Templates>,
     /// The last readiness answer and when it was found.
     readiness: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
 }
@@ -182,17 +262,28 @@ pub struct CourierHandle {
 const READINESS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl CourierHandle {
-    pub fn from_settings(settings: &crate::config::CourierSettings) -> anyhow::Result<Self> {
+    /// Transports and templates from `settings`; an operator template that
+    /// does not parse or render stops the start here.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let default_locale = Locale::parse(&settings.locale.default).unwrap_or_default();
         Ok(Self {
             notify: Arc::new(Notify::new()),
-            email: Arc::new(EmailTransport::from_settings(settings)?),
-            sms: Arc::new(SmsTransport::from_settings(settings)?),
+            email: Arc::new(EmailTransport::from_settings(&settings.courier)?),
+            sms: Arc::new(SmsTransport::from_settings(&settings.courier)?),
+            templates: Arc::new(Templates::load(
+                settings.courier.templates_dir.as_deref(),
+                default_locale,
+            )?),
             readiness: Arc::default(),
         })
     }
 
     pub(crate) fn transports(&self) -> (Arc<EmailTransport>, Arc<SmsTransport>) {
         (self.email.clone(), self.sms.clone())
+    }
+
+    pub fn templates(&self) -> Arc<Templates> {
+        self.templates.clone()
     }
 
     /// Whether the email transport can take mail (readiness check). The

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::Rendered;
@@ -37,13 +36,19 @@ impl EmailTransport {
 
     pub async fn send(&self, from: &Mailbox, rendered: &Rendered) -> anyhow::Result<()> {
         let to: Mailbox = rendered.to.parse().context("recipient is not a valid mailbox")?;
-        let email = lettre::Message::builder()
+        // The Message-ID names the sender's domain, as receivers expect of it.
+        let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), from.email.domain());
+        let builder = lettre::Message::builder()
             .from(from.clone())
             .to(to)
             .subject(&rendered.subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(rendered.body.clone())
-            .context("building email")?;
+            .message_id(Some(message_id))
+            .date_now();
+        let email = match &rendered.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(rendered.text.clone(), html.clone())),
+            None => builder.singlepart(SinglePart::plain(rendered.text.clone())),
+        }
+        .context("building email")?;
         match self {
             Self::Smtp(t) => {
                 t.send(email).await.context("SMTP delivery")?;
@@ -97,7 +102,7 @@ impl SmsTransport {
     }
 
     pub async fn send(&self, rendered: &Rendered) -> anyhow::Result<()> {
-        let payload = serde_json::json!({ "to": rendered.to, "body": rendered.body });
+        let payload = serde_json::json!({ "to": rendered.to, "body": rendered.text });
         match self {
             Self::Webhook { client, url } => {
                 let response = client

@@ -9,9 +9,9 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use tokio::sync::watch;
 
-use super::{CourierHandle, EmailTransport, Message, SmsTransport};
+use super::{CourierHandle, EmailTransport, Message, SmsTransport, Templates};
 use crate::audit::{self, Kind};
-use crate::config::CourierSettings;
+use crate::config::Settings;
 use crate::secrets::ServerSecret;
 use crate::services::Client;
 use crate::store::{DynStore, OutboxMessageRecord};
@@ -40,7 +40,8 @@ pub struct Worker {
     email: Arc<EmailTransport>,
     sms: Arc<SmsTransport>,
     from: Mailbox,
-    settings: CourierSettings,
+    templates: Arc<Templates>,
+    settings: Arc<Settings>,
 }
 
 enum Delivery {
@@ -60,12 +61,13 @@ impl Worker {
         store: DynStore,
         secret: ServerSecret,
         handle: &CourierHandle,
-        settings: &CourierSettings,
+        settings: Arc<Settings>,
     ) -> anyhow::Result<Self> {
         let from: Mailbox = settings
+            .courier
             .from
             .parse()
-            .map_err(|e| anyhow::anyhow!("invalid courier.from {:?}: {e}", settings.from))?;
+            .map_err(|e| anyhow::anyhow!("invalid courier.from {:?}: {e}", settings.courier.from))?;
         let (email, sms) = handle.transports();
         Ok(Self {
             store,
@@ -73,7 +75,8 @@ impl Worker {
             email,
             sms,
             from,
-            settings: settings.clone(),
+            templates: handle.templates(),
+            settings,
         })
     }
 
@@ -98,7 +101,10 @@ impl Worker {
             Ok(message) => message,
             Err(e) => return Delivery::GiveUp(format!("{e:#}")),
         };
-        let rendered = message.render();
+        let rendered = match message.render(&self.templates, &self.settings) {
+            Ok(rendered) => rendered,
+            Err(e) => return Delivery::GiveUp(format!("{e:#}")),
+        };
         let sent = match message.channel() {
             "sms" => self.sms.send(&rendered).await,
             _ => self.email.send(&self.from, &rendered).await,
@@ -108,7 +114,9 @@ impl Worker {
                 self.audit_delivery(row, &message).await;
                 Delivery::Delivered
             }
-            Err(e) if i64::from(self.settings.max_attempts) <= row.attempts => Delivery::GiveUp(format!("{e:#}")),
+            Err(e) if i64::from(self.settings.courier.max_attempts) <= row.attempts => {
+                Delivery::GiveUp(format!("{e:#}"))
+            }
             Err(e) => Delivery::Retry(format!("{e:#}")),
         }
     }
@@ -118,7 +126,7 @@ impl Worker {
         let now = now_ms();
         let rows = self
             .store
-            .claim_outbox(now, now + ms(self.settings.lease), BATCH)
+            .claim_outbox(now, now + ms(self.settings.courier.lease), BATCH)
             .await?;
         let mut tasks = tokio::task::JoinSet::new();
         for row in rows {
@@ -183,7 +191,7 @@ impl Worker {
             }
             tokio::select! {
                 _ = notify.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = tokio::time::sleep(self.settings.courier.poll_interval) => {}
                 _ = shutdown.changed() => {}
             }
         }

@@ -46,7 +46,7 @@ pub struct RecoveryRequest {
 /// Recovery token.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RecoveryToken {
-    /// One-time token for password reset, valid for 15 minutes.
+    /// One-time token for password reset, valid for the recovery lifespan (`recovery.lifespan`, 15 minutes by default).
     token: String,
 }
 

@@ -26,6 +26,8 @@ pub enum Locale {
 }
 
 impl Locale {
+    pub const ALL: [Locale; 2] = [Locale::En, Locale::Vi];
+
     pub fn parse(tag: &str) -> Option<Self> {
         let primary = tag.trim().split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
         match primary.as_str() {
@@ -88,6 +90,23 @@ pub fn openapi_text(locale: Locale, english: &str) -> Option<&'static str> {
     }
 }
 
+/// A moment (Unix milliseconds) as a person reads it in a notice, in UTC:
+/// "1 December 2026, 09:30 UTC" or "09:30 UTC ngày 01/12/2026".
+pub fn datetime(locale: Locale, unix_ms: i64) -> String {
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (hour, minute) = (at.hour(), at.minute());
+    match locale {
+        Locale::En => format!("{} {} {}, {hour:02}:{minute:02} UTC", at.day(), at.month(), at.year()),
+        Locale::Vi => format!(
+            "{hour:02}:{minute:02} UTC ngày {:02}/{:02}/{}",
+            at.day(),
+            u8::from(at.month()),
+            at.year()
+        ),
+    }
+}
+
 fluent_templates::static_loader! {
     static CATALOGS = {
         locales: "./locales",
@@ -100,6 +119,16 @@ fluent_templates::static_loader! {
 const EN: LanguageIdentifier = langid!("en");
 const VI: LanguageIdentifier = langid!("vi");
 
+/// A count as a number, so plural variants (`[one]`) can select on it;
+/// anything else (a code with a leading zero included) as the text it is.
+fn argument(value: &str) -> FluentValue<'_> {
+    let counted = !value.is_empty() && value.len() <= 9 && value.bytes().all(|b| b.is_ascii_digit());
+    match counted && (value == "0" || !value.starts_with('0')) {
+        true => FluentValue::try_number(value),
+        false => FluentValue::from(value),
+    }
+}
+
 /// The text for `key` (e.g. `error.invalid_code`) in `locale`, with `{ $name }`
 /// placeholders filled from `args`. An unknown key falls back to English,
 /// then to the key itself.
@@ -111,7 +140,7 @@ pub fn text(locale: Locale, key: &str, args: &[(&str, &str)]) -> String {
     };
     let args: HashMap<Cow<'static, str>, FluentValue<'_>> = args
         .iter()
-        .map(|(name, value)| (Cow::Owned((*name).to_owned()), FluentValue::from(*value)))
+        .map(|(name, value)| (Cow::Owned((*name).to_owned()), argument(value)))
         .collect();
     CATALOGS
         .try_lookup_complete(lang, &id, Some(&args))
@@ -147,19 +176,53 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_filled_in_and_multiline_bodies_keep_their_lines() {
+    fn messages_are_filled_in_and_counts_pick_their_plural() {
         assert_eq!(
             text(Locale::Vi, "error.password_too_short", &[("min", "15")]),
             "Mật khẩu phải có ít nhất 15 ký tự."
         );
-        let body = text(
-            Locale::En,
-            "mail.recovery_code.body",
-            &[("code", "123456"), ("minutes", "15")],
+        assert_eq!(
+            text(Locale::En, "error.too_many_requests", &[("seconds", "1")]),
+            "Too many requests. Try again in 1 second."
         );
-        assert!(body.starts_with("Hello,\n\nSomeone"), "{body:?}");
-        assert!(body.contains("Your recovery code is: 123456\n"), "{body:?}");
+        assert_eq!(
+            text(Locale::En, "error.rate_limited", &[("minutes", "42")]),
+            "Recovery attempts exceeded. Try again in 42 minutes."
+        );
+        assert_eq!(
+            text(Locale::Vi, "error.conflict", &[("what", "username")]),
+            "Tên đăng nhập này đã được sử dụng."
+        );
         assert_eq!(text(Locale::Vi, "no.such.key", &[]), "no.such.key");
+    }
+
+    /// A Vietnamese message may only fill in numbers and what the person
+    /// typed: a value the code supplies as English text (a serde error, the
+    /// word "username") would put English inside a Vietnamese sentence.
+    #[test]
+    fn no_vietnamese_message_interpolates_an_english_word() {
+        const NEUTRAL: [&str; 5] = ["min", "max", "minutes", "seconds", "account"];
+        let vi = include_str!("../../locales/vi/latchkey.ftl");
+        let mut rest = vi;
+        while let Some(at) = rest.find("{ $") {
+            let name: String = rest[at + 3..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let after = rest[at + 3 + name.len()..].trim_start();
+            // `{ $what -> … }` only selects a Vietnamese phrase.
+            if !after.starts_with("->") {
+                assert!(NEUTRAL.contains(&name.as_str()), "vi interpolates ${name}");
+            }
+            rest = &rest[at + 3..];
+        }
+    }
+
+    #[test]
+    fn notices_say_when_in_each_language() {
+        let ms = 1_764_581_400_000; // 2025-12-01T09:30:00Z
+        assert_eq!(super::datetime(Locale::En, ms), "1 December 2025, 09:30 UTC");
+        assert_eq!(super::datetime(Locale::Vi, ms), "09:30 UTC ngày 01/12/2025");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "Too many password checks queued; try again after Retry-After",
-        "Quá nhiều yêu cầu kiểm tra mật khẩu đang chờ; hãy thử lại sau Retry-After",
+        "Quá nhiều yêu cầu kiểm tra mật khẩu đang chờ; vui lòng thử lại sau Retry-After",
     ),
     // Schemas (the seed's wording where the seed has one).
     ("AuthError schema.", "Lược đồ AuthError."),
@@ -69,7 +69,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "Session token returned after authentication. Store it securely for session refresh and logout.",
-        "Mã phiên trả về sau khi xác thực. Hãy lưu trữ an toàn để làm mới phiên và đăng xuất.",
+        "Token phiên trả về sau khi xác thực. Vui lòng lưu trữ an toàn để làm mới phiên và đăng xuất.",
     ),
     (
         "Request to set a new password after recovery-code verification.",
@@ -107,7 +107,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "The 6-digit code from the recovery message.",
-        "Mã gồm 6 chữ số trong tin nhắn khôi phục.",
+        "Mã khôi phục gồm 6 chữ số đã gửi cho bạn.",
     ),
     (
         "Session object. The `tokenized` field is the Bearer JWT used for API calls.",
@@ -145,7 +145,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "Session token returned after authentication.",
-        "Mã phiên trả về sau khi xác thực.",
+        "Token phiên trả về sau khi xác thực.",
     ),
     (
         "Request to confirm a recovery with the token, the code and a new password.",
@@ -161,8 +161,8 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     ("Recovery token.", "Token khôi phục."),
     (
-        "One-time token for password reset, valid for 15 minutes.",
-        "Token dùng một lần để đặt lại mật khẩu, có hiệu lực trong 15 phút.",
+        "One-time token for password reset, valid for the recovery lifespan (`recovery.lifespan`, 15 minutes by default).",
+        "Token dùng một lần để đặt lại mật khẩu, có hiệu lực trong thời hạn khôi phục (`recovery.lifespan`, mặc định 15 phút).",
     ),
     (
         "Request to sign in and receive a token pair.",
@@ -222,7 +222,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "Session token, instead of a Bearer JWT.",
-        "Mã phiên, thay cho Bearer JWT.",
+        "Token phiên, thay cho Bearer JWT.",
     ),
     (
         "Missing, expired or revoked session",
@@ -267,7 +267,7 @@ pub const TEXTS: &[(&str, &str)] = &[
         "Unknown, used or expired token",
         "Token không xác định, đã dùng hoặc đã hết hạn",
     ),
-    ("Token login", "Đăng nhập bằng token"),
+    ("Token login", "Đăng nhập (nhận cặp token)"),
     (
         "Checks a login and password and returns a token pair.",
         "Kiểm tra tên đăng nhập và mật khẩu rồi trả về một cặp token.",

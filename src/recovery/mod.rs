@@ -13,7 +13,7 @@ pub mod token;
 use serde_json::json;
 
 use crate::audit::{self, Kind};
-use crate::courier::Message;
+use crate::courier::{Message, Origin};
 use crate::domain::{Login, RecoveryCode, SecretToken, StrongPassword};
 use crate::error::{Error, Result};
 use crate::i18n::Locale;
@@ -131,6 +131,8 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
                 code,
                 minutes,
                 locale,
+                link: None,
+                cancel_link: None,
             },
             Channel::Sms => Message::RecoveryCodeSms {
                 to,
@@ -558,21 +560,7 @@ async fn complete(
     let password_hash = slot.hash(secrecy::SecretString::from(checked.expose())).await?;
     let now = now_ms();
     let locale = Locale::parse(&flow.locale).unwrap_or_default();
-    let notice = match identity.verified(AddressKind::Email) {
-        Some(email) => Message::PasswordChanged {
-            to: email.value.clone(),
-            locale,
-        },
-        None => {
-            let phone = identity
-                .verified(AddressKind::Phone)
-                .ok_or(Error::RecoverySessionMissing)?;
-            Message::PasswordChangedSms {
-                to: phone.value.clone(),
-                locale,
-            }
-        }
-    };
+    let notices = password_changed_notices(services, &identity, locale, &Origin::of(client, now))?;
     let (token, session) = session::new_session(services, identity_id, client, now);
     let detail = json!({"flow_id": flow.recovery_flow_id, "session_id": session.session_id});
     let completed = CompletedRecovery {
@@ -581,7 +569,7 @@ async fn complete(
         identity_id: identity_id.to_owned(),
         password_hash,
         now,
-        notice: notice.queue(&services.secret, Some(identity_id), now)?,
+        notices,
         audit: vec![
             audit::event(Kind::PasswordChanged, Some(identity_id), client, detail.clone()),
             audit::event(Kind::SessionsRevoked, Some(identity_id), client, detail),
@@ -602,4 +590,39 @@ async fn complete(
         record: completed.session,
         identity,
     })
+}
+
+/// The "password changed" notice for every verified address of the account
+/// (NIST SP 800-63B-4 §4.6), each saying when and from where, sealed for the
+/// outbox.
+fn password_changed_notices(
+    services: &Services,
+    identity: &Identity,
+    locale: Locale,
+    origin: &Origin,
+) -> Result<Vec<crate::store::OutboxMessageRecord>> {
+    let notices: Vec<_> = identity
+        .addresses
+        .iter()
+        .filter(|a| a.verified)
+        .map(|address| {
+            let (to, origin, at) = (address.value.clone(), origin.clone(), origin.at);
+            let message = if address.kind == AddressKind::Phone.as_str() {
+                Message::PasswordChangedSms { to, locale, origin }
+            } else {
+                Message::PasswordChanged {
+                    to,
+                    locale,
+                    origin,
+                    report_link: None,
+                }
+            };
+            message.queue(&services.secret, Some(identity.id()), at)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if notices.is_empty() {
+        // A flow only reaches an account through a verified address.
+        return Err(Error::RecoverySessionMissing);
+    }
+    Ok(notices)
 }

@@ -685,7 +685,9 @@ impl Store for PostgresStore {
             .await
             .context("closing other flows")?;
         insert_session(&mut *tx, &r.session).await?;
-        insert_outbox(&mut tx, &r.notice).await?;
+        for notice in &r.notices {
+            insert_outbox(&mut tx, notice).await?;
+        }
         for event in &r.audit {
             insert_audit(&mut *tx, event).await?;
         }

@@ -262,7 +262,8 @@ pub struct CompletedRecovery {
     pub password_hash: String,
     pub now: i64,
     pub session: SessionRecord,
-    pub notice: OutboxMessageRecord,
+    /// One per verified address of the account.
+    pub notices: Vec<OutboxMessageRecord>,
     pub audit: Vec<AuditEventRecord>,
 }
 

@@ -104,6 +104,16 @@ struct StartPage {
 #[template(path = "code.html")]
 struct CodePage {
     page: Page,
+    intro: String,
+}
+
+impl CodePage {
+    /// The code page, saying how long the code lives (`recovery.lifespan`).
+    fn new(services: &Services, page: Page) -> Self {
+        let minutes = services.settings.recovery.lifespan.as_secs().div_ceil(60).to_string();
+        let intro = i18n::text(page.locale, "ui.code.intro", &[("minutes", &minutes)]);
+        Self { page, intro }
+    }
 }
 
 #[derive(Template)]
@@ -260,13 +270,11 @@ async fn start(
     }
 }
 
-async fn code_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+async fn code_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
     let locale = locale(&query, &client);
     render(
         StatusCode::OK,
-        &CodePage {
-            page: Page::new(locale, "ui.code.title", None),
-        },
+        &CodePage::new(&services, Page::new(locale, "ui.code.title", None)),
     )
 }
 
@@ -344,9 +352,7 @@ async fn verify(
         ),
         Err(e) => render(
             status_of(&e),
-            &CodePage {
-                page: Page::new(locale, "ui.code.title", failure(&e, locale)),
-            },
+            &CodePage::new(&services, Page::new(locale, "ui.code.title", failure(&e, locale))),
         ),
     }
 }

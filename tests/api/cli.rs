@@ -38,10 +38,13 @@ fn newest_code(mail_dir: &Path) -> Option<String> {
     let mut files: Vec<_> = std::fs::read_dir(mail_dir).ok()?.filter_map(|e| e.ok()).collect();
     files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
     files.iter().rev().find_map(|entry| {
-        let text = std::fs::read_to_string(entry.path())
-            .ok()?
-            .replace("=\r\n", "")
-            .replace("=\n", "");
+        let raw = std::fs::read(entry.path()).ok()?;
+        let mail = mailparse::parse_mail(&raw).ok()?;
+        let text = std::iter::once(&mail)
+            .chain(mail.subparts.iter())
+            .find(|p| p.ctype.mimetype == "text/plain")?
+            .get_body()
+            .ok()?;
         pattern.captures(&text).map(|c| c[1].to_owned())
     })
 }
@@ -447,4 +450,58 @@ fn an_unknown_file_key_or_a_wrongly_typed_value_stops_the_binary_with_one_line_n
     assert!(!typed.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.to_lowercase().contains("max_attempts"), "{stderr}");
+}
+
+#[test]
+fn templates_check_passes_on_the_built_ins_and_names_the_broken_override() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ok = latchkey(dir.path(), &["templates", "check"], None);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let report: Value = serde_json::from_slice(&ok.stdout).expect("JSON");
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["templates"], 31);
+
+    let preview = latchkey(
+        dir.path(),
+        &["templates", "preview", "password_changed", "--locale", "vi"],
+        None,
+    );
+    assert!(preview.status.success(), "{}", String::from_utf8_lossy(&preview.stderr));
+    let shown = String::from_utf8_lossy(&preview.stdout);
+    for part in [
+        "password_changed.subject",
+        "password_changed.txt",
+        "password_changed.html",
+        "password_changed.sms",
+    ] {
+        assert!(shown.contains(part), "{shown}");
+    }
+    assert!(
+        shown.contains("Tài khoản đã được đăng xuất khỏi mọi thiết bị khác."),
+        "{shown}"
+    );
+
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("vi")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("latchkey.toml"),
+        "[courier]\ntemplates_dir = \"templates\"\n",
+    )
+    .expect("config");
+    for (file, source, complaint) in [
+        ("vi/recovery_code.txt", "Mã: {{ kode }}", "does not render"),
+        ("vi/recovery_code.txt", "Mã: {% if code %}", "does not parse"),
+        ("vi/recovery_cod.txt", "Mã: {{ code }}", "no message has this template"),
+    ] {
+        let _ = std::fs::remove_dir_all(&templates);
+        std::fs::create_dir_all(templates.join("vi")).expect("mkdir");
+        std::fs::write(templates.join(file), source).expect("template");
+        let failed = latchkey(dir.path(), &["templates", "check"], None);
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(!failed.status.success(), "{source:?} passed");
+        assert!(stderr.contains(file) && stderr.contains(complaint), "{stderr}");
+        // `serve` refuses the same file at start rather than losing mail later.
+        let serve = latchkey(dir.path(), &["serve"], None);
+        assert!(!serve.status.success());
+    }
 }

@@ -13,6 +13,7 @@ mod crash;
 mod diagnostics;
 mod errors;
 mod helpers;
+mod messages;
 mod recovery;
 mod scale;
 mod session;

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -14,8 +13,12 @@ pub struct Mail {
     pub to: Vec<String>,
     /// The message as received (headers and encoded body).
     pub raw: String,
-    /// The body after transfer decoding.
+    /// The text part (or the whole body of a single-part mail), decoded.
     pub body: String,
+    /// The HTML part of a `multipart/alternative` mail, decoded.
+    pub html: Option<String>,
+    /// The decoded `Subject` header.
+    pub subject: String,
 }
 
 #[derive(Clone)]
@@ -126,11 +129,13 @@ async fn session(socket: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
                         .unwrap_or(&line),
                 );
             }
-            let body = decode_body(&raw);
+            let (subject, body, html) = decode(&raw);
             mails.lock().expect("sink lock").push(Mail {
                 to: to.clone(),
                 raw,
                 body,
+                html,
+                subject,
             });
             b"250 OK queued\r\n"
         } else if command == "QUIT" {
@@ -146,38 +151,19 @@ async fn session(socket: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
     }
 }
 
-fn decode_body(raw: &str) -> String {
-    let (headers, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
-    let headers = headers.to_ascii_lowercase();
-    if headers.contains("content-transfer-encoding: base64") {
-        let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(compact)
-            .unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else if headers.contains("content-transfer-encoding: quoted-printable") {
-        decode_quoted_printable(body)
-    } else {
-        body.to_owned()
-    }
-}
-
-fn decode_quoted_printable(body: &str) -> String {
-    let joined = body.replace("=\r\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The subject, the text and the HTML of a message, parsed as MIME by
+/// `mailparse` (not by anything the sending side shares).
+fn decode(raw: &str) -> (String, String, Option<String>) {
+    let Ok(parsed) = mailparse::parse_mail(raw.as_bytes()) else {
+        return (String::new(), raw.to_owned(), None);
+    };
+    let subject = mailparse::MailHeaderMap::get_first_value(&parsed.get_headers(), "Subject").unwrap_or_default();
+    let part = |mime: &str| {
+        std::iter::once(&parsed)
+            .chain(parsed.subparts.iter())
+            .find(|p| p.ctype.mimetype == mime)
+            .and_then(|p| p.get_body().ok())
+    };
+    let body = part("text/plain").unwrap_or_default();
+    (subject, body, part("text/html"))
 }

@@ -593,7 +593,7 @@ impl Store for SqliteStore {
                 execute(c, REVOKE_IDENTITY_SESSIONS, &[&r.identity_id, &r.now]).or_fail("revoking sessions")?;
                 execute(c, CLOSE_IDENTITY_FLOWS, &[&r.identity_id]).or_fail("closing other flows")?;
                 insert_session(c, &r.session)?;
-                insert_outbox(c, &r.notice)?;
+                r.notices.iter().try_for_each(|notice| insert_outbox(c, notice))?;
                 r.audit.iter().try_for_each(|event| insert_audit(c, event))?;
                 Ok(true)
             })

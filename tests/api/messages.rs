@@ -1,0 +1,248 @@
+//! What a person receives (SPEC §5.1–5.2), read as a mail client would:
+//! multipart mail with the operator's branding, notices to every verified
+//! address saying when and from where, SMS in one GSM-7 segment, and
+//! operator templates replacing built-in ones.
+
+use std::time::Duration;
+
+use latchkey::config::Settings;
+use latchkey::identity::manage::{self, Address};
+use latchkey::services::Client;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::sms_sink::SmsSink;
+use crate::smtp_sink::Mail;
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+fn branded(settings: &mut Settings) {
+    settings.branding.product_name = "Acme Bank".into();
+    settings.branding.support_contact = Some("help@acme.example".into());
+    settings.recovery.lifespan = Duration::from_secs(10 * 60);
+    settings.recovery.notify_unknown_recipients = true;
+}
+
+async fn start_in(app: &TestApp, email: &str, lang: &str) -> String {
+    let response = app
+        .client
+        .post(app.url("/api/auth/recovery/start"))
+        .header("accept-language", lang)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    recovery_cookie(response.headers()).expect("cookie")
+}
+
+async fn reset_from_firefox(app: &TestApp, cookie: &str) {
+    let response = app
+        .client
+        .post(app.url("/api/auth/recovery/reset-password"))
+        .header("cookie", format!("latchkey_recovery={cookie}"))
+        .header("user-agent", FIREFOX)
+        .json(&json!({ "password": NEW_PASSWORD }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+}
+
+/// A header of the raw message, decoded by `mailparse`.
+fn header(mail: &Mail, name: &str) -> Option<String> {
+    let parsed = mailparse::parse_mail(mail.raw.as_bytes()).expect("MIME");
+    mailparse::MailHeaderMap::get_first_value(&parsed.get_headers(), name)
+}
+
+/// Both parts carry `needle`, and the mail is a well-formed alternative.
+fn both_parts_say(mail: &Mail, needles: &[&str]) {
+    let parsed = mailparse::parse_mail(mail.raw.as_bytes()).expect("MIME");
+    assert_eq!(parsed.ctype.mimetype, "multipart/alternative", "{}", mail.raw);
+    let html = mail.html.as_deref().expect("an HTML part");
+    for needle in needles {
+        assert!(mail.body.contains(needle), "text lacks {needle:?}: {}", mail.body);
+        assert!(html.contains(needle), "HTML lacks {needle:?}: {html}");
+    }
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<img"), "a logo without branding.logo_url: {html}");
+    let id = header(mail, "Message-ID").expect("Message-ID");
+    assert!(id.starts_with('<') && id.ends_with("@localhost>"), "{id}");
+    let date = header(mail, "Date").expect("Date");
+    mailparse::dateparse(&date).expect("an RFC 5322 date");
+}
+
+#[tokio::test]
+async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan() {
+    for (lang, code_is, minutes, changed, unknown) in [
+        (
+            "en",
+            "Your recovery code is: ",
+            "valid for 10 minutes",
+            "was changed on",
+            "no account uses it",
+        ),
+        (
+            "vi",
+            "Mã khôi phục của bạn là: ",
+            "có hiệu lực trong 10 phút",
+            "đã được thay đổi lúc",
+            "không có tài khoản nào",
+        ),
+    ] {
+        let app = spawn_app_with(branded).await;
+        app.create_identity("ann@example.com", Some(PASSWORD), true).await;
+
+        let cookie = start_in(&app, "ann@example.com", lang).await;
+        let mails = app.mail.wait_for("ann@example.com", 1).await;
+        let code = app.code_from_mail("ann@example.com", 1).await;
+        both_parts_say(&mails[0], &[&code, minutes, "Acme Bank", "help@acme.example"]);
+        assert!(mails[0].body.contains(&format!("{code_is}{code}")), "{}", mails[0].body);
+        assert!(mails[0].subject.contains("Acme Bank"), "{}", mails[0].subject);
+
+        let verified = {
+            let response = app.verify(&cookie, &code).await;
+            recovery_cookie(response.headers()).expect("rotated")
+        };
+        reset_from_firefox(&app, &verified).await;
+        let mails = app.mail.wait_for("ann@example.com", 2).await;
+        let notice = &mails[1];
+        both_parts_say(
+            notice,
+            &[changed, "127.0.0.1", "Firefox, Linux", "Acme Bank", "help@acme.example"],
+        );
+        assert!(!notice.body.contains(&code), "the notice repeats the code");
+
+        start_in(&app, "nobody@example.com", lang).await;
+        let mails = app.mail.wait_for("nobody@example.com", 1).await;
+        both_parts_say(&mails[0], &[unknown, "Acme Bank"]);
+    }
+}
+
+#[tokio::test]
+async fn a_logo_appears_only_when_configured_and_values_are_escaped_in_html() {
+    let app = spawn_app_with(|s| {
+        s.branding.product_name = "Tom & Jerry <Shop>".into();
+        s.branding.logo_url = Some("https://cdn.example.com/logo.png".into());
+    })
+    .await;
+    app.create_identity("tom@example.com", Some(PASSWORD), true).await;
+    app.started_flow("tom@example.com").await;
+    let mails = app.mail.wait_for("tom@example.com", 1).await;
+    let html = mails[0].html.as_deref().expect("html");
+    // MiniJinja escapes `/` too (`&#x2f;`), which every HTML reader decodes.
+    let logo = html.find("<img src=\"https:").expect("a logo");
+    assert!(
+        html[logo..].contains(r#"logo.png" alt="Tom &amp; Jerry &lt;Shop&gt;""#),
+        "{html}"
+    );
+    assert!(!html.contains("<Shop>"), "{html}");
+    assert!(
+        mails[0].body.contains("Tom & Jerry <Shop>"),
+        "text is not HTML-escaped: {}",
+        mails[0].body
+    );
+}
+
+#[tokio::test]
+async fn the_password_changed_notice_goes_to_every_verified_address_and_no_other() {
+    let sms = SmsSink::start().await;
+    let url = sms.url.clone();
+    let app = spawn_app_with(move |s| s.courier.sms_url = Some(url)).await;
+    let id = app
+        .create_full_identity("bea@example.com", None, Some("+15551230001"))
+        .await;
+    for (value, verified) in [("bea.work@example.com", true), ("bea.old@example.com", false)] {
+        let address = Address::parse("email", value).expect("valid");
+        manage::add_address(&app.services, &id, &address, verified, &Client::default())
+            .await
+            .expect("added");
+    }
+
+    let cookie = app.verified_flow("bea@example.com").await;
+    reset_from_firefox(&app, &cookie).await;
+
+    let notice = &app.mail.wait_for("bea@example.com", 2).await[1];
+    assert!(notice.body.contains("Firefox, Linux"), "{}", notice.body);
+    let work = app.mail.wait_for("bea.work@example.com", 1).await;
+    assert!(work[0].body.contains("password"), "{}", work[0].body);
+    let texts = sms.wait_for("+15551230001", 1).await;
+    assert!(texts[0].contains("password was changed"), "{texts:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        app.mail.mails_to("bea.old@example.com").is_empty(),
+        "an unverified address got the notice"
+    );
+    assert_eq!(
+        app.mail.mails_to("bea.work@example.com").len(),
+        1,
+        "no code went to the other address"
+    );
+}
+
+/// The GSM 03.38 basic alphabet, written out here independently of the sender.
+const GSM7: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+
+#[tokio::test]
+async fn with_sms_gsm7_a_vietnamese_code_sms_is_one_gsm_segment() {
+    for gsm7 in [false, true] {
+        let sms = SmsSink::start().await;
+        let url = sms.url.clone();
+        let app = spawn_app_with(move |s| {
+            s.courier.sms_url = Some(url);
+            s.courier.sms_gsm7 = gsm7;
+            s.branding.product_name = "Ngân hàng Á Châu".into();
+        })
+        .await;
+        app.create_full_identity("chi@example.com", None, Some("+84912345678"))
+            .await;
+        let response = app
+            .client
+            .post(app.url("/v2/auth/recovery/request"))
+            .header("accept-language", "vi")
+            .json(&json!({ "login": "+84912345678" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200);
+        let body = sms.wait_for("+84912345678", 1).await.remove(0);
+        let outside: Vec<char> = body.chars().filter(|c| !GSM7.contains(*c)).collect();
+        if gsm7 {
+            assert!(outside.is_empty(), "not GSM-7: {outside:?} in {body}");
+            assert!(
+                body.chars().count() <= 160,
+                "{} characters: {body}",
+                body.chars().count()
+            );
+            assert!(body.starts_with("Ngan hang A Chau: ma khoi phuc"), "{body}");
+        } else {
+            assert!(body.contains("mã khôi phục"), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_operator_template_replaces_a_built_in_one_and_falls_back_to_the_default_locale() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("en")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("en/recovery_code.subject"),
+        "{{ product_name }} code {{ code }}",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("en/recovery_code.txt"),
+        "Your code is: {{ code }}\n{% if support_contact %}Ask {{ support_contact }}{% endif %}\n",
+    )
+    .expect("write");
+    let templates = dir.path().to_path_buf();
+    let app = spawn_app_with(move |s| s.courier.templates_dir = Some(templates)).await;
+    app.create_identity("dan@example.com", Some(PASSWORD), true).await;
+    start_in(&app, "dan@example.com", "vi").await;
+    let mail = app.mail.wait_for("dan@example.com", 1).await.remove(0);
+    // No vi file: the operator's default-locale (en) file wins over the built-in vi one.
+    assert!(mail.subject.starts_with("latchkey code "), "{}", mail.subject);
+    assert!(mail.body.starts_with("Your code is: "), "{}", mail.body);
+    // No html file at all: the built-in one, in the flow's language.
+    assert!(mail.html.as_deref().expect("html").contains("Mã khôi phục"));
+}
