@@ -22,6 +22,7 @@ pub enum Purpose {
     SessionToken,
     RefreshToken,
     RateLimitKey,
+    RecoveryLink,
 }
 
 impl Purpose {
@@ -32,6 +33,7 @@ impl Purpose {
             Purpose::SessionToken => b"latchkey/session-token",
             Purpose::RefreshToken => b"latchkey/refresh-token",
             Purpose::RateLimitKey => b"latchkey/rate-limit-key",
+            Purpose::RecoveryLink => b"latchkey/recovery-link",
         }
     }
 }

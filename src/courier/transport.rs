@@ -118,10 +118,15 @@ impl SmsTransport {
                 );
             }
             Self::File(dir) => {
-                let path = dir.join(format!("{}.json", uuid::Uuid::new_v4()));
-                tokio::fs::write(&path, serde_json::to_vec_pretty(&payload)?)
+                // Written aside, then renamed: a reader never sees half a message.
+                let name = uuid::Uuid::new_v4();
+                let (partial, path) = (dir.join(format!(".{name}.tmp")), dir.join(format!("{name}.json")));
+                tokio::fs::write(&partial, serde_json::to_vec_pretty(&payload)?)
                     .await
-                    .with_context(|| format!("writing {}", path.display()))?;
+                    .with_context(|| format!("writing {}", partial.display()))?;
+                tokio::fs::rename(&partial, &path)
+                    .await
+                    .with_context(|| format!("renaming {}", path.display()))?;
             }
         }
         Ok(())

@@ -123,6 +123,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
     let account_id = recipient.as_ref().map(|(identity, _)| identity.id().to_owned());
+    let digest = code_hash(services, &flow_id, &code);
     let code_message = |to: String| {
         let (code, minutes, locale) = (code.expose().to_owned(), lifespan.as_secs().div_ceil(60), client.locale);
         match channel {
@@ -131,7 +132,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
                 code,
                 minutes,
                 locale,
-                link: None,
+                link: Some(continue_link(services, &flow_id, &digest, locale)),
                 cancel_link: None,
             },
             Channel::Sms => Message::RecoveryCodeSms {
@@ -166,7 +167,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
                 limit_key: login.limit_key(),
                 channel: channel.as_str(),
             },
-            (&flow_id, &secret, &code),
+            (&flow_id, &secret, digest.clone()),
             client.locale,
             expires_at,
             now,
@@ -219,7 +220,7 @@ struct FlowOwner<'a> {
 fn fresh_flow(
     services: &Services,
     owner: FlowOwner<'_>,
-    (flow_id, secret, code): (&str, &SecretToken, &RecoveryCode),
+    (flow_id, secret, code_hash): (&str, &SecretToken, String),
     locale: Locale,
     expires_at: i64,
     now: i64,
@@ -233,7 +234,7 @@ fn fresh_flow(
             .keyed_hash(Purpose::RateLimitKey, &[owner.limit_key.as_bytes()]),
         channel: owner.channel.into(),
         cookie_hash: secret_hash(services, secret),
-        code_hash: Some(code_hash(services, flow_id, code)),
+        code_hash: Some(code_hash),
         state: "sent".into(),
         code_attempts: 0,
         locale: locale.as_str().into(),
@@ -279,7 +280,7 @@ pub async fn issue_for_support(services: &Services, identity_id: &str, client: &
                 limit_key: format!("support:{}", identity.id()),
                 channel: SUPPORT_CHANNEL,
             },
-            (&flow_id, &secret, &code),
+            (&flow_id, &secret, code_hash(services, &flow_id, &code)),
             client.locale,
             expires_at,
             now,
@@ -361,6 +362,67 @@ fn out_of_attempts(services: &Services, flow: &RecoveryFlowRecord) -> bool {
 }
 
 /// The flow a client secret opens, or why it cannot be used.
+/// The proof in a code mail's link: a keyed function of the flow's code
+/// hash, 128 bits. Nothing stores it; it is recomputed to check, so it works
+/// exactly as long as the code does (`code_hash` is cleared when the flow is
+/// verified, superseded, killed or spent) and opens nothing else.
+fn link_proof(services: &Services, flow_id: &str, code_hash: &str) -> String {
+    let mut proof = services
+        .secret
+        .keyed_hash(Purpose::RecoveryLink, &[flow_id.as_bytes(), code_hash.as_bytes()]);
+    proof.truncate(32);
+    proof
+}
+
+/// `/ui/recovery/continue?token=<flow id>.<proof>` for a code mail.
+fn continue_link(services: &Services, flow_id: &str, code_hash: &str, locale: Locale) -> String {
+    format!(
+        "{}/ui/recovery/continue?token={flow_id}.{}&lang={locale}",
+        services.settings.public_url.trim_end_matches('/'),
+        link_proof(services, flow_id, code_hash)
+    )
+}
+
+/// A code mail's link, on the `POST` of its page: proves the code of its
+/// flow as `verify` does (spending it), and binds the flow to a new secret
+/// for the browser that opened the link, which may not be the one that
+/// started it. Any link that is not the live one answers the same.
+pub async fn continue_by_link(services: &Services, token: &str, client: &Client) -> Result<SecretToken> {
+    let (flow_id, proof) = token.split_once('.').ok_or(Error::RecoverySessionExpired)?;
+    if flow_id.len() > 64 || proof.len() != 32 {
+        return Err(Error::RecoverySessionExpired);
+    }
+    let flow = services
+        .store
+        .recovery_flow(flow_id)
+        .await?
+        .ok_or(Error::RecoverySessionExpired)?;
+    let now = now_ms();
+    let live = flow.state == "sent" && !flow.decoy && flow.expires_at > now && flow.channel == Channel::Email.as_str();
+    let expected = flow
+        .code_hash
+        .as_deref()
+        .filter(|_| live)
+        .map(|hash| link_proof(services, flow_id, hash))
+        .ok_or(Error::RecoverySessionExpired)?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), proof.as_bytes())) {
+        return Err(Error::RecoverySessionExpired);
+    }
+    let new_secret = SecretToken::generate();
+    let rotated = services
+        .store
+        .mark_flow_verified(flow_id, &flow.cookie_hash, &secret_hash(services, &new_secret), now)
+        .await?;
+    if !rotated {
+        return Err(Error::RecoverySessionExpired);
+    }
+    metrics::counter!("latchkey_recovery_flows_verified_total").increment(1);
+    let detail = json!({"flow_id": flow.recovery_flow_id, "via": "link"});
+    let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
+    services.store.insert_audit_event(&event).await?;
+    Ok(new_secret)
+}
+
 async fn open_flow(services: &Services, secret: Option<&str>) -> Result<(SecretToken, RecoveryFlowRecord)> {
     let secret = secret
         .and_then(SecretToken::parse)

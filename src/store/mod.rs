@@ -120,6 +120,7 @@ pub trait Store: Send + Sync + 'static {
         since: i64,
     ) -> anyhow::Result<CodeAttempts>;
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
+    async fn recovery_flow(&self, flow_id: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
     /// Spends one of the flow's `max_attempts` code attempts *before* the code
     /// is compared, so concurrent guesses cannot exceed the budget. `None` when
     /// the flow is not in `sent`, has expired, or has no attempt left.

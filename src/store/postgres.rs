@@ -610,6 +610,14 @@ impl Store for PostgresStore {
             .context("reading recovery flow")
     }
 
+    async fn recovery_flow(&self, flow_id: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {
+        sqlx::query_as(FLOW_BY_ID)
+            .bind(flow_id)
+            .fetch_optional(&self.readers)
+            .await
+            .context("reading recovery flow")
+    }
+
     async fn reserve_code_attempt(
         &self,
         flow_id: &str,

@@ -86,6 +86,7 @@ pub const CODE_ATTEMPTS: &str = "select \
          as bigint) \
      from recovery_flow where (identity_id = $1 or address_key = $2) and created_at > $3";
 pub const FLOW_BY_COOKIE: &str = "select * from recovery_flow where cookie_hash = $1";
+pub const FLOW_BY_ID: &str = "select * from recovery_flow where recovery_flow_id = $1";
 pub const RESERVE_CODE_ATTEMPT: &str = "update recovery_flow set code_attempts = code_attempts + 1 \
      where recovery_flow_id = $1 and state = 'sent' and expires_at > $3 and code_attempts < $2 \
      returning *";

@@ -38,6 +38,7 @@ pub fn router() -> Router<Services> {
         .route("/ui/recovery/start", post(start))
         .route("/ui/recovery/code", get(code_page))
         .route("/ui/recovery/link", get(link_page).post(link))
+        .route("/ui/recovery/continue", get(continue_page).post(continue_link))
         .route("/ui/recovery/verify", post(verify))
         .route("/ui/recovery/password", get(password_page))
         .route("/ui/recovery/reset", post(reset))
@@ -64,8 +65,8 @@ pub fn router() -> Router<Services> {
 /// What every page shows: the language, the title, an error if any.
 pub struct Page {
     pub lang: &'static str,
-    /// The page's own address, for the language switcher.
-    pub here: &'static str,
+    /// The page's own address and query up to `lang=`, for the language switcher.
+    pub here: String,
     pub title: String,
     pub error: Option<String>,
     locale: Locale,
@@ -81,11 +82,17 @@ impl Page {
         };
         Self {
             lang: locale.as_str(),
-            here,
+            here: format!("{here}?"),
             title: i18n::text(locale, title_key, &[]),
             error,
             locale,
         }
+    }
+
+    /// A page opened by a link: its language switcher keeps the link's token.
+    fn for_link(mut self, path: &str, token: &str) -> Self {
+        self.here = format!("{path}?token={token}&");
+        self
     }
 
     /// A localized string, for the templates.
@@ -120,9 +127,12 @@ impl CodePage {
 #[template(path = "link.html")]
 struct LinkPage {
     page: Page,
-    account: String,
-    token: String,
     intro: String,
+    /// Whose recovery this is, when the page may say so.
+    account: Option<String>,
+    /// Where the one button posts.
+    action: String,
+    submit: String,
 }
 
 #[derive(Template)]
@@ -304,10 +314,11 @@ async fn link_page(State(services): State<Services>, client: ClientInfo, RawQuer
         Ok(account) => render(
             StatusCode::OK,
             &LinkPage {
-                page: Page::new(locale, "ui.link.title", None),
+                page: Page::new(locale, "ui.link.title", None).for_link("/ui/recovery/link", &token),
                 intro: i18n::text(locale, "ui.link.intro", &[("account", &account)]),
-                account,
-                token,
+                account: Some(account),
+                action: format!("/ui/recovery/link?lang={locale}&token={token}"),
+                submit: i18n::text(locale, "ui.link.submit", &[]),
             },
         ),
         Err(_) => expired_link(locale),
@@ -327,6 +338,50 @@ async fn link(
     let secret = recovery::token::open(&services, &token_of(&query));
     match recovery::support_flow_account(&services, secret.as_deref()).await {
         Ok(_) => redirect_with_cookie(&services, format!("/ui/recovery/code?lang={locale}"), secret.as_deref()),
+        Err(_) => expired_link(locale),
+    }
+}
+
+/// The link in a code mail. Its `GET` (and `HEAD`) reads nothing and
+/// changes nothing — corporate mail scanners open every link — and shows one
+/// button; only the button's `POST` proves the code and binds this browser.
+async fn continue_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+    let locale = locale(&query, &client);
+    let token = token_of(&query);
+    let token: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .take(128)
+        .collect();
+    render(
+        StatusCode::OK,
+        &LinkPage {
+            page: Page::new(locale, "ui.continue.title", None).for_link("/ui/recovery/continue", &token),
+            intro: i18n::text(locale, "ui.continue.intro", &[]),
+            account: None,
+            action: format!("/ui/recovery/continue?lang={locale}&token={token}"),
+            submit: i18n::text(locale, "ui.continue.submit", &[]),
+        },
+    )
+}
+
+async fn continue_link(
+    State(services): State<Services>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let locale = locale(&query, &client);
+    if !same_origin(&headers) {
+        return ApiError::new(Error::Forbidden, locale).into_response();
+    }
+    match recovery::continue_by_link(&services, &token_of(&query), &client_in(&client, locale)).await {
+        Ok(secret) => redirect_with_cookie(
+            &services,
+            format!("/ui/recovery/password?lang={locale}"),
+            Some(secret.expose()),
+        ),
+        Err(Error::Internal(e)) => ApiError::new(Error::Internal(e), locale).into_response(),
         Err(_) => expired_link(locale),
     }
 }

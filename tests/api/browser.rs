@@ -301,3 +301,52 @@ async fn ui_pages_carry_strict_security_headers_and_refuse_cross_site_posts() {
         .expect("sent");
     assert_eq!(cross_site.status(), 403);
 }
+
+/// The code mail's link, opened first by a mail scanner (`HEAD`, `GET`) and
+/// then by the person in a browser that did not start the flow: one button,
+/// then the new password.
+async fn continue_from_the_mail_in_another_browser(lang: &str, title: &str) {
+    let _turn = ONE_BROWSER.lock().await;
+    let Some(browser) = Browser::start().await else { return };
+    let app = spawn_app().await;
+    let email = format!("link-{lang}@example.com");
+    app.create_identity(&email, Some(PASSWORD), true).await;
+    let started = app
+        .client
+        .post(app.url("/api/auth/recovery/start"))
+        .header("accept-language", lang)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(started.status(), 200);
+    let mail = app.mail.wait_for(&email, 1).await.remove(0);
+    let pattern = regex::Regex::new(r"/ui/recovery/continue\?\S+").expect("regex");
+    let link = app.url(pattern.find(&mail.body).expect("a link").as_str());
+
+    for method in [reqwest::Method::HEAD, reqwest::Method::GET] {
+        let scanned = app.client.request(method, &link).send().await.expect("sent");
+        assert_eq!(scanned.status(), 200);
+    }
+    browser.goto(&link).await;
+    assert_eq!(browser.text("h1").await, title);
+    browser.screenshot(&format!("{lang}-link-1-continue")).await;
+    browser.submit().await;
+    browser.wait_for_url("/ui/recovery/password").await;
+    browser.screenshot(&format!("{lang}-link-2-password")).await;
+    browser.type_into("#password", NEW_PASSWORD).await;
+    browser.submit().await;
+    browser.wait_for_url("/ui/recovery/done").await;
+    browser.quit().await;
+    assert_eq!(app.login(&email, NEW_PASSWORD).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_link_finishes_a_recovery_in_another_browser_in_english() {
+    continue_from_the_mail_in_another_browser("en", "Continue your recovery").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_link_finishes_a_recovery_in_another_browser_in_vietnamese() {
+    continue_from_the_mail_in_another_browser("vi", "Tiếp tục khôi phục tài khoản").await;
+}

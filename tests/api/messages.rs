@@ -246,3 +246,173 @@ async fn an_operator_template_replaces_a_built_in_one_and_falls_back_to_the_defa
     // No html file at all: the built-in one, in the flow's language.
     assert!(mail.html.as_deref().expect("html").contains("Mã khôi phục"));
 }
+
+/// The `/ui/recovery/continue?…` link of the newest code mail to `email`,
+/// as the text part has it; the HTML part has the same one.
+async fn continue_link(app: &TestApp, email: &str, nth: usize) -> String {
+    let mail = app.mail.wait_for(email, nth).await.remove(nth - 1);
+    let pattern = regex::Regex::new(r"https?://\S+/ui/recovery/continue\?token=[0-9a-f.-]+&lang=[a-z]+").expect("re");
+    let link = pattern
+        .find(&mail.body)
+        .expect("a link in the text")
+        .as_str()
+        .to_owned();
+    let html = mail
+        .html
+        .as_deref()
+        .expect("html")
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/");
+    assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+    assert!(link.starts_with(&app.services.settings.public_url), "{link}");
+    link.split_once("/ui/recovery/continue").expect("path").1.to_owned()
+}
+
+async fn post_link(app: &TestApp, query: &str) -> reqwest::Response {
+    // A fresh client: the mail is opened on another device, with no cookie.
+    http_client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(app.url(&format!("/ui/recovery/continue{query}")))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("sent")
+}
+
+fn ui_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("latchkey_ui=") && !v.starts_with("latchkey_ui=;"))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_mail_scanner_opening_the_link_changes_nothing_and_the_button_finishes_on_another_device() {
+    let app = spawn_app().await;
+    app.create_identity("eve@example.com", Some(PASSWORD), true).await;
+    let started_cookie = app.started_flow("eve@example.com").await;
+    let query = continue_link(&app, "eve@example.com", 1).await;
+    let before = app.dump_table("recovery_flow").await;
+
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD, reqwest::Method::GET] {
+        let page = app
+            .client
+            .request(method.clone(), app.url(&format!("/ui/recovery/continue{query}")))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(page.status(), 200, "{method}");
+        assert!(page.headers().get(reqwest::header::SET_COOKIE).is_none(), "{method}");
+        if method == reqwest::Method::GET {
+            let html = page.text().await.expect("html");
+            assert_eq!(html.matches("<button").count(), 1, "{html}");
+            assert!(html.contains("method=\"post\""), "{html}");
+            let token = query
+                .split("token=")
+                .nth(1)
+                .and_then(|t| t.split('&').next())
+                .expect("token");
+            assert!(
+                html.replace("&#38;", "&amp;")
+                    .contains(&format!("/ui/recovery/continue?token={token}&amp;lang=vi")),
+                "the language switch drops the token: {html}"
+            );
+        }
+    }
+    assert_eq!(
+        app.dump_table("recovery_flow").await,
+        before,
+        "a GET or HEAD changed the flow"
+    );
+
+    let opened = post_link(&app, &query).await;
+    assert_eq!(opened.status(), 303);
+    assert!(
+        opened.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .expect("location")
+            .starts_with("/ui/recovery/password")
+    );
+    let cookie = ui_cookie(&opened).expect("this browser is bound to the flow");
+    let reset = app
+        .client
+        .post(app.url("/ui/recovery/reset?lang=en"))
+        .header(reqwest::header::COOKIE, cookie)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("password", NEW_PASSWORD)])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(reset.status(), 303, "{:?}", reset.text().await);
+    assert_eq!(app.login("eve@example.com", NEW_PASSWORD).await.status(), 200);
+
+    // Spent: the link, and the cookie of the device that started, open nothing.
+    assert!(ui_cookie(&post_link(&app, &query).await).is_none());
+    let code = app.code_from_mail("eve@example.com", 1).await;
+    assert_ne!(app.verify(&started_cookie, &code).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_concurrent_posts_of_one_link_bind_exactly_one_browser() {
+    let app = spawn_app().await;
+    app.create_identity("fay@example.com", Some(PASSWORD), true).await;
+    app.started_flow("fay@example.com").await;
+    let query = continue_link(&app, "fay@example.com", 1).await;
+    let url = app.url(&format!("/ui/recovery/continue{query}"));
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let url = url.clone();
+        burst.spawn(async move {
+            let client = http_client_builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let response = client
+                .post(url)
+                .header("sec-fetch-site", "same-origin")
+                .send()
+                .await
+                .expect("sent");
+            (response.status().as_u16(), ui_cookie(&response).is_some())
+        });
+    }
+    let answers = burst.join_all().await;
+    assert_eq!(answers.iter().filter(|(_, bound)| *bound).count(), 1, "{answers:?}");
+    assert!(answers.iter().all(|(status, _)| *status < 500), "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_superseded_tampered_or_verified_flow_s_link_opens_nothing() {
+    let app = spawn_app().await;
+    app.create_identity("gus@example.com", Some(PASSWORD), true).await;
+
+    app.started_flow("gus@example.com").await;
+    let first = continue_link(&app, "gus@example.com", 1).await;
+    let cookie = app.started_flow("gus@example.com").await;
+    let second = continue_link(&app, "gus@example.com", 2).await;
+    assert!(
+        ui_cookie(&post_link(&app, &first).await).is_none(),
+        "a superseded link worked"
+    );
+
+    // One hex digit of the proof changed.
+    let flipped = {
+        let at = second.find('&').expect("lang") - 1;
+        let last = if &second[at..=at] == "0" { "1" } else { "0" };
+        format!("{}{last}{}", &second[..at], &second[at + 1..])
+    };
+    let tampered = post_link(&app, &flipped).await;
+    assert!(ui_cookie(&tampered).is_none());
+    assert!(tampered.status().is_client_error(), "a tampered link is a 4xx");
+
+    // The code proven on the first device: its link is spent with it.
+    let code = app.code_from_mail("gus@example.com", 2).await;
+    assert_eq!(app.verify(&cookie, &code).await.status(), 200);
+    assert!(ui_cookie(&post_link(&app, &second).await).is_none());
+}

@@ -270,7 +270,11 @@ async fn without_an_sms_url_codes_are_written_as_files_under_the_sms_dir() {
     let dir = app.services.settings.courier.sms_dir.clone();
     for _ in 0..100 {
         let files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|d| d.filter_map(|e| e.ok()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(file) = files.first() {
             let sms: Value = serde_json::from_slice(&std::fs::read(file.path()).expect("read")).expect("json");

@@ -527,6 +527,12 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn recovery_flow(&self, flow_id: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {
+        self.readers.read("reading recovery flow", |c| {
+            optional(c, FLOW_BY_ID, &[&flow_id], RecoveryFlowRecord::from_row)
+        })
+    }
+
     async fn reserve_code_attempt(
         &self,
         flow_id: &str,
