@@ -174,6 +174,10 @@ enum IdentityCommand {
     RevokeSessions {
         id: String,
     },
+    /// Lift the freeze the owner's "this wasn't me" put on an identity.
+    Unfreeze {
+        id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -430,6 +434,12 @@ async fn identity(services: Services, command: IdentityCommand) -> anyhow::Resul
                 .await
                 .map_err(describe)?;
             println!("{}", serde_json::to_string_pretty(&identity.to_admin_json())?);
+        }
+        IdentityCommand::Unfreeze { id } => {
+            let identity = crate::report::unfreeze(&services, &id, &operator())
+                .await
+                .map_err(describe)?;
+            println!("{}", identity.to_admin_json());
         }
         IdentityCommand::RevokeSessions { id } => {
             let revoked = manage::revoke_sessions(&services, &id, &operator())

@@ -20,6 +20,7 @@ pub mod identity;
 pub mod observe;
 pub mod random;
 pub mod recovery;
+pub mod report;
 pub mod retention;
 pub mod secrets;
 pub mod services;

@@ -23,6 +23,7 @@ pub enum Purpose {
     RefreshToken,
     RateLimitKey,
     RecoveryLink,
+    ReportLink,
 }
 
 impl Purpose {
@@ -34,6 +35,7 @@ impl Purpose {
             Purpose::RefreshToken => b"latchkey/refresh-token",
             Purpose::RateLimitKey => b"latchkey/rate-limit-key",
             Purpose::RecoveryLink => b"latchkey/recovery-link",
+            Purpose::ReportLink => b"latchkey/report-link",
         }
     }
 }

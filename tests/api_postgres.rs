@@ -27,6 +27,8 @@ mod helpers;
 mod messages;
 #[path = "api/recovery.rs"]
 mod recovery;
+#[path = "api/report.rs"]
+mod report;
 #[path = "api/scale.rs"]
 mod scale;
 #[path = "api/session.rs"]

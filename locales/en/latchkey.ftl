@@ -19,6 +19,27 @@ ui-link-submit = Continue
 ui-continue-title = Continue your recovery
 ui-continue-intro = You opened the link from your recovery email. Continue to choose a new password on this device. The code in that email stops working once you do.
 ui-continue-submit = Continue
+ui-report-not_requested-title = Cancel this recovery?
+ui-report-not_requested-intro = If you did not ask for a recovery code, cancel the recovery here: the codes and links already sent stop working, and no new code is sent to your account for { $minutes ->
+        [one] 1 minute
+       *[other] { $minutes } minutes
+    }.
+ui-report-not_requested-submit = Cancel the recovery
+ui-report-not_me-title = Secure your account?
+ui-report-not_me-intro = If you did not change your password, secure your account now: every device is signed out, any recovery in progress is cancelled, and the account is frozen (no one can sign in or recover it) until support restores it.
+ui-report-not_me-submit = Secure my account
+ui-report-cancelled-title = Recovery cancelled
+ui-report-cancelled-intro = The codes and links sent to you no longer work, and no new code will be sent for { $minutes ->
+        [one] 1 minute
+       *[other] { $minutes } minutes
+    }. Your password has not changed.
+ui-report-secured-title = Your account is secured
+ui-report-secured-intro = Every device was signed out and the account is frozen. A confirmation was sent to your addresses. To restore the account, contact support.
+ui-report-used-title = This link was already used
+ui-report-used-intro = Nothing more was done.
+ui-report-invalid-title = This link does not work
+ui-report-invalid-intro = The link is invalid or has expired. If you are worried about your account, contact support.
+ui-report-support = Support: { $contact }
 ui-password-title = Choose a new password
 ui-password-policy = Use at least { $min } characters. A few unrelated words make a strong passphrase that is easy to remember. It must not contain your email address or username.
 ui-password-password = New password

@@ -276,6 +276,25 @@ pub async fn support_code(
     }))
 }
 
+/// Unfreeze an identity
+///
+/// Lifts the freeze the owner's "this wasn't me" link put on the identity:
+/// password login and recovery work again. Idempotent.
+#[utoipa::path(post, path = "/admin/identities/{id}/unfreeze", tag = "Identities", params(("id" = String, Path)),
+    responses((status = 200, description = "The identity, no longer frozen", body = AdminIdentity),
+        (status = 401, description = "Missing or wrong admin token", body = AuthError),
+        (status = 404, description = "No such identity", body = AuthError)))]
+pub async fn unfreeze(
+    State(services): State<Services>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let identity = crate::report::unfreeze(&services, &id, &client.0)
+        .await
+        .map_err(|e| client.error(e))?;
+    Ok(Json(identity.to_admin_json()))
+}
+
 /// Revoke every session
 #[utoipa::path(delete, path = "/admin/identities/{id}/sessions", tag = "Identities", params(("id" = String, Path)),
     responses((status = 200, description = "How many sessions were revoked", body = Revoked),

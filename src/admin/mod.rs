@@ -46,6 +46,7 @@ pub fn app(services: Services) -> Router {
         .route("/admin/identities/{id}/addresses/verify", post(addresses::verify))
         .route("/admin/identities/{id}/recovery-code", post(identities::recovery_code))
         .route("/admin/identities/{id}/sessions", delete(identities::revoke_sessions))
+        .route("/admin/identities/{id}/unfreeze", post(identities::unfreeze))
         .route("/admin/audit", get(audit::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

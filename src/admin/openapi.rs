@@ -16,7 +16,7 @@ use crate::http::error::AuthError;
     info(title = "latchkey admin", description = "Operator API: identities, support codes, audit, metrics."),
     paths(
         identities::list, identities::create, identities::show, identities::update, identities::delete,
-        identities::recovery_code, identities::revoke_sessions,
+        identities::recovery_code, identities::revoke_sessions, identities::unfreeze,
         addresses::add, addresses::verify,
         audit::events,
         super::alive, crate::http::diagnostics::prometheus,
@@ -59,6 +59,11 @@ pub struct AdminIdentity {
     traits: Value,
     roles: Vec<String>,
     has_password: bool,
+    /// Frozen by the owner's "this wasn't me": no password login and no
+    /// recovery until `POST /admin/identities/{id}/unfreeze`.
+    frozen: bool,
+    /// RFC 3339, when frozen.
+    frozen_at: Option<String>,
     addresses: Vec<AdminAddress>,
     /// RFC 3339.
     created_at: String,

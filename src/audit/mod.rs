@@ -28,6 +28,9 @@ pub enum Kind {
     IdentityUpdated,
     AddressAdded,
     AddressVerified,
+    RecoveryCancelled,
+    AccountSecured,
+    AccountUnfrozen,
 }
 
 impl Kind {
@@ -50,6 +53,9 @@ impl Kind {
             Kind::IdentityUpdated => "identity.updated",
             Kind::AddressAdded => "address.added",
             Kind::AddressVerified => "address.verified",
+            Kind::RecoveryCancelled => "recovery.cancelled",
+            Kind::AccountSecured => "account.secured",
+            Kind::AccountUnfrozen => "account.unfrozen",
         }
     }
 }

@@ -83,7 +83,21 @@ pub enum Message {
         origin: Origin,
     },
     /// Someone asked to recover an account for an address that has none.
-    UnknownRecipient { to: String, locale: Locale },
+    UnknownRecipient {
+        to: String,
+        locale: Locale,
+    },
+    /// The account was secured by its owner's "this wasn't me".
+    AccountSecured {
+        to: String,
+        locale: Locale,
+        origin: Origin,
+    },
+    AccountSecuredSms {
+        to: String,
+        locale: Locale,
+        origin: Origin,
+    },
 }
 
 impl fmt::Debug for Message {
@@ -94,6 +108,8 @@ impl fmt::Debug for Message {
             Message::RecoveryCodeSms { .. } => "RecoveryCodeSms",
             Message::PasswordChangedSms { .. } => "PasswordChangedSms",
             Message::UnknownRecipient { .. } => "UnknownRecipient",
+            Message::AccountSecured { .. } => "AccountSecured",
+            Message::AccountSecuredSms { .. } => "AccountSecuredSms",
         };
         write!(f, "{name}(…)")
     }
@@ -111,10 +127,13 @@ pub struct Rendered {
 impl Message {
     pub fn channel(&self) -> &'static str {
         match self {
-            Message::RecoveryCode { .. } | Message::PasswordChanged { .. } | Message::UnknownRecipient { .. } => {
-                "email"
-            }
-            Message::RecoveryCodeSms { .. } | Message::PasswordChangedSms { .. } => "sms",
+            Message::RecoveryCode { .. }
+            | Message::PasswordChanged { .. }
+            | Message::UnknownRecipient { .. }
+            | Message::AccountSecured { .. } => "email",
+            Message::RecoveryCodeSms { .. }
+            | Message::PasswordChangedSms { .. }
+            | Message::AccountSecuredSms { .. } => "sms",
         }
     }
 
@@ -174,6 +193,9 @@ impl Message {
                 ("password_changed", to, *locale, noticed(origin, *locale))
             }
             Message::UnknownRecipient { to, locale } => ("unknown_recipient", to, *locale, Vars::default()),
+            Message::AccountSecured { to, locale, origin } | Message::AccountSecuredSms { to, locale, origin } => {
+                ("account_secured", to, *locale, noticed(origin, *locale))
+            }
         }
     }
 

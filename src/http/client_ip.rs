@@ -44,6 +44,7 @@ fn is_limited(path: &str) -> bool {
         || path == "/api/auth/login"
         || path == "/v2/auth/login"
         || path.starts_with("/ui/recovery")
+        || path == "/ui/report"
 }
 
 impl ClientPolicy {

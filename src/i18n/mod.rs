@@ -201,7 +201,7 @@ mod tests {
     /// word "username") would put English inside a Vietnamese sentence.
     #[test]
     fn no_vietnamese_message_interpolates_an_english_word() {
-        const NEUTRAL: [&str; 5] = ["min", "max", "minutes", "seconds", "account"];
+        const NEUTRAL: [&str; 6] = ["min", "max", "minutes", "seconds", "account", "contact"];
         let vi = include_str!("../../locales/vi/latchkey.ftl");
         let mut rest = vi;
         while let Some(at) = rest.find("{ $") {

@@ -83,6 +83,17 @@ impl Identity {
         Value::Object(traits)
     }
 
+    /// Frozen by "this wasn't me": no password login, no recovery.
+    pub fn is_frozen(&self) -> bool {
+        self.record.frozen_at.is_some()
+    }
+
+    /// Whether a code may go to this account at `now`: not frozen, and not
+    /// paused by "didn't ask for this?".
+    pub fn accepts_codes(&self, now: i64) -> bool {
+        !self.is_frozen() && self.record.recovery_paused_until.is_none_or(|until| until <= now)
+    }
+
     /// The full view operators see (CLI, admin API).
     pub fn to_admin_json(&self) -> Value {
         json!({
@@ -90,6 +101,8 @@ impl Identity {
             "traits": self.traits(),
             "roles": self.record.role_list(),
             "has_password": self.record.password_hash.is_some(),
+            "frozen": self.is_frozen(),
+            "frozen_at": self.record.frozen_at.map(crate::time::rfc3339),
             "addresses": self.addresses.iter().map(|a| json!({
                 "kind": a.kind,
                 "value": a.value,
@@ -136,6 +149,8 @@ pub async fn create_as(services: &Services, new: NewIdentity, client: &crate::se
         created_at: now,
         updated_at: now,
         credential_epoch: 0,
+        frozen_at: None,
+        recovery_paused_until: None,
     };
     if let Some(password) = new.password {
         let candidate = Identity {

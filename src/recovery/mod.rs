@@ -18,6 +18,7 @@ use crate::domain::{Login, RecoveryCode, SecretToken, StrongPassword};
 use crate::error::{Error, Result};
 use crate::i18n::Locale;
 use crate::identity::{self, Identity};
+use crate::report::{self, ReportKind};
 use crate::secrets::Purpose;
 use crate::services::{Client, Services};
 use crate::session::{self, IssuedSession};
@@ -104,8 +105,11 @@ impl Channel {
 pub async fn start(services: &Services, login: &Login, client: &Client, unknown: Unknown) -> Result<Started> {
     let now = now_ms();
     let account = identity::find_by_login(services, login).await?;
+    // A frozen or paused account is answered like an unverified address: a
+    // flow of the same shape that sends nothing and can never succeed.
     let recipient = account
         .as_ref()
+        .filter(|identity| identity.accepts_codes(now))
         .and_then(|identity| deliverable(identity, login).map(|to| (identity, to)));
     if recipient.is_none()
         && unknown == Unknown::RevealIfConfigured
@@ -123,6 +127,8 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
     let account_id = recipient.as_ref().map(|(identity, _)| identity.id().to_owned());
+    // A decoy gets a random id, so its rows land in the indexes like a real flow's.
+    let owner_id = account_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let digest = code_hash(services, &flow_id, &code);
     let code_message = |to: String| {
         let (code, minutes, locale) = (code.expose().to_owned(), lifespan.as_secs().div_ceil(60), client.locale);
@@ -133,7 +139,7 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
                 minutes,
                 locale,
                 link: Some(continue_link(services, &flow_id, &digest, locale)),
-                cancel_link: None,
+                cancel_link: Some(report::link(services, ReportKind::NotRequested, &owner_id, locale, now)),
             },
             Channel::Sms => Message::RecoveryCodeSms {
                 to,
@@ -158,11 +164,10 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     };
     let expires_at = now + ms(lifespan);
     let new_flow = NewRecoveryFlow {
-        // A decoy gets a random id, so its rows land in the indexes like a real flow's.
         flow: fresh_flow(
             services,
             FlowOwner {
-                identity_id: account_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                identity_id: owner_id.clone(),
                 decoy: account_id.is_none(),
                 limit_key: login.limit_key(),
                 channel: channel.as_str(),
@@ -259,6 +264,12 @@ pub struct SupportCode {
 /// and is audited (`recovery.requested` with `"channel": "support"`).
 pub async fn issue_for_support(services: &Services, identity_id: &str, client: &Client) -> Result<SupportCode> {
     let identity = identity::load(services, identity_id).await?.ok_or(Error::NotFound)?;
+    if identity.is_frozen() {
+        return Err(Error::InvalidRequest {
+            key: "error.invalid_request",
+            detail: "the identity is frozen (\"this wasn't me\"); unfreeze it first".into(),
+        });
+    }
     // The "password changed" notice goes to a verified address, so one is needed.
     if identity.verified(AddressKind::Email).is_none() && identity.verified(AddressKind::Phone).is_none() {
         return Err(Error::InvalidRequest {
@@ -615,6 +626,7 @@ async fn complete(
     let identity_id = flow.account().ok_or(Error::RecoverySessionMissing)?;
     let identity = identity::load(services, identity_id)
         .await?
+        .filter(|identity| !identity.is_frozen())
         .ok_or(Error::RecoverySessionMissing)?;
     let checked = password
         .for_account(&identity.identifiers())
@@ -676,7 +688,7 @@ fn password_changed_notices(
                     to,
                     locale,
                     origin,
-                    report_link: None,
+                    report_link: Some(report::link(services, ReportKind::NotMe, identity.id(), locale, at)),
                 }
             };
             message.queue(&services.secret, Some(identity.id()), at)

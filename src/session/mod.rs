@@ -163,7 +163,9 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
         reserve(services, &identity_key, ACCOUNT_LOCKS).await?,
         LoginReservation::Reserved { .. }
     );
-    let valid = identity::verify_password(&slot, services, identity.as_ref(), password, account_open).await?;
+    // A frozen account fails like a locked one: the same Argon2 work, never a match.
+    let open = account_open && !identity.as_ref().is_some_and(Identity::is_frozen);
+    let valid = identity::verify_password(&slot, services, identity.as_ref(), password, open).await?;
     drop(slot);
     let identity = match (identity, valid) {
         (Some(identity), true) => identity,

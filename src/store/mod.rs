@@ -143,6 +143,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> anyhow::Result<bool>;
     /// Spends a verified flow and applies the reset atomically; false when the
     /// flow was already spent or expired (another request won).
+    /// Spends a "didn't ask for this" link: kills the identity's live flows
+    /// and pauses new codes. `false` when the link was spent before.
+    async fn cancel_recovery(&self, cancel: &CancelledRecovery) -> anyhow::Result<bool>;
+    /// Spends a "this wasn't me" link and secures the identity (see
+    /// `SecuredIdentity`). `false` when the link was spent before.
+    async fn secure_identity(&self, secure: &SecuredIdentity) -> anyhow::Result<bool>;
+    /// Lifts a freeze; `false` when the identity was not frozen.
+    async fn unfreeze_identity(&self, identity_id: &str, now: i64) -> anyhow::Result<bool>;
     async fn complete_recovery(&self, reset: &CompletedRecovery) -> anyhow::Result<bool>;
 
     /// Creates a session only if the identity's `credential_epoch` is still

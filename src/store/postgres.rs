@@ -252,6 +252,20 @@ where
     Ok(())
 }
 
+/// Writes a report link's digest; `false` when it was spent before.
+async fn spend_link(tx: &mut Tx<'_>, link: &SpentLink, now: i64) -> anyhow::Result<bool> {
+    let written = sqlx::query(SPEND_LINK)
+        .bind(&link.digest)
+        .bind(&link.identity_id)
+        .bind(link.kind)
+        .bind(link.expires_at)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .context("spending report link")?;
+    Ok(written.rows_affected() == 1)
+}
+
 /// The answer to a start the limit refused: when the oldest start in the
 /// window was made, so the caller can say when to retry.
 async fn refused_start(tx: &mut Tx<'_>, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
@@ -657,6 +671,79 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await
             .context("marking flow verified")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn cancel_recovery(&self, r: &CancelledRecovery) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        if !spend_link(&mut tx, &r.link, r.now).await? {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        let id = &r.link.identity_id;
+        sqlx::query(CLOSE_IDENTITY_FLOWS)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("closing flows")?;
+        sqlx::query(PAUSE_RECOVERY)
+            .bind(id)
+            .bind(r.paused_until)
+            .execute(&mut *tx)
+            .await
+            .context("pausing recovery")?;
+        insert_audit(&mut *tx, &r.audit).await?;
+        tx.commit().await.context("committing cancel")?;
+        Ok(true)
+    }
+
+    async fn secure_identity(&self, r: &SecuredIdentity) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        if !spend_link(&mut tx, &r.link, r.now).await? {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        let id = &r.link.identity_id;
+        sqlx::query(FREEZE_IDENTITY)
+            .bind(id)
+            .bind(r.now)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .execute(&mut *tx)
+            .await
+            .context("freezing identity")?;
+        for (sql, what) in [
+            (REVOKE_IDENTITY_SESSIONS, "revoking sessions"),
+            (REVOKE_IDENTITY_REFRESH, "revoking refresh tokens"),
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .bind(r.now)
+                .execute(&mut *tx)
+                .await
+                .context(what)?;
+        }
+        sqlx::query(CLOSE_IDENTITY_FLOWS)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("closing flows")?;
+        for notice in &r.notices {
+            insert_outbox(&mut tx, notice).await?;
+        }
+        for event in &r.audit {
+            insert_audit(&mut *tx, event).await?;
+        }
+        tx.commit().await.context("committing secure")?;
+        Ok(true)
+    }
+
+    async fn unfreeze_identity(&self, identity_id: &str, now: i64) -> anyhow::Result<bool> {
+        let done = sqlx::query(UNFREEZE_IDENTITY)
+            .bind(identity_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("unfreezing identity")?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -40,6 +40,10 @@ pub struct IdentityRecord {
     /// Bumped by every password change (not by a rehash); a session is only
     /// created under the epoch its password was verified in.
     pub credential_epoch: i64,
+    /// Set by "this wasn't me" on a notice: no password login, no recovery.
+    pub frozen_at: Option<i64>,
+    /// Set by "didn't ask for this?" on a code mail: no new code before then.
+    pub recovery_paused_until: Option<i64>,
 }
 
 impl IdentityRecord {
@@ -342,4 +346,37 @@ pub fn attempt_limit(max_attempts: u32) -> i64 {
 /// other 74 bits are random. Only for rows whose creation time is no secret.
 pub fn new_row_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// A report link spent in the transaction of what it did (SPEC §5.3).
+#[derive(Debug, Clone)]
+pub struct SpentLink {
+    /// A keyed hash of the link's token.
+    pub digest: String,
+    pub identity_id: String,
+    /// `not_requested` or `not_me`.
+    pub kind: &'static str,
+    pub expires_at: i64,
+}
+
+/// "I didn't ask for this code": the account's live flows die and no new
+/// code is sent before `paused_until`.
+#[derive(Debug, Clone)]
+pub struct CancelledRecovery {
+    pub link: SpentLink,
+    pub paused_until: i64,
+    pub now: i64,
+    pub audit: AuditEventRecord,
+}
+
+/// "This wasn't me" on a notice: the identity is frozen, every session and
+/// refresh token revoked, its live flows killed, its password epoch bumped
+/// (a login in flight creates no session), and a confirmation queued to each
+/// verified address.
+#[derive(Debug, Clone)]
+pub struct SecuredIdentity {
+    pub link: SpentLink,
+    pub now: i64,
+    pub notices: Vec<OutboxMessageRecord>,
+    pub audit: Vec<AuditEventRecord>,
 }

@@ -99,6 +99,16 @@ pub const SPEND_FLOW: &str = "update recovery_flow set state = 'used', used_at =
      where recovery_flow_id = $1 and identity_id = $2 and state = $4 and expires_at > $3 and not decoy";
 pub const RESET_PASSWORD: &str = "update identity set password_hash = $2, updated_at = $3, \
        credential_epoch = credential_epoch + 1 where identity_id = $1";
+/// A report link, spent once: a second insert of its digest is a conflict.
+pub const SPEND_LINK: &str = "insert into spent_link (link_digest, identity_id, kind, expires_at, spent_at) \
+     values ($1, $2, $3, $4, $5) on conflict (link_digest) do nothing";
+pub const PAUSE_RECOVERY: &str = "update identity set recovery_paused_until = $2 where identity_id = $1";
+pub const FREEZE_IDENTITY: &str = "update identity set frozen_at = coalesce(frozen_at, $2), updated_at = $2, \
+       credential_epoch = credential_epoch + 1 where identity_id = $1 and identity_id <> $3";
+pub const UNFREEZE_IDENTITY: &str = "update identity set frozen_at = null, updated_at = $2 \
+     where identity_id = $1 and frozen_at is not null";
+pub const REVOKE_IDENTITY_REFRESH: &str =
+    "update refresh_token set revoked_at = $2 where identity_id = $1 and revoked_at is null";
 pub const CLOSE_IDENTITY_FLOWS: &str = "update recovery_flow set state = 'dead', code_hash = null \
      where identity_id = $1 and state in ('sent', 'verified')";
 

@@ -7,6 +7,8 @@
 //! no-referrer`; form posts must come from this origin (`Origin` /
 //! `Sec-Fetch-Site`) and the flow cookie is `SameSite=Strict`.
 
+mod report;
+
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
@@ -39,6 +41,7 @@ pub fn router() -> Router<Services> {
         .route("/ui/recovery/code", get(code_page))
         .route("/ui/recovery/link", get(link_page).post(link))
         .route("/ui/recovery/continue", get(continue_page).post(continue_link))
+        .route("/ui/report", get(report::page).post(report::act))
         .route("/ui/recovery/verify", post(verify))
         .route("/ui/recovery/password", get(password_page))
         .route("/ui/recovery/reset", post(reset))

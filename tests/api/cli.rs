@@ -299,6 +299,9 @@ fn operators_change_identities_and_issue_support_codes_from_the_command_line() {
     assert!(!unknown.status.success());
     assert_eq!(String::from_utf8_lossy(&unknown.stderr).trim_end().lines().count(), 1);
 
+    let unfrozen = run(&["identity", "unfreeze", &id], None);
+    assert_eq!(unfrozen["frozen"], false, "{unfrozen}");
+
     let audit = run(&["audit", "--identity", &id], None);
     let kinds: Vec<&str> = audit
         .as_array()

@@ -319,6 +319,29 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Runs one statement on this app's database, behind the server's back
+    /// (to put seeded rows into a state, as an earlier request would have).
+    pub async fn execute_sql(&self, sql: &str) {
+        match crate::BACKEND {
+            Backend::Sqlite => {
+                let path = self.database_url.trim_start_matches("sqlite://");
+                let conn = rusqlite::Connection::open(path).expect("open db");
+                conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+                conn.execute_batch(sql).expect("statement runs");
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url).await.expect("open db");
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&pool)
+                    .await
+                    .expect("statement runs");
+                pool.close().await;
+            }
+        }
+    }
+}
+
 pub async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
 }
@@ -339,6 +362,8 @@ pub async fn seed_accounts(services: &Services, prefix: &str, count: usize, pass
             created_at: now,
             updated_at: now,
             credential_epoch: 0,
+            frozen_at: None,
+            recovery_paused_until: None,
         };
         let address = AddressRecord {
             address_id: uuid::Uuid::new_v4().to_string(),

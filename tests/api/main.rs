@@ -15,6 +15,7 @@ mod errors;
 mod helpers;
 mod messages;
 mod recovery;
+mod report;
 mod scale;
 mod session;
 mod sms_sink;

@@ -191,6 +191,73 @@ async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password()
     );
 }
 
+/// A frozen account ("this wasn't me") must answer exactly as an account
+/// that does not exist: a login with its *right* password, and a start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_account_logs_in_and_starts_in_the_time_of_an_unknown_one() {
+    let app = spawn_app_inner(|_| {}, false).await;
+    let hash = app
+        .services
+        .hasher
+        .hash(secrecy::SecretString::from(PASSWORD.to_owned()))
+        .await
+        .expect("hash");
+    seed_accounts(&app.services, "frozen", SAMPLES, Some(hash)).await;
+    app.execute_sql(
+        "update identity set frozen_at = 1 where identity_id in \
+         (select identity_id from address where value like 'frozen-%')",
+    )
+    .await;
+    for n in 0..10 {
+        app.login(&format!("warmup-{n}@example.com"), PASSWORD).await;
+        app.start_recovery(&format!("warmup-{n}@example.com")).await;
+    }
+
+    let app = &app;
+    let mut round = 0;
+    let verdict = distinguishable(|| {
+        round += 1;
+        let round = round;
+        async move {
+            let (frozen, unknown) = measure(shuffled_plan(), |group, n| {
+                let login = match group {
+                    0 => format!("frozen-{n}@example.com"),
+                    _ => format!("unknown-{round}-{n}@example.com"),
+                };
+                async move {
+                    let status = app.login(&login, PASSWORD).await.status().as_u16();
+                    assert_eq!(status, 401, "{login} logged in");
+                    status
+                }
+            })
+            .await;
+            let login_p = mann_whitney_p(&frozen, &unknown);
+            let (frozen_starts, unknown_starts) = measure(shuffled_plan(), |group, n| {
+                let email = match group {
+                    0 => format!("frozen-{n}@example.com"),
+                    _ => format!("unknown-start-{round}-{n}@example.com"),
+                };
+                async move { app.start_recovery(&email).await.status().as_u16() }
+            })
+            .await;
+            let start_p = mann_whitney_p(&frozen_starts, &unknown_starts);
+            println!(
+                "frozen: login medians {:.0}/{:.0} µs (p = {login_p:.3}), start medians {:.0}/{:.0} µs (p = {start_p:.3})",
+                median(&frozen),
+                median(&unknown),
+                median(&frozen_starts),
+                median(&unknown_starts)
+            );
+            login_p.min(start_p)
+        }
+    })
+    .await;
+    assert!(
+        verdict.is_none(),
+        "a frozen account and an unknown one are distinguishable: {verdict:?}"
+    );
+}
+
 #[test]
 fn the_mann_whitney_test_tells_shifted_samples_apart() {
     let a: Vec<f64> = (0..300).map(|i| f64::from(i % 50)).collect();

@@ -186,7 +186,10 @@ macro_rules! from_row {
 
 from_row! {
     SigningKeyRecord { signing_key_id, sealed_private_key, public_key, created_at, retired_at, published_until }
-    IdentityRecord { identity_id, username, password_hash, roles, created_at, updated_at, credential_epoch }
+    IdentityRecord {
+        identity_id, username, password_hash, roles, created_at, updated_at, credential_epoch, frozen_at,
+        recovery_paused_until,
+    }
     AddressRecord { address_id, identity_id, kind, value, verified, created_at }
     RecoveryFlowRecord {
         recovery_flow_id, identity_id, decoy, address_key, channel, cookie_hash, code_hash, state,

@@ -211,6 +211,17 @@ fn insert_address(c: &Connection, a: &AddressRecord) -> StoreResult<()> {
     Ok(())
 }
 
+/// Writes a report link's digest; `false` when it was spent before.
+fn spend_link(c: &Connection, link: &SpentLink, now: i64) -> StoreResult<bool> {
+    let written = execute(
+        c,
+        SPEND_LINK,
+        &[&link.digest, &link.identity_id, &link.kind, &link.expires_at, &now],
+    )
+    .or_fail("spending report link")?;
+    Ok(written == 1)
+}
+
 /// A start's statements: the flow (only while the login key is under its
 /// start limit), then the older flows it supersedes, its message and its
 /// audit event. A refused start writes nothing. Known and unknown logins
@@ -579,6 +590,54 @@ impl Store for SqliteStore {
             .write(move |c| {
                 execute(c, MARK_FLOW_VERIFIED, &[&id, &old, &new, &now])
                     .or_fail("marking flow verified")
+                    .map(|n| n == 1)
+            })
+            .await?)
+    }
+
+    async fn cancel_recovery(&self, cancel: &CancelledRecovery) -> anyhow::Result<bool> {
+        let r = cancel.clone();
+        Ok(self
+            .writer
+            .write(move |c| {
+                if !spend_link(c, &r.link, r.now)? {
+                    return Ok(false);
+                }
+                execute(c, CLOSE_IDENTITY_FLOWS, &[&r.link.identity_id]).or_fail("closing flows")?;
+                execute(c, PAUSE_RECOVERY, &[&r.link.identity_id, &r.paused_until]).or_fail("pausing recovery")?;
+                insert_audit(c, &r.audit)?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn secure_identity(&self, secure: &SecuredIdentity) -> anyhow::Result<bool> {
+        let r = secure.clone();
+        Ok(self
+            .writer
+            .write(move |c| {
+                if !spend_link(c, &r.link, r.now)? {
+                    return Ok(false);
+                }
+                let id = &r.link.identity_id;
+                execute(c, FREEZE_IDENTITY, &[id, &r.now, &PLACEHOLDER_IDENTITY_ID]).or_fail("freezing identity")?;
+                execute(c, REVOKE_IDENTITY_SESSIONS, &[id, &r.now]).or_fail("revoking sessions")?;
+                execute(c, REVOKE_IDENTITY_REFRESH, &[id, &r.now]).or_fail("revoking refresh tokens")?;
+                execute(c, CLOSE_IDENTITY_FLOWS, &[id]).or_fail("closing flows")?;
+                r.notices.iter().try_for_each(|notice| insert_outbox(c, notice))?;
+                r.audit.iter().try_for_each(|event| insert_audit(c, event))?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn unfreeze_identity(&self, identity_id: &str, now: i64) -> anyhow::Result<bool> {
+        let id = identity_id.to_owned();
+        Ok(self
+            .writer
+            .write(move |c| {
+                execute(c, UNFREEZE_IDENTITY, &[&id, &now])
+                    .or_fail("unfreezing identity")
                     .map(|n| n == 1)
             })
             .await?)
