@@ -5,7 +5,7 @@ ui-start-title = Recover your account
 ui-start-intro = Enter the email address of your account. We will send a 6-digit code to it.
 ui-start-email = Email address
 ui-start-submit = Send code
-ui-code-title = Enter your code
+ui-code-title = Enter your recovery code
 ui-code-intro = If an account uses this address, a 6-digit code is on its way. It expires in { $minutes ->
         [one] 1 minute
        *[other] { $minutes } minutes

@@ -31,6 +31,12 @@ const COOKIE: FlowCookie = FlowCookie {
     name: "latchkey_ui",
     path: "/ui/recovery",
 };
+/// The address a browser typed, sealed under the server secret, for "send a
+/// new code"; it lives as long as a flow.
+const LOGIN_COOKIE: FlowCookie = FlowCookie {
+    name: "latchkey_ui_login",
+    path: "/ui/recovery",
+};
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
@@ -39,6 +45,7 @@ pub fn router() -> Router<Services> {
         .route("/ui/recovery", get(start_page))
         .route("/ui/recovery/start", post(start))
         .route("/ui/recovery/code", get(code_page))
+        .route("/ui/recovery/resend", post(resend))
         .route("/ui/recovery/link", get(link_page).post(link))
         .route("/ui/recovery/continue", get(continue_page).post(continue_link))
         .route("/ui/report", get(report::page).post(report::act))
@@ -256,30 +263,68 @@ async fn start(
     if !same_origin(&headers) {
         return ApiError::new(Error::Forbidden, locale).into_response();
     }
-    let outcome = match EmailAddress::parse(&field(&body, "email")) {
+    start_for(&services, &client, locale, &field(&body, "email")).await
+}
+
+/// Starts a flow for a typed address and moves on to the code page, keeping
+/// the address (sealed) so "send a new code" does not make the person type it
+/// again.
+async fn start_for(services: &Services, client: &ClientInfo, locale: Locale, typed: &str) -> Response {
+    let outcome = match EmailAddress::parse(typed) {
         None => Err(Error::invalid("error.invalid_email")),
-        Some(email) => {
-            recovery::start(
-                &services,
-                &Login::Email(email),
-                &client_in(&client, locale),
-                Unknown::Conceal,
-            )
-            .await
-        }
+        Some(email) => recovery::start(
+            services,
+            &Login::Email(email.clone()),
+            &client_in(client, locale),
+            Unknown::Conceal,
+        )
+        .await
+        .map(|started| (started, email)),
     };
     match outcome {
-        Ok(started) => redirect_with_cookie(
-            &services,
-            format!("/ui/recovery/code?lang={locale}"),
-            Some(started.secret.expose()),
-        ),
+        Ok((started, email)) => {
+            let mut response = redirect_with_cookie(
+                services,
+                format!("/ui/recovery/code?lang={locale}"),
+                Some(started.secret.expose()),
+            );
+            if let Ok(sealed) = services.secret.seal(email.as_str().as_bytes()) {
+                let value = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sealed);
+                response
+                    .headers_mut()
+                    .append(header::SET_COOKIE, LOGIN_COOKIE.set(services, Some(&value)));
+            }
+            response
+        }
         Err(e) => render(
             status_of(&e),
             &StartPage {
                 page: Page::new(locale, "ui.start.title", failure(&e, locale)),
             },
         ),
+    }
+}
+
+/// "Send a new code" on the code page: a new start for the address this
+/// browser typed, or the address page when it has none (or it expired).
+async fn resend(
+    State(services): State<Services>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let locale = locale(&query, &client);
+    if !same_origin(&headers) {
+        return ApiError::new(Error::Forbidden, locale).into_response();
+    }
+    let typed = LOGIN_COOKIE
+        .read(&headers)
+        .and_then(|v| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v).ok())
+        .and_then(|sealed| services.secret.unseal(&sealed).ok())
+        .and_then(|plain| String::from_utf8(plain).ok());
+    match typed {
+        Some(typed) => start_for(&services, &client, locale, &typed).await,
+        None => Redirect::to(&format!("/ui/recovery?lang={locale}")).into_response(),
     }
 }
 
@@ -445,7 +490,12 @@ async fn reset(
     let cookie = COOKIE.read(&headers);
     let password = field(&body, "password");
     match recovery::reset(&services, cookie.as_deref(), &password, &client_in(&client, locale)).await {
-        Ok(_) => redirect_with_cookie(&services, format!("/ui/recovery/done?lang={locale}"), None),
+        Ok(_) => {
+            let mut done = redirect_with_cookie(&services, format!("/ui/recovery/done?lang={locale}"), None);
+            let forget = LOGIN_COOKIE.set(&services, None);
+            done.headers_mut().append(header::SET_COOKIE, forget);
+            done
+        }
         Err(e @ Error::PasswordPolicy(_)) => password_page_for(&services, locale, failure(&e, locale), status_of(&e)),
         Err(e) => render(
             status_of(&e),

@@ -350,3 +350,59 @@ async fn the_mail_link_finishes_a_recovery_in_another_browser_in_english() {
 async fn the_mail_link_finishes_a_recovery_in_another_browser_in_vietnamese() {
     continue_from_the_mail_in_another_browser("vi", "Tiếp tục khôi phục tài khoản").await;
 }
+
+/// The code mail's "didn't ask for this?" link in a browser: the
+/// confirmation page, then its result.
+async fn cancel_from_the_mail_in_the_browser(lang: &str, [asked, done]: [&str; 2]) {
+    let _turn = ONE_BROWSER.lock().await;
+    let Some(browser) = Browser::start().await else { return };
+    let app = spawn_app_with(|s| s.branding.support_contact = Some("help@example.com".into())).await;
+    let email = format!("cancel-{lang}@example.com");
+    app.create_identity(&email, Some(PASSWORD), true).await;
+    let started = app
+        .client
+        .post(app.url("/api/auth/recovery/start"))
+        .header("accept-language", lang)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(started.status(), 200);
+    let mail = app.mail.wait_for(&email, 1).await.remove(0);
+    let pattern = regex::Regex::new(r"/ui/report\?\S+").expect("regex");
+    let link = app.url(pattern.find(&mail.body).expect("a link").as_str());
+
+    browser.goto(&link).await;
+    assert_eq!(browser.text("h1").await, asked);
+    browser.screenshot(&format!("{lang}-report-1-confirm")).await;
+    browser.submit().await;
+    // The result page has the same address: wait for its heading instead.
+    let script = json!({"script": "const h = document.querySelector('h1'); return h ? h.textContent : ''", "args": []});
+    for _ in 0..600 {
+        let response = browser
+            .http
+            .post(format!("{}/execute/sync", browser.session))
+            .json(&script)
+            .send()
+            .await
+            .expect("webdriver call");
+        let heading: Value = response.json().await.expect("webdriver json");
+        if heading["value"] == done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(browser.text("h1").await, done);
+    browser.screenshot(&format!("{lang}-report-2-done")).await;
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn didnt_ask_for_this_in_the_browser_in_english() {
+    cancel_from_the_mail_in_the_browser("en", ["Cancel this recovery?", "Recovery cancelled"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn didnt_ask_for_this_in_the_browser_in_vietnamese() {
+    cancel_from_the_mail_in_the_browser("vi", ["Hủy yêu cầu khôi phục?", "Đã hủy yêu cầu khôi phục"]).await;
+}

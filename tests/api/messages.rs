@@ -74,13 +74,15 @@ fn both_parts_say(mail: &Mail, needles: &[&str]) {
 
 #[tokio::test]
 async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan() {
-    for (lang, code_is, minutes, changed, unknown) in [
+    let report_pattern = regex::Regex::new(r"/ui/report\?token=[0-9a-z.-]+&lang=[a-z]+").expect("re");
+    for (lang, code_is, minutes, changed, unknown, secured_word) in [
         (
             "en",
             "Your recovery code is: ",
             "valid for 10 minutes",
             "was changed on",
             "no account uses it",
+            "was secured on",
         ),
         (
             "vi",
@@ -88,6 +90,7 @@ async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan
             "có hiệu lực trong 10 phút",
             "đã được thay đổi lúc",
             "không có tài khoản nào",
+            "đã được bảo vệ lúc",
         ),
     ] {
         let app = spawn_app_with(branded).await;
@@ -112,6 +115,26 @@ async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan
             &[changed, "127.0.0.1", "Firefox, Linux", "Acme Bank", "help@acme.example"],
         );
         assert!(!notice.body.contains(&code), "the notice repeats the code");
+
+        // The notice's "this wasn't me": the confirmation, in the flow's language.
+        let report = report_pattern
+            .find(&notice.body)
+            .expect("a report link")
+            .as_str()
+            .to_owned();
+        let secured = app
+            .client
+            .post(app.url(&report))
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(secured.status(), 200);
+        let confirmation = app.mail.wait_for("ann@example.com", 3).await.remove(2);
+        both_parts_say(
+            &confirmation,
+            &[secured_word, "Acme Bank", "help@acme.example", "127.0.0.1"],
+        );
 
         start_in(&app, "nobody@example.com", lang).await;
         let mails = app.mail.wait_for("nobody@example.com", 1).await;
@@ -415,4 +438,63 @@ async fn a_superseded_tampered_or_verified_flow_s_link_opens_nothing() {
     let code = app.code_from_mail("gus@example.com", 2).await;
     assert_eq!(app.verify(&cookie, &code).await.status(), 200);
     assert!(ui_cookie(&post_link(&app, &second).await).is_none());
+}
+
+/// Every cookie a response sets, as one `Cookie` header value.
+fn cookies_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test]
+async fn send_a_new_code_on_the_code_page_needs_no_retyping_and_reveals_nothing() {
+    let app = spawn_app().await;
+    app.create_identity("lia@example.com", Some(PASSWORD), true).await;
+    let ui_post = |path: &str, cookie: Option<String>, form: &[(&str, &str)]| {
+        let mut request = app
+            .client
+            .post(app.url(path))
+            .header("sec-fetch-site", "same-origin")
+            .form(form);
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        request.send()
+    };
+    let mut answers = Vec::new();
+    for email in ["lia@example.com", "nobody@example.com"] {
+        let started = ui_post("/ui/recovery/start?lang=en", None, &[("email", email)])
+            .await
+            .expect("sent");
+        assert_eq!(started.status(), 303);
+        let cookie = cookies_of(&started);
+        assert!(
+            !cookie.contains(email) && !cookie.contains("example.com"),
+            "the address in clear: {cookie}"
+        );
+        let again = ui_post("/ui/recovery/resend?lang=en", Some(cookie), &[])
+            .await
+            .expect("sent");
+        answers.push((again.status(), again.headers()[reqwest::header::LOCATION].clone()));
+    }
+    assert_eq!(answers[0], answers[1], "known and unknown answer differently");
+    assert!(
+        answers[0]
+            .1
+            .to_str()
+            .expect("location")
+            .starts_with("/ui/recovery/code")
+    );
+    let mails = app.mail.wait_for("lia@example.com", 2).await;
+    assert!(mails[1].body.contains("Your recovery code is: "), "{}", mails[1].body);
+
+    let bare = ui_post("/ui/recovery/resend?lang=vi", None, &[]).await.expect("sent");
+    assert_eq!(bare.status(), 303);
+    assert_eq!(bare.headers()[reqwest::header::LOCATION], "/ui/recovery?lang=vi");
 }
