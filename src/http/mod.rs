@@ -42,7 +42,7 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .merge(recovery::router().layer(no_store()))
         .merge(session::router().layer(no_store()))
         .merge(v2::router().layer(no_store()))
-        .merge(crate::ui::router())
+        .merge(crate::ui::router(&services.settings))
         .merge(health::router())
         .merge(diagnostics::router())
         .merge(openapi::router())

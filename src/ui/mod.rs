@@ -37,10 +37,20 @@ const LOGIN_COOKIE: FlowCookie = FlowCookie {
     name: "latchkey_ui_login",
     path: "/ui/recovery",
 };
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// The pages' CSP: nothing but this origin, and the logo's origin for images.
+fn csp(settings: &crate::config::Settings) -> HeaderValue {
+    let logo = logo_of(settings)
+        .and_then(https_origin)
+        .map(|o| format!(" {o}"))
+        .unwrap_or_default();
+    let policy = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'{logo}; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+}
 
-pub fn router() -> Router<Services> {
+pub fn router(settings: &crate::config::Settings) -> Router<Services> {
     Router::new()
         .route("/ui/recovery", get(start_page))
         .route("/ui/recovery/start", post(start))
@@ -56,7 +66,7 @@ pub fn router() -> Router<Services> {
         .route("/ui/static/style.css", get(style))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            csp(settings),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
@@ -79,11 +89,32 @@ pub struct Page {
     pub here: String,
     pub title: String,
     pub error: Option<String>,
+    /// `branding.product_name`, and `branding.logo_url` when it is https.
+    pub product: String,
+    pub logo: Option<String>,
     locale: Locale,
 }
 
+/// The logo a page may show: an https URL only (the CSP allows its origin).
+fn logo_of(settings: &crate::config::Settings) -> Option<&str> {
+    settings
+        .branding
+        .logo_url
+        .as_deref()
+        .filter(|url| https_origin(url).is_some())
+}
+
+/// `https://host[:port]` of an https URL without credentials or odd characters.
+fn https_origin(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = &rest[..end];
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':');
+    (!host.is_empty() && host.chars().all(plain)).then(|| &url[..8 + end])
+}
+
 impl Page {
-    fn new(locale: Locale, title_key: &str, error: Option<String>) -> Self {
+    fn new(services: &Services, locale: Locale, title_key: &str, error: Option<String>) -> Self {
         let here = match title_key {
             "ui.code.title" => "/ui/recovery/code",
             "ui.password.title" => "/ui/recovery/password",
@@ -95,6 +126,8 @@ impl Page {
             here: format!("{here}?"),
             title: i18n::text(locale, title_key, &[]),
             error,
+            product: services.settings.branding.product_name.clone(),
+            logo: logo_of(&services.settings).map(str::to_owned),
             locale,
         }
     }
@@ -242,12 +275,12 @@ fn failure(error: &Error, locale: Locale) -> Option<String> {
     Some(message_of(error, locale))
 }
 
-async fn start_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+async fn start_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
     let locale = locale(&query, &client);
     render(
         StatusCode::OK,
         &StartPage {
-            page: Page::new(locale, "ui.start.title", None),
+            page: Page::new(&services, locale, "ui.start.title", None),
         },
     )
 }
@@ -299,7 +332,7 @@ async fn start_for(services: &Services, client: &ClientInfo, locale: Locale, typ
         Err(e) => render(
             status_of(&e),
             &StartPage {
-                page: Page::new(locale, "ui.start.title", failure(&e, locale)),
+                page: Page::new(services, locale, "ui.start.title", failure(&e, locale)),
             },
         ),
     }
@@ -332,7 +365,7 @@ async fn code_page(State(services): State<Services>, client: ClientInfo, RawQuer
     let locale = locale(&query, &client);
     render(
         StatusCode::OK,
-        &CodePage::new(&services, Page::new(locale, "ui.code.title", None)),
+        &CodePage::new(&services, Page::new(&services, locale, "ui.code.title", None)),
     )
 }
 
@@ -340,12 +373,12 @@ fn token_of(query: &Option<String>) -> String {
     field(&Bytes::from(query.clone().unwrap_or_default()), "token")
 }
 
-fn expired_link(locale: Locale) -> Response {
+fn expired_link(services: &Services, locale: Locale) -> Response {
     let error = Error::RecoverySessionExpired;
     render(
         status_of(&error),
         &StartPage {
-            page: Page::new(locale, "ui.start.title", failure(&error, locale)),
+            page: Page::new(services, locale, "ui.start.title", failure(&error, locale)),
         },
     )
 }
@@ -362,14 +395,14 @@ async fn link_page(State(services): State<Services>, client: ClientInfo, RawQuer
         Ok(account) => render(
             StatusCode::OK,
             &LinkPage {
-                page: Page::new(locale, "ui.link.title", None).for_link("/ui/recovery/link", &token),
+                page: Page::new(&services, locale, "ui.link.title", None).for_link("/ui/recovery/link", &token),
                 intro: i18n::text(locale, "ui.link.intro", &[("account", &account)]),
                 account: Some(account),
                 action: format!("/ui/recovery/link?lang={locale}&token={token}"),
                 submit: i18n::text(locale, "ui.link.submit", &[]),
             },
         ),
-        Err(_) => expired_link(locale),
+        Err(_) => expired_link(&services, locale),
     }
 }
 
@@ -386,14 +419,14 @@ async fn link(
     let secret = recovery::token::open(&services, &token_of(&query));
     match recovery::support_flow_account(&services, secret.as_deref()).await {
         Ok(_) => redirect_with_cookie(&services, format!("/ui/recovery/code?lang={locale}"), secret.as_deref()),
-        Err(_) => expired_link(locale),
+        Err(_) => expired_link(&services, locale),
     }
 }
 
 /// The link in a code mail. Its `GET` (and `HEAD`) reads nothing and
 /// changes nothing — corporate mail scanners open every link — and shows one
 /// button; only the button's `POST` proves the code and binds this browser.
-async fn continue_page(client: ClientInfo, RawQuery(query): RawQuery) -> Response {
+async fn continue_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
     let locale = locale(&query, &client);
     let token = token_of(&query);
     let token: String = token
@@ -404,7 +437,7 @@ async fn continue_page(client: ClientInfo, RawQuery(query): RawQuery) -> Respons
     render(
         StatusCode::OK,
         &LinkPage {
-            page: Page::new(locale, "ui.continue.title", None).for_link("/ui/recovery/continue", &token),
+            page: Page::new(&services, locale, "ui.continue.title", None).for_link("/ui/recovery/continue", &token),
             intro: i18n::text(locale, "ui.continue.intro", &[]),
             account: None,
             action: format!("/ui/recovery/continue?lang={locale}&token={token}"),
@@ -430,7 +463,7 @@ async fn continue_link(
             Some(secret.expose()),
         ),
         Err(Error::Internal(e)) => ApiError::new(Error::Internal(e), locale).into_response(),
-        Err(_) => expired_link(locale),
+        Err(_) => expired_link(&services, locale),
     }
 }
 
@@ -455,7 +488,10 @@ async fn verify(
         ),
         Err(e) => render(
             status_of(&e),
-            &CodePage::new(&services, Page::new(locale, "ui.code.title", failure(&e, locale))),
+            &CodePage::new(
+                &services,
+                Page::new(&services, locale, "ui.code.title", failure(&e, locale)),
+            ),
         ),
     }
 }
@@ -465,7 +501,7 @@ fn password_page_for(services: &Services, locale: Locale, error: Option<String>,
     render(
         status,
         &PasswordPage {
-            page: Page::new(locale, "ui.password.title", error),
+            page: Page::new(services, locale, "ui.password.title", error),
             policy: i18n::text(locale, "ui.password.policy", &[("min", &min_length.to_string())]),
             min_length,
         },
@@ -500,7 +536,7 @@ async fn reset(
         Err(e) => render(
             status_of(&e),
             &StartPage {
-                page: Page::new(locale, "ui.start.title", failure(&e, locale)),
+                page: Page::new(&services, locale, "ui.start.title", failure(&e, locale)),
             },
         ),
     }
@@ -511,7 +547,7 @@ async fn done_page(State(services): State<Services>, client: ClientInfo, RawQuer
     render(
         StatusCode::OK,
         &DonePage {
-            page: Page::new(locale, "ui.done.title", None),
+            page: Page::new(&services, locale, "ui.done.title", None),
             return_url: services.settings.return_url().to_owned(),
         },
     )

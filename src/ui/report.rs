@@ -49,7 +49,7 @@ fn said(services: &Services, locale: Locale, status: StatusCode, name: &str) -> 
     render(
         status,
         &ReportPage {
-            page: Page::new(locale, &format!("ui.report.{name}.title"), None),
+            page: Page::new(services, locale, &format!("ui.report.{name}.title"), None),
             intro: i18n::text(locale, &format!("ui.report.{name}.intro"), &[("minutes", &minutes)]),
             support: support(services, locale),
             action: None,
@@ -78,7 +78,7 @@ pub(super) async fn page(State(services): State<Services>, client: ClientInfo, R
     render(
         StatusCode::OK,
         &ReportPage {
-            page: Page::new(locale, &format!("ui.report.{name}.title"), None).for_link("/ui/report", &token),
+            page: Page::new(&services, locale, &format!("ui.report.{name}.title"), None).for_link("/ui/report", &token),
             intro: i18n::text(locale, &format!("ui.report.{name}.intro"), &[("minutes", &minutes)]),
             support: support(&services, locale),
             action: Some(format!("/ui/report?lang={locale}&token={token}")),

@@ -498,3 +498,39 @@ async fn send_a_new_code_on_the_code_page_needs_no_retyping_and_reveals_nothing(
     assert_eq!(bare.status(), 303);
     assert_eq!(bare.headers()[reqwest::header::LOCATION], "/ui/recovery?lang=vi");
 }
+
+#[tokio::test]
+async fn ui_pages_show_the_product_name_and_an_https_logo_that_the_csp_allows() {
+    let app = spawn_app_with(|s| {
+        s.branding.product_name = "Acme <Bank>".into();
+        s.branding.logo_url = Some("https://cdn.acme.example/logo.svg".into());
+    })
+    .await;
+    let page = app
+        .client
+        .get(app.url("/ui/recovery?lang=vi"))
+        .send()
+        .await
+        .expect("sent");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(csp.contains("img-src 'self' https://cdn.acme.example;"), "{csp}");
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("alt=\"Acme &#60;Bank&#62;\"") || html.contains("alt=\"Acme &lt;Bank&gt;\""),
+        "{html}"
+    );
+    assert!(html.contains("cdn.acme.example"), "{html}");
+
+    let plain = spawn_app_with(|s| s.branding.logo_url = Some("http://evil.example/x.png".into())).await;
+    let page = plain.client.get(plain.url("/ui/recovery")).send().await.expect("sent");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(csp.contains("img-src 'self';"), "{csp}");
+    let html = page.text().await.expect("html");
+    assert!(!html.contains("evil.example") && html.contains("latchkey"), "{html}");
+}
