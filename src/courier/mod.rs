@@ -267,6 +267,29 @@ impl Message {
     }
 }
 
+/// One notice per verified address of an account (NIST SP 800-63B-4 §4.6),
+/// sealed for the outbox: `make` writes it for a recipient, told whether the
+/// address is a phone.
+pub fn to_every_verified(
+    secret: &ServerSecret,
+    identity_id: &str,
+    addresses: &[crate::store::AddressRecord],
+    at: i64,
+    make: impl Fn(String, bool) -> Message,
+) -> anyhow::Result<Vec<OutboxMessageRecord>> {
+    addresses
+        .iter()
+        .filter(|a| a.verified)
+        .map(|a| {
+            make(a.value.clone(), a.kind == crate::store::AddressKind::Phone.as_str()).queue(
+                secret,
+                Some(identity_id),
+                at,
+            )
+        })
+        .collect()
+}
+
 /// The courier as the rest of the process sees it: the transport (shared
 /// with the worker) and a bell that wakes the worker when a message was
 /// queued, so delivery does not wait for the next poll.

@@ -13,7 +13,7 @@ pub mod token;
 use serde_json::json;
 
 use crate::audit::{self, Kind};
-use crate::courier::{Message, Origin};
+use crate::courier::{self, Message, Origin};
 use crate::domain::{Login, RecoveryCode, SecretToken, StrongPassword};
 use crate::error::{Error, Result};
 use crate::i18n::Locale;
@@ -675,25 +675,26 @@ fn password_changed_notices(
     locale: Locale,
     origin: &Origin,
 ) -> Result<Vec<crate::store::OutboxMessageRecord>> {
-    let notices: Vec<_> = identity
-        .addresses
-        .iter()
-        .filter(|a| a.verified)
-        .map(|address| {
-            let (to, origin, at) = (address.value.clone(), origin.clone(), origin.at);
-            let message = if address.kind == AddressKind::Phone.as_str() {
-                Message::PasswordChangedSms { to, locale, origin }
-            } else {
-                Message::PasswordChanged {
-                    to,
-                    locale,
-                    origin,
-                    report_link: Some(report::link(services, ReportKind::NotMe, identity.id(), locale, at)),
-                }
-            };
-            message.queue(&services.secret, Some(identity.id()), at)
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let report_link = report::link(services, ReportKind::NotMe, identity.id(), locale, origin.at);
+    let notices = courier::to_every_verified(
+        &services.secret,
+        identity.id(),
+        &identity.addresses,
+        origin.at,
+        |to, phone| match phone {
+            true => Message::PasswordChangedSms {
+                to,
+                locale,
+                origin: origin.clone(),
+            },
+            false => Message::PasswordChanged {
+                to,
+                locale,
+                origin: origin.clone(),
+                report_link: Some(report_link.clone()),
+            },
+        },
+    )?;
     if notices.is_empty() {
         // A flow only reaches an account through a verified address.
         return Err(Error::RecoverySessionMissing);

@@ -9,13 +9,13 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::audit::{self, Kind};
-use crate::courier::{Message, Origin};
+use crate::courier::{self, Message, Origin};
 use crate::error::{Error, Result};
 use crate::i18n::Locale;
 use crate::identity::{self, Identity};
 use crate::secrets::Purpose;
 use crate::services::{Client, Services};
-use crate::store::{AddressKind, CancelledRecovery, OutboxMessageRecord, SecuredIdentity, SpentLink};
+use crate::store::{CancelledRecovery, OutboxMessageRecord, SecuredIdentity, SpentLink};
 use crate::time::{ms, now_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,20 +190,19 @@ fn secured_notices(
     locale: Locale,
     origin: &Origin,
 ) -> Result<Vec<OutboxMessageRecord>> {
-    let notices = identity
-        .addresses
-        .iter()
-        .filter(|a| a.verified)
-        .map(|address| {
-            let (to, origin, at) = (address.value.clone(), origin.clone(), origin.at);
-            let message = if address.kind == AddressKind::Phone.as_str() {
-                Message::AccountSecuredSms { to, locale, origin }
-            } else {
-                Message::AccountSecured { to, locale, origin }
-            };
-            message.queue(&services.secret, Some(identity.id()), at)
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let notices = courier::to_every_verified(
+        &services.secret,
+        identity.id(),
+        &identity.addresses,
+        origin.at,
+        |to, phone| {
+            let origin = origin.clone();
+            match phone {
+                true => Message::AccountSecuredSms { to, locale, origin },
+                false => Message::AccountSecured { to, locale, origin },
+            }
+        },
+    )?;
     Ok(notices)
 }
 
