@@ -4,6 +4,7 @@
 //! Never reveals through timing or answers whether an account exists: an
 //! unknown login is checked against a dummy hash like a wrong password.
 
+pub mod legacy;
 pub mod manage;
 mod password_hasher;
 
