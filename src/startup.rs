@@ -160,6 +160,22 @@ impl Application {
                 }
             }
         });
+        // The password hash census, before the first login it protects, then each minute.
+        if let Err(e) = crate::identity::census::take(&self.services).await {
+            tracing::warn!(error = %e, "taking the password hash census failed");
+        }
+        let (counting, mut census_stop) = (self.services.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::identity::census::INTERVAL) => {}
+                    _ = census_stop.changed() => return,
+                }
+                if let Err(e) = crate::identity::census::take(&counting).await {
+                    tracing::warn!(error = %e, "taking the password hash census failed");
+                }
+            }
+        });
         // Retention: delete what only mattered for a while.
         let (purging, mut purge_stop) = (self.services.clone(), stop_rx.clone());
         tokio::spawn(async move {

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 mod addresses;
 mod audit;
 mod identities;
+mod import;
 mod openapi;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -36,6 +37,10 @@ pub fn app(services: Services) -> Router {
         .route("/metrics", get(crate::http::diagnostics::prometheus))
         .route("/admin/openapi.json", get(openapi::document))
         .route("/admin/identities", get(identities::list).post(identities::create))
+        .route(
+            "/admin/identities/import",
+            post(import::import).layer(axum::extract::DefaultBodyLimit::max(import::BODY_LIMIT)),
+        )
         .route(
             "/admin/identities/{id}",
             get(identities::show)

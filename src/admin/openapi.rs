@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{addresses, audit, identities};
+use super::{addresses, audit, identities, import};
 use crate::http::error::AuthError;
 
 #[derive(OpenApi)]
@@ -16,12 +16,13 @@ use crate::http::error::AuthError;
     info(title = "latchkey admin", description = "Operator API: identities, support codes, audit, metrics."),
     paths(
         identities::list, identities::create, identities::show, identities::update, identities::delete,
-        identities::recovery_code, identities::revoke_sessions, identities::unfreeze,
+        identities::recovery_code, identities::revoke_sessions, identities::unfreeze, import::import,
         addresses::add, addresses::verify,
         audit::events,
         super::alive, crate::http::diagnostics::prometheus,
     ),
-    components(schemas(AuthError, AdminIdentity, AdminAddress, AddressKind, SupportCode, Revoked, AuditEvent)),
+    components(schemas(AuthError, AdminIdentity, AdminAddress, AddressKind, SupportCode, Revoked, AuditEvent,
+        ImportAnswer, ImportResult, crate::identity::import::ImportRecord)),
     modifiers(&AdminToken),
     security(("admin_token" = [])),
     tags(
@@ -59,6 +60,9 @@ pub struct AdminIdentity {
     traits: Value,
     roles: Vec<String>,
     has_password: bool,
+    /// `argon2id` (latchkey's own), or the imported hash's algorithm until
+    /// the first login replaces it; absent without a password.
+    password_algorithm: Option<String>,
     /// Frozen by the owner's "this wasn't me": no password login and no
     /// recovery until `POST /admin/identities/{id}/unfreeze`.
     frozen: bool,
@@ -69,6 +73,35 @@ pub struct AdminIdentity {
     created_at: String,
     /// RFC 3339.
     updated_at: String,
+}
+
+/// The answer to an import: counts, and one result per item in order.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ImportAnswer {
+    dry_run: bool,
+    imported: u64,
+    skipped: u64,
+    failed: u64,
+    /// Imported identities per password hash algorithm (`none`: no password).
+    #[schema(value_type = Object)]
+    algorithms: Value,
+    results: Vec<ImportResult>,
+}
+
+/// What happened to one item.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ImportResult {
+    index: usize,
+    /// `imported`, `skipped` or `failed`.
+    status: String,
+    /// The identity's id, when imported.
+    id: Option<String>,
+    /// The password hash's algorithm (or `none`), when imported.
+    algorithm: Option<String>,
+    /// Why it was skipped or failed.
+    reason: Option<String>,
 }
 
 #[derive(utoipa::ToSchema)]

@@ -4,6 +4,8 @@
 //! Never reveals through timing or answers whether an account exists: an
 //! unknown login is checked against a dummy hash like a wrong password.
 
+pub mod census;
+pub mod import;
 pub mod legacy;
 pub mod manage;
 mod password_hasher;
@@ -102,6 +104,7 @@ impl Identity {
             "traits": self.traits(),
             "roles": self.record.role_list(),
             "has_password": self.record.password_hash.is_some(),
+            "password_algorithm": self.record.password_hash.as_deref().map(legacy::algorithm_of),
             "frozen": self.is_frozen(),
             "frozen_at": self.record.frozen_at.map(crate::time::rfc3339),
             "addresses": self.addresses.iter().map(|a| json!({
@@ -221,18 +224,24 @@ pub async fn verify_password(
     password: SecretString,
     may_succeed: bool,
 ) -> Result<bool> {
-    let password = SecretString::from(crate::domain::normalise_password(password.expose_secret()));
+    let normalised = SecretString::from(crate::domain::normalise_password(password.expose_secret()));
     let stored = identity.and_then(|i| i.record.password_hash.clone());
-    let verification = slot.verify(password.clone(), stored.as_deref()).await?;
-    let (Some(identity), Some(stored), true) = (identity, stored, may_succeed) else {
+    // An imported hash was made from the password as its system received it.
+    let candidate = match &stored {
+        Some(stored) if !password_hasher::is_argon2(stored) => password,
+        _ => normalised.clone(),
+    };
+    let verification = slot.verify(candidate, stored.as_deref()).await?;
+    let (Some(identity), Some(stored), true, true) = (identity, stored, may_succeed, verification.valid) else {
+        slot.hold_failure(verification.began).await;
         return Ok(false);
     };
-    if verification.valid && verification.needs_rehash {
-        let fresh = slot.hash(password).await?;
+    if verification.needs_rehash {
+        let fresh = slot.hash(normalised).await?;
         services
             .store
             .update_password_hash(identity.id(), &stored, &fresh, now_ms())
             .await?;
     }
-    Ok(verification.valid)
+    Ok(true)
 }

@@ -8,6 +8,7 @@
 //! it, and the threads never sit idle while an admitted request does its
 //! database work before its hash.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -36,8 +37,10 @@ const SALT_LEN: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verification {
     pub valid: bool,
-    /// The stored hash used other parameters; store a fresh one.
+    /// The stored hash used other parameters, or another algorithm; store a fresh one.
     pub needs_rehash: bool,
+    /// When a pool thread began the check (for `Slot::hold_failure`).
+    pub began: Instant,
 }
 
 type Blocks = Vec<Block>;
@@ -59,6 +62,13 @@ pub struct PasswordHasher {
     admitted: Arc<AtomicUsize>,
     /// Recent time one hash takes on a pool thread, in microseconds (moving average).
     recent_us: Arc<AtomicU64>,
+    /// The least time a failing check takes, in microseconds: the slowest
+    /// imported hash's check (see `identity::census`), so a wrong password
+    /// for an account with a slow legacy hash and an unknown login answer
+    /// alike. Zero while every hash is latchkey's own Argon2id.
+    floor_us: Arc<AtomicU64>,
+    /// How long one check of each kind of stored hash took (`calibrate`).
+    calibrated: Arc<Mutex<HashMap<String, Duration>>>,
 }
 
 /// Counts an admitted slot while it lives.
@@ -134,6 +144,11 @@ fn hash_blocking(password: &str, blocks: &mut Blocks) -> anyhow::Result<String> 
     ))
 }
 
+/// The start of every hash made under the current parameters.
+pub fn current_prefix() -> String {
+    format!("$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}$")
+}
+
 fn has_current_cost(parsed: &PasswordHash) -> bool {
     parsed.algorithm.as_str() == "argon2id"
         && parsed.version == Some(0x13)
@@ -142,30 +157,34 @@ fn has_current_cost(parsed: &PasswordHash) -> bool {
         && parsed.hash.is_some_and(|h| h.len() == OUTPUT_LEN)
 }
 
-fn verify_blocking(password: &str, stored: &str, blocks: &mut Blocks) -> Verification {
+/// Whether `stored` is an Argon2 PHC string (latchkey's own format, at any
+/// parameters), checked against the NFKC form of a password; every other
+/// format is an imported one, checked against the password as typed.
+pub fn is_argon2(stored: &str) -> bool {
+    stored.starts_with("$argon2")
+}
+
+/// (valid, needs a rehash)
+fn verify_blocking(password: &str, stored: &str, blocks: &mut Blocks) -> (bool, bool) {
+    if !is_argon2(stored) {
+        // An imported hash: always replaced once the password is known.
+        let valid = super::legacy::LegacyHash::parse(stored).is_ok_and(|h| h.verify(password.as_bytes()));
+        return (valid, valid);
+    }
     let Ok(parsed) = PasswordHash::new(stored) else {
-        return Verification {
-            valid: false,
-            needs_rehash: false,
-        };
+        return (false, false);
     };
     if !has_current_cost(&parsed) {
         // An older cost: verify with the parameters recorded in the hash, then ask for a rehash.
         let valid = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
-        return Verification {
-            valid,
-            needs_rehash: valid,
-        };
+        return (valid, valid);
     }
     let valid = match (&parsed.salt, &parsed.hash) {
         (Some(salt), Some(expected)) => raw_hash(password.as_bytes(), salt.as_ref(), blocks)
             .is_ok_and(|out| bool::from(out.as_slice().ct_eq(expected.as_bytes()))),
         _ => false,
     };
-    Verification {
-        valid,
-        needs_rehash: false,
-    }
+    (valid, false)
 }
 
 impl PasswordHasher {
@@ -187,6 +206,8 @@ impl PasswordHasher {
             max_wait,
             admitted: Arc::new(AtomicUsize::new(0)),
             recent_us,
+            floor_us: Arc::new(AtomicU64::new(0)),
+            calibrated: Arc::default(),
         };
         let random = crate::domain::SecretToken::generate();
         let dummy = hasher
@@ -231,17 +252,63 @@ impl PasswordHasher {
 
     /// Runs `work` on a pool thread with that thread's block buffer.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce(&mut Blocks) -> T + Send + 'static) -> Result<T> {
+        Ok(self.run_timed(work).await?.0)
+    }
+
+    /// `run`, also answering when the pool thread began the work and how long it took.
+    async fn run_timed<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Blocks) -> T + Send + 'static,
+    ) -> Result<(T, Instant, Duration)> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let queued = Instant::now();
         let job: Job = Box::new(move |blocks| {
             metrics::histogram!("latchkey_argon2_queue_wait_seconds").record(queued.elapsed().as_secs_f64());
+            let began = Instant::now();
+            let out = work(blocks);
             // Nobody may be waiting any more (a client that hung up).
-            let _ = answer.send(work(blocks));
+            let _ = answer.send((out, began, began.elapsed()));
         });
         self.jobs
             .send(job)
             .map_err(|_| anyhow!("the argon2 pool has stopped"))?;
         Ok(answered.await.context("an argon2 thread dropped its job")?)
+    }
+
+    /// The least time a failing check takes (see `floor_us`).
+    pub fn failure_floor(&self) -> Duration {
+        Duration::from_micros(self.floor_us.load(Ordering::Relaxed))
+    }
+
+    /// Sets the failure floor (the census calibrates it from the stored hashes).
+    pub fn set_failure_floor(&self, floor: Duration) {
+        self.floor_us.store(micros(floor), Ordering::Relaxed);
+        metrics::gauge!("latchkey_password_failure_floor_seconds").set(floor.as_secs_f64());
+    }
+
+    /// How long checking a wrong password against hashes of one `kind`
+    /// takes on a pool thread, measured (the slower of two checks against
+    /// `stored`, or the dummy hash when `None`) the first time a kind is
+    /// asked for and remembered after. Not admitted through a slot: the
+    /// census asks, not a client.
+    pub async fn calibrate(&self, kind: &str, stored: Option<&str>) -> Result<Duration> {
+        if let Some(known) = self.calibrated.lock().unwrap_or_else(|e| e.into_inner()).get(kind) {
+            return Ok(*known);
+        }
+        let stored: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);
+        let mut slowest = Duration::ZERO;
+        for _ in 0..2 {
+            let (stored, random) = (stored.clone(), crate::domain::SecretToken::generate());
+            let (_, _, took) = self
+                .run_timed(move |blocks| verify_blocking(random.expose(), &stored, blocks))
+                .await?;
+            slowest = slowest.max(took);
+        }
+        self.calibrated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(kind.to_owned(), slowest);
+        Ok(slowest)
     }
 }
 
@@ -262,21 +329,31 @@ impl Slot {
 
     /// Verifies against `stored`, or against the dummy hash when there is
     /// none (unknown account, no password yet) — always a full Argon2 run.
+    /// A check of an imported hash that took longer than the failure floor
+    /// raises the floor to it (the census lowers it again once such hashes
+    /// are gone).
     pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<Verification> {
         let real = stored.is_some();
         let stored: Arc<str> = stored.map_or_else(|| self.hasher.dummy_hash.clone(), Arc::from);
-        let outcome = self
+        let imported = !is_argon2(&stored);
+        let ((valid, needs_rehash), began, took) = self
             .hasher
-            .run(move |blocks| verify_blocking(password.expose_secret(), &stored, blocks))
+            .run_timed(move |blocks| verify_blocking(password.expose_secret(), &stored, blocks))
             .await?;
-        Ok(if real {
-            outcome
-        } else {
-            Verification {
-                valid: false,
-                needs_rehash: false,
-            }
+        if imported {
+            self.hasher.floor_us.fetch_max(micros(took), Ordering::Relaxed);
+        }
+        Ok(Verification {
+            valid: real && valid,
+            needs_rehash: real && needs_rehash,
+            began,
         })
+    }
+
+    /// Waits until the failure floor has passed since `began`: every failed
+    /// password check is answered no sooner, whichever hash it ran against.
+    pub async fn hold_failure(&self, began: Instant) {
+        tokio::time::sleep_until((began + self.hasher.failure_floor()).into()).await;
     }
 }
 
@@ -334,6 +411,6 @@ mod tests {
             )
             .map(|h| h.to_string());
         let outcome = hash.map(|h| verify_blocking("pw", &h, &mut super::new_blocks()));
-        assert!(outcome.is_ok_and(|o| o.valid && o.needs_rehash));
+        assert!(outcome.is_ok_and(|(valid, needs_rehash)| valid && needs_rehash));
     }
 }

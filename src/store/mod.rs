@@ -42,6 +42,17 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The key `IMPORT_CONFLICT` names, as a static name.
+fn conflict_field(found: &str) -> &'static str {
+    match found {
+        "id" => "id",
+        "email" => "email",
+        "username" => "username",
+        "phone" => "phone",
+        _ => "a unique field",
+    }
+}
+
 /// Opens the backend named by the URL's scheme.
 pub async fn connect(settings: &crate::config::Settings) -> anyhow::Result<DynStore> {
     let url = settings.database_url.as_str();
@@ -83,6 +94,17 @@ pub trait Store: Send + Sync + 'static {
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>>;
     async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>>;
     async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool>;
+    /// Writes imported identities, each whole or not at all (a savepoint
+    /// each): one whose id, email, username or phone exists is skipped and
+    /// named. With `commit` false everything is checked and rolled back.
+    async fn import_identities(
+        &self,
+        items: &[ImportedIdentityRecord],
+        commit: bool,
+    ) -> anyhow::Result<Vec<ImportOutcome>>;
+    /// The stored password hashes for the census (`current_like`: the
+    /// current Argon2id prefix as a `like` pattern).
+    async fn password_hash_census(&self, current_like: &str) -> anyhow::Result<HashCensusRecord>;
     /// Replaces a password hash only if it is still `expected` (rehash on login).
     async fn update_password_hash(
         &self,

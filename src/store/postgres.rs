@@ -252,6 +252,32 @@ where
     Ok(())
 }
 
+async fn insert_identity(tx: &mut Tx<'_>, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
+    sqlx::query(INSERT_IDENTITY)
+        .bind(&identity.identity_id)
+        .bind(&identity.username)
+        .bind(&identity.password_hash)
+        .bind(&identity.roles)
+        .bind(identity.created_at)
+        .bind(identity.updated_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(conflict_or("username", "inserting identity"))?;
+    for a in addresses {
+        sqlx::query(INSERT_ADDRESS)
+            .bind(&a.address_id)
+            .bind(&a.identity_id)
+            .bind(&a.kind)
+            .bind(&a.value)
+            .bind(a.verified)
+            .bind(a.created_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(conflict_or("address", "inserting address"))?;
+    }
+    Ok(())
+}
+
 /// Writes a report link's digest; `false` when it was spent before.
 async fn spend_link(tx: &mut Tx<'_>, link: &SpentLink, now: i64) -> anyhow::Result<bool> {
     let written = sqlx::query(SPEND_LINK)
@@ -420,30 +446,72 @@ impl Store for PostgresStore {
 
     async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        sqlx::query(INSERT_IDENTITY)
-            .bind(&identity.identity_id)
-            .bind(&identity.username)
-            .bind(&identity.password_hash)
-            .bind(&identity.roles)
-            .bind(identity.created_at)
-            .bind(identity.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict_or("username", "inserting identity"))?;
-        for a in addresses {
-            sqlx::query(INSERT_ADDRESS)
-                .bind(&a.address_id)
-                .bind(&a.identity_id)
-                .bind(&a.kind)
-                .bind(&a.value)
-                .bind(a.verified)
-                .bind(a.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict_or("address", "inserting address"))?;
-        }
+        insert_identity(&mut tx, identity, addresses).await?;
         tx.commit().await.context("committing identity")?;
         Ok(())
+    }
+
+    async fn import_identities(
+        &self,
+        items: &[ImportedIdentityRecord],
+        commit: bool,
+    ) -> anyhow::Result<Vec<ImportOutcome>> {
+        let mut tx = self.pool.begin().await.context("beginning an import batch")?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let i = &item.identity;
+            let taken: Option<String> = sqlx::query_scalar(IMPORT_CONFLICT)
+                .bind(&i.identity_id)
+                .bind(item.address(AddressKind::Email))
+                .bind(&i.username)
+                .bind(item.address(AddressKind::Phone))
+                .fetch_one(&mut *tx)
+                .await
+                .context("checking an imported identity")?;
+            if let Some(field) = taken {
+                outcomes.push(Some(super::conflict_field(&field)));
+                continue;
+            }
+            // A savepoint: another instance may take one of its keys meanwhile.
+            let mut one = sqlx::Acquire::begin(&mut *tx).await.context("beginning an imported identity")?;
+            let written = match insert_identity(&mut one, i, &item.addresses).await {
+                Ok(()) => insert_audit(&mut *one, &item.audit).await.map_err(StoreError::Other),
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(()) => {
+                    one.commit().await.context("ending an imported identity")?;
+                    outcomes.push(None);
+                }
+                Err(StoreError::Conflict(field)) => {
+                    one.rollback().await.context("rolling back an imported identity")?;
+                    outcomes.push(Some(field));
+                }
+                Err(StoreError::Other(e)) => return Err(e),
+            }
+        }
+        if commit {
+            tx.commit().await.context("committing an import batch")?;
+        } else {
+            tx.rollback().await.context("rolling back a dry run")?;
+        }
+        Ok(outcomes)
+    }
+
+    async fn password_hash_census(&self, current_like: &str) -> anyhow::Result<HashCensusRecord> {
+        let current: i64 = sqlx::query_scalar(COUNT_CURRENT_HASHES)
+            .bind(current_like)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .fetch_one(&self.readers)
+            .await
+            .context("counting password hashes")?;
+        let others: Vec<String> = sqlx::query_scalar(OTHER_HASHES)
+            .bind(current_like)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading password hashes")?;
+        Ok(HashCensusRecord { current, others })
     }
 
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>> {

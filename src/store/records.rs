@@ -380,3 +380,35 @@ pub struct SecuredIdentity {
     pub notices: Vec<OutboxMessageRecord>,
     pub audit: Vec<AuditEventRecord>,
 }
+
+/// One identity an import writes: its row, its addresses, and the audit
+/// event that records it, committed together or not at all.
+#[derive(Debug, Clone)]
+pub struct ImportedIdentityRecord {
+    pub identity: IdentityRecord,
+    pub addresses: Vec<AddressRecord>,
+    pub audit: AuditEventRecord,
+}
+
+impl ImportedIdentityRecord {
+    /// The address of this kind, if it has one.
+    pub fn address(&self, kind: AddressKind) -> Option<&str> {
+        self.addresses
+            .iter()
+            .find(|a| a.kind == kind.as_str())
+            .map(|a| a.value.as_str())
+    }
+}
+
+/// What an import did with one record: `None` written, `Some(field)`
+/// skipped because an identity with that `id`, `email`, `username` or
+/// `phone` exists.
+pub type ImportOutcome = Option<&'static str>;
+
+/// The stored password hashes, for the census: how many are latchkey's
+/// current Argon2id, and every other one.
+#[derive(Debug, Clone, Default)]
+pub struct HashCensusRecord {
+    pub current: i64,
+    pub others: Vec<String>,
+}

@@ -186,3 +186,17 @@ pub const PURGE_SESSIONS: &str = "delete from session where session_id in \
      (select session_id from session where expires_at < $1 and $3 >= 0 limit $2)";
 pub const PURGE_AUDIT: &str = "delete from audit_event where audit_event_id in \
      (select audit_event_id from audit_event where created_at < $1 and $3 >= 0 limit $2)";
+
+/// Which of an imported identity's keys — its id (`$1`), email (`$2`),
+/// username (`$3`), phone (`$4`) — an existing identity already has, if any.
+pub const IMPORT_CONFLICT: &str = "select case \
+       when exists (select 1 from identity where identity_id = $1) then 'id' \
+       when exists (select 1 from address where kind = 'email' and value = $2) then 'email' \
+       when exists (select 1 from identity where username = $3) then 'username' \
+       when exists (select 1 from address where kind = 'phone' and value = $4) then 'phone' \
+     end";
+/// Hashes under latchkey's current Argon2id parameters (`$1`: their prefix, as a `like` pattern).
+pub const COUNT_CURRENT_HASHES: &str =
+    "select count(*) from identity where password_hash like $1 and identity_id <> $2";
+pub const OTHER_HASHES: &str = "select password_hash from identity \
+     where password_hash is not null and password_hash not like $1 and identity_id <> $2";

@@ -194,6 +194,52 @@ fn insert_refresh(c: &Connection, t: &RefreshTokenRecord) -> StoreResult<()> {
     Ok(())
 }
 
+fn insert_identity(c: &Connection, i: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
+    execute(
+        c,
+        INSERT_IDENTITY,
+        &[
+            &i.identity_id,
+            &i.username,
+            &i.password_hash,
+            &i.roles,
+            &i.created_at,
+            &i.updated_at,
+        ],
+    )
+    .map_err(conflict_or("username", "inserting identity"))?;
+    addresses.iter().try_for_each(|a| insert_address(c, a))
+}
+
+/// One imported identity in a savepoint of its own: skipped (and named)
+/// when one of its keys is taken, rolled back alone if a write fails.
+fn import_one(c: &Connection, item: &ImportedIdentityRecord) -> StoreResult<ImportOutcome> {
+    let i = &item.identity;
+    let (email, phone) = (item.address(AddressKind::Email), item.address(AddressKind::Phone));
+    let taken: Option<String> = optional(c, IMPORT_CONFLICT, &[&i.identity_id, &email, &i.username, &phone], |r| {
+        r.get(0)
+    })
+    .or_fail("checking an imported identity")?
+    .flatten();
+    if let Some(field) = taken {
+        return Ok(Some(conflict_field(&field)));
+    }
+    execute(c, "savepoint import_item", &[]).or_fail("beginning an imported identity")?;
+    let written = insert_identity(c, i, &item.addresses).and_then(|()| insert_audit(c, &item.audit));
+    let end = if written.is_ok() {
+        "release import_item"
+    } else {
+        "rollback to import_item"
+    };
+    execute(c, end, &[]).or_fail("ending an imported identity")?;
+    execute(c, "release import_item", &[]).ok();
+    match written {
+        Ok(()) => Ok(None),
+        Err(StoreError::Conflict(field)) => Ok(Some(field)),
+        Err(e) => Err(e),
+    }
+}
+
 fn insert_address(c: &Connection, a: &AddressRecord) -> StoreResult<()> {
     execute(
         c,
@@ -350,24 +396,43 @@ impl Store for SqliteStore {
 
     async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
         let (i, addresses) = (identity.clone(), addresses.to_vec());
-        self.writer
+        self.writer.write(move |c| insert_identity(c, &i, &addresses)).await
+    }
+
+    async fn import_identities(
+        &self,
+        items: &[ImportedIdentityRecord],
+        commit: bool,
+    ) -> anyhow::Result<Vec<ImportOutcome>> {
+        let items = items.to_vec();
+        Ok(self
+            .writer
             .write(move |c| {
-                execute(
-                    c,
-                    INSERT_IDENTITY,
-                    &[
-                        &i.identity_id,
-                        &i.username,
-                        &i.password_hash,
-                        &i.roles,
-                        &i.created_at,
-                        &i.updated_at,
-                    ],
-                )
-                .map_err(conflict_or("username", "inserting identity"))?;
-                addresses.iter().try_for_each(|a| insert_address(c, a))
+                execute(c, "savepoint import_batch", &[]).or_fail("beginning an import batch")?;
+                let outcomes = items
+                    .iter()
+                    .map(|item| import_one(c, item))
+                    .collect::<StoreResult<Vec<_>>>();
+                let end = if commit && outcomes.is_ok() {
+                    "release import_batch"
+                } else {
+                    "rollback to import_batch"
+                };
+                execute(c, end, &[]).or_fail("ending an import batch")?;
+                execute(c, "release import_batch", &[]).ok();
+                outcomes
             })
-            .await
+            .await?)
+    }
+
+    async fn password_hash_census(&self, current_like: &str) -> anyhow::Result<HashCensusRecord> {
+        self.readers.read("reading password hashes", |c| {
+            let params: [&dyn rusqlite::ToSql; 2] = [&current_like, &PLACEHOLDER_IDENTITY_ID];
+            Ok(HashCensusRecord {
+                current: optional(c, COUNT_CURRENT_HASHES, &params, |r| r.get(0))?.unwrap_or(0),
+                others: all(c, OTHER_HASHES, &params, |r| r.get(0))?,
+            })
+        })
     }
 
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>> {
