@@ -23,6 +23,8 @@ mod diagnostics;
 mod errors;
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "api/import.rs"]
+mod import;
 #[path = "api/messages.rs"]
 mod messages;
 #[path = "api/recovery.rs"]

@@ -117,7 +117,11 @@ impl<'s> Import<'s> {
         for (position, item) in items {
             let outcome = match item.and_then(|record| self.check(record, now)) {
                 Err(reason) => Some(ItemOutcome::Failed { reason }),
-                Ok(checked) => match checked.keys.iter().find_map(|key| self.seen.get(key).map(|p| (key.0, *p))) {
+                Ok(checked) => match checked
+                    .keys
+                    .iter()
+                    .find_map(|key| self.seen.get(key).map(|p| (key.0, *p)))
+                {
                     Some((field, earlier)) => Some(ItemOutcome::Skipped {
                         reason: format!("{field} is already in this import ({} {earlier})", self.unit),
                     }),
@@ -263,7 +267,12 @@ impl<'s> Import<'s> {
 impl ImportRecord {
     /// One line of a JSON Lines file.
     pub fn from_line(line: &str) -> std::result::Result<Self, String> {
-        serde_json::from_str(line).map_err(|e| format!("not an import record: {e}"))
+        serde_json::from_str(line).map_err(|e| {
+            // serde's "at line 1 column N" would name a line of the record, not of the file.
+            let text = e.to_string();
+            let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(what, _)| what);
+            format!("not an import record: {what} (column {})", e.column())
+        })
     }
 
     /// One item of the admin API's list.

@@ -473,7 +473,9 @@ impl Store for PostgresStore {
                 continue;
             }
             // A savepoint: another instance may take one of its keys meanwhile.
-            let mut one = sqlx::Acquire::begin(&mut *tx).await.context("beginning an imported identity")?;
+            let mut one = sqlx::Acquire::begin(&mut *tx)
+                .await
+                .context("beginning an imported identity")?;
             let written = match insert_identity(&mut one, i, &item.addresses).await {
                 Ok(()) => insert_audit(&mut *one, &item.audit).await.map_err(StoreError::Other),
                 Err(e) => Err(e),

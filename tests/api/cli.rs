@@ -508,3 +508,74 @@ fn templates_check_passes_on_the_built_ins_and_names_the_broken_override() {
         assert!(!serve.status.success());
     }
 }
+
+#[test]
+fn identity_import_reads_json_lines_reports_each_line_and_fails_on_a_bad_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bcrypt = bcrypt::hash(PASSWORD, 4).expect("bcrypt");
+    let file = dir.path().join("users.jsonl");
+    let lines = [
+        json!({"email": "ann@example.com", "email_verified": true, "password_hash": bcrypt}).to_string(),
+        json!({"email": "bob@example.com", "username": "bob",
+               "password_hash": "{SSHA}/3PlN3UJp3C48c9ALKPgGvqO1T8BAgMEBQYHCA=="})
+        .to_string(),
+        String::new(),
+        json!({"email": "ANN@example.com"}).to_string(),
+        r#"{"email": "eve@example.com", "password_hash": "$2b$31$o6hx.Wog/wvFSkT/Bp/6DOxCtLRTDj7lm9on9suF/WaCGNVHbkfL6"}"#
+            .to_owned(),
+        "not json".to_owned(),
+    ];
+    std::fs::write(&file, lines.join("\n")).expect("file");
+
+    let dry = latchkey(dir.path(), &["identity", "import", "--dry-run", "users.jsonl"], None);
+    assert!(!dry.status.success());
+    let report: Value = serde_json::from_slice(&dry.stdout).expect("JSON report");
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(
+        (report["imported"].clone(), report["skipped"].clone()),
+        (json!(2), json!(1))
+    );
+    let listed = latchkey(dir.path(), &["identity", "list"], None);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&listed.stdout).expect("list"),
+        json!([])
+    );
+
+    let real = latchkey(dir.path(), &["identity", "import", "users.jsonl"], None);
+    let stderr = String::from_utf8_lossy(&real.stderr);
+    assert!(!real.status.success(), "a failing line fails the command");
+    assert!(stderr.contains("line 5: bcrypt hash: cost 31"), "{stderr}");
+    assert!(stderr.contains("line 6: not an import record"), "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("2 of 5 lines failed")),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&real.stdout).expect("JSON report");
+    assert_eq!(report["algorithms"], json!({"bcrypt": 1, "ssha": 1}));
+    assert_eq!(report["skipped_lines"][0]["line"], 4);
+    assert_eq!(report["failed_lines"][0]["line"], 5);
+
+    let listed: Value =
+        serde_json::from_slice(&latchkey(dir.path(), &["identity", "list"], None).stdout).expect("list");
+    let mut algorithms: Vec<String> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["password_algorithm"].to_string())
+        .collect();
+    algorithms.sort();
+    assert_eq!(algorithms, ["\"bcrypt\"", "\"ssha\""]);
+
+    // Again from stdin: everything exists now, nothing fails.
+    let again = latchkey(dir.path(), &["identity", "import", "-"], Some(&lines[..2].join("\n")));
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let report: Value = serde_json::from_slice(&again.stdout).expect("JSON report");
+    assert_eq!(
+        (report["imported"].clone(), report["skipped"].clone()),
+        (json!(0), json!(2))
+    );
+}

@@ -204,6 +204,16 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// A JSON POST on the admin listener (no token).
+    pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.admin_address))
+            .json(body)
+            .send()
+            .await
+            .expect("sent")
+    }
+
     pub async fn start_recovery(&self, email: &str) -> reqwest::Response {
         self.post_json("/api/auth/recovery/start", &serde_json::json!({ "email": email }), None)
             .await

@@ -13,6 +13,7 @@ mod crash;
 mod diagnostics;
 mod errors;
 mod helpers;
+mod import;
 mod messages;
 mod recovery;
 mod report;

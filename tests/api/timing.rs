@@ -191,6 +191,51 @@ async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password()
     );
 }
 
+/// An imported bcrypt hash (cost 10) takes several times longer to check
+/// than latchkey's Argon2id: without the failure floor, a wrong password for
+/// such an account would be told from an unknown login at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_for_an_imported_bcrypt_account_takes_the_time_of_an_unknown_login() {
+    let app = spawn_app().await;
+    let hash = bcrypt::hash(PASSWORD, 10).expect("bcrypt");
+    seed_accounts(&app.services, "imported", SAMPLES, Some(hash)).await;
+    // As `serve` does each minute and after an import through the admin API.
+    latchkey::identity::census::take(&app.services).await.expect("census");
+    assert!(!app.services.hasher.failure_floor().is_zero());
+    for n in 0..10 {
+        app.login(&format!("warmup-{n}@example.com"), "wrong password entirely")
+            .await;
+        app.login(&format!("imported-{n}@example.com"), "wrong password entirely")
+            .await;
+    }
+
+    let app = &app;
+    let verdict = distinguishable(|| async move {
+        let (known, unknown) = measure(shuffled_plan(), |group, n| {
+            let login = if group == 0 {
+                format!("imported-{n}@example.com")
+            } else {
+                format!("unknown-{n}@example.com")
+            };
+            let body = json!({"identifier": login, "password": "wrong password entirely"});
+            async move { app.post_json("/api/auth/login", &body, None).await.status().as_u16() }
+        })
+        .await;
+        let p = mann_whitney_p(&known, &unknown);
+        println!(
+            "login: imported bcrypt wrong-password median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
+            median(&known),
+            median(&unknown)
+        );
+        p
+    })
+    .await;
+    assert!(
+        verdict.is_none(),
+        "unknown accounts and wrong passwords for imported accounts are distinguishable: {verdict:?}"
+    );
+}
+
 /// A frozen account ("this wasn't me") must answer exactly as an account
 /// that does not exist: a login with its *right* password, and a start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

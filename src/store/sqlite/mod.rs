@@ -216,9 +216,12 @@ fn insert_identity(c: &Connection, i: &IdentityRecord, addresses: &[AddressRecor
 fn import_one(c: &Connection, item: &ImportedIdentityRecord) -> StoreResult<ImportOutcome> {
     let i = &item.identity;
     let (email, phone) = (item.address(AddressKind::Email), item.address(AddressKind::Phone));
-    let taken: Option<String> = optional(c, IMPORT_CONFLICT, &[&i.identity_id, &email, &i.username, &phone], |r| {
-        r.get(0)
-    })
+    let taken: Option<String> = optional(
+        c,
+        IMPORT_CONFLICT,
+        &[&i.identity_id, &email, &i.username, &phone],
+        |r| r.get(0),
+    )
     .or_fail("checking an imported identity")?
     .flatten();
     if let Some(field) = taken {
