@@ -252,6 +252,66 @@ where
     Ok(())
 }
 
+/// One try of an import batch (see `Store::import_identities`).
+async fn import_batch(
+    pool: &sqlx::PgPool,
+    items: &[ImportedIdentityRecord],
+    commit: bool,
+) -> anyhow::Result<Vec<ImportOutcome>> {
+    let mut tx = pool.begin().await.context("beginning an import batch")?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let i = &item.identity;
+        let taken: Option<String> = sqlx::query_scalar(IMPORT_CONFLICT)
+            .bind(&i.identity_id)
+            .bind(item.address(AddressKind::Email))
+            .bind(&i.username)
+            .bind(item.address(AddressKind::Phone))
+            .fetch_one(&mut *tx)
+            .await
+            .context("checking an imported identity")?;
+        if let Some(field) = taken {
+            outcomes.push(Some(super::conflict_field(&field)));
+            continue;
+        }
+        // A savepoint: another instance may take one of its keys meanwhile.
+        let mut one = sqlx::Acquire::begin(&mut *tx)
+            .await
+            .context("beginning an imported identity")?;
+        let written = match insert_identity(&mut one, i, &item.addresses).await {
+            Ok(()) => insert_audit(&mut *one, &item.audit).await.map_err(StoreError::Other),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {
+                one.commit().await.context("ending an imported identity")?;
+                outcomes.push(None);
+            }
+            Err(StoreError::Conflict(field)) => {
+                one.rollback().await.context("rolling back an imported identity")?;
+                outcomes.push(Some(field));
+            }
+            Err(StoreError::Other(e)) => return Err(e),
+        }
+    }
+    if commit {
+        tx.commit().await.context("committing an import batch")?;
+    } else {
+        tx.rollback().await.context("rolling back a dry run")?;
+    }
+    Ok(outcomes)
+}
+
+fn is_deadlock(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .and_then(|db| db.code())
+            .is_some_and(|code| code == "40P01")
+    })
+}
+
 async fn insert_identity(tx: &mut Tx<'_>, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
     sqlx::query(INSERT_IDENTITY)
         .bind(&identity.identity_id)
@@ -456,48 +516,15 @@ impl Store for PostgresStore {
         items: &[ImportedIdentityRecord],
         commit: bool,
     ) -> anyhow::Result<Vec<ImportOutcome>> {
-        let mut tx = self.pool.begin().await.context("beginning an import batch")?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            let i = &item.identity;
-            let taken: Option<String> = sqlx::query_scalar(IMPORT_CONFLICT)
-                .bind(&i.identity_id)
-                .bind(item.address(AddressKind::Email))
-                .bind(&i.username)
-                .bind(item.address(AddressKind::Phone))
-                .fetch_one(&mut *tx)
-                .await
-                .context("checking an imported identity")?;
-            if let Some(field) = taken {
-                outcomes.push(Some(super::conflict_field(&field)));
-                continue;
-            }
-            // A savepoint: another instance may take one of its keys meanwhile.
-            let mut one = sqlx::Acquire::begin(&mut *tx)
-                .await
-                .context("beginning an imported identity")?;
-            let written = match insert_identity(&mut one, i, &item.addresses).await {
-                Ok(()) => insert_audit(&mut *one, &item.audit).await.map_err(StoreError::Other),
-                Err(e) => Err(e),
-            };
-            match written {
-                Ok(()) => {
-                    one.commit().await.context("ending an imported identity")?;
-                    outcomes.push(None);
-                }
-                Err(StoreError::Conflict(field)) => {
-                    one.rollback().await.context("rolling back an imported identity")?;
-                    outcomes.push(Some(field));
-                }
-                Err(StoreError::Other(e)) => return Err(e),
+        // Two imports writing the same keys in other orders can deadlock;
+        // PostgreSQL aborts one, which then runs again and skips what the other wrote.
+        let mut attempts = 0;
+        loop {
+            match import_batch(&self.pool, items, commit).await {
+                Err(e) if attempts < 3 && is_deadlock(&e) => attempts += 1,
+                outcome => return outcome,
             }
         }
-        if commit {
-            tx.commit().await.context("committing an import batch")?;
-        } else {
-            tx.rollback().await.context("rolling back a dry run")?;
-        }
-        Ok(outcomes)
     }
 
     async fn password_hash_census(&self, current_like: &str) -> anyhow::Result<HashCensusRecord> {
