@@ -19,8 +19,9 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// At most 1,000; each is read on its own, so one malformed item fails alone.
-    #[schema(value_type = Vec<ImportRecord>)]
+    /// At most 1,000, each an `ImportRecord` (the schema of that name), read
+    /// on its own: a malformed item fails alone, with its reason.
+    #[schema(value_type = Vec<Value>, max_items = 1000)]
     identities: Vec<Value>,
     /// Check everything, write nothing.
     #[serde(default)]
