@@ -70,6 +70,23 @@ enum Command {
         #[command(subcommand)]
         command: TemplatesCommand,
     },
+    /// Webhook deliveries that failed: list them, queue one again.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Deliveries given up (after a day of retries) or disabled (the endpoint answered 410), newest first.
+    Failed {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Queue a failed or disabled delivery again, with a fresh day of retries;
+    /// its endpoint is enabled again if a 410 had disabled it.
+    Replay { id: String },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +265,26 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Courier => startup::run_courier(settings).await,
         Command::Secret { command } => secret(settings, command).await,
         Command::Templates { command } => templates(&settings, command),
+        Command::Webhooks { command } => {
+            let services = startup::build_services(settings).await?;
+            match command {
+                WebhooksCommand::Failed { limit } => {
+                    let failed = services
+                        .store
+                        .failed_webhook_deliveries(limit.clamp(1, 100_000))
+                        .await?;
+                    println!("{}", serde_json::to_string_pretty(&failed)?);
+                }
+                WebhooksCommand::Replay { id } => {
+                    let now = crate::time::now_ms();
+                    let give_up_at = now + crate::time::ms(crate::webhooks::RETRY_WINDOW);
+                    let replayed = services.store.replay_webhook_delivery(&id, now, give_up_at).await?;
+                    anyhow::ensure!(replayed, "no failed or disabled webhook delivery {id:?}");
+                    println!("{}", json!({"replayed": id}));
+                }
+            }
+            Ok(())
+        }
         Command::Purge => {
             let services = startup::build_services(settings).await?;
             let purged = crate::retention::purge(&services).await.map_err(describe)?;
@@ -353,13 +390,45 @@ async fn stored_secret(settings: &Settings) -> anyhow::Result<(crate::store::Dyn
     Ok((store, stored))
 }
 
-/// `identity import`: reads the file in batches, so memory stays flat
-/// whatever its length; exits non-zero when a line failed.
+/// Longest line `identity import` reads; a longer one fails alone.
+const MAX_IMPORT_LINE: usize = 64 * 1024;
+/// Skipped and failing lines the report lists; the counts cover them all.
+const MAX_LISTED_LINES: usize = 10_000;
+
+/// The next line of `input` without its newline, or `Err` when it is longer
+/// than `MAX_IMPORT_LINE` (the rest of it is skipped unread); `None` at the end.
+fn next_line(input: &mut dyn std::io::BufRead) -> std::io::Result<Option<Result<Vec<u8>, ()>>> {
+    use std::io::{BufRead, Read};
+    let mut line = Vec::new();
+    let read = Read::take(&mut *input, MAX_IMPORT_LINE as u64 + 1).read_until(b'\n', &mut line)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Some(Ok(line)));
+    }
+    if line.len() <= MAX_IMPORT_LINE {
+        return Ok(Some(Ok(line)));
+    }
+    let mut rest = Vec::new();
+    while Read::take(&mut *input, MAX_IMPORT_LINE as u64).read_until(b'\n', &mut rest)? > 0 {
+        if rest.last() == Some(&b'\n') {
+            break;
+        }
+        rest.clear();
+    }
+    Ok(Some(Err(())))
+}
+
+/// `identity import`: reads the file in batches of `MAX_BATCH` lines of at
+/// most `MAX_IMPORT_LINE` bytes, so memory stays bounded whatever its
+/// length; exits non-zero when a line failed.
 async fn import(services: &Services, file: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
     use std::io::BufRead;
 
     use crate::identity::import::{Import, ImportRecord, ItemOutcome, MAX_BATCH};
-    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+    let mut input: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let opened = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
@@ -371,28 +440,39 @@ async fn import(services: &Services, file: &std::path::Path, dry_run: bool) -> a
     };
     let mut import = Import::new(services, client, "line", dry_run);
     let (mut skipped, mut failed) = (Vec::new(), Vec::new());
-    let mut lines = input.split(b'\n').enumerate().peekable();
-    while lines.peek().is_some() {
+    let (mut number, mut ended) = (0, false);
+    while !ended {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        for (index, line) in lines.by_ref() {
-            let line = line.with_context(|| format!("reading {}", file.display()))?;
-            let text = String::from_utf8(line).map_err(|_| "not UTF-8".to_owned());
+        while batch.len() < MAX_BATCH {
+            let Some(line) = next_line(&mut *input).with_context(|| format!("reading {}", file.display()))? else {
+                ended = true;
+                break;
+            };
+            number += 1;
+            let text = line
+                .map_err(|()| format!("longer than {MAX_IMPORT_LINE} bytes"))
+                .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned()));
             if text.as_deref().is_ok_and(|t| t.trim().is_empty()) {
                 continue;
             }
-            batch.push((index + 1, text.and_then(|t| ImportRecord::from_line(&t))));
-            if batch.len() == MAX_BATCH {
-                break;
-            }
+            batch.push((number, text.and_then(|t| ImportRecord::from_line(&t))));
+        }
+        if batch.is_empty() {
+            continue;
         }
         for (line, outcome) in import.batch(batch).await.map_err(describe)? {
-            match outcome {
-                ItemOutcome::Imported { .. } => {}
-                ItemOutcome::Skipped { reason } => skipped.push(json!({"line": line, "reason": reason})),
-                ItemOutcome::Failed { reason } => {
-                    eprintln!("line {line}: {reason}");
-                    failed.push(json!({"line": line, "reason": reason}));
-                }
+            let listed = json!({"line": line, "reason": match &outcome {
+                ItemOutcome::Imported { .. } => continue,
+                ItemOutcome::Skipped { reason } | ItemOutcome::Failed { reason } => reason,
+            }});
+            let list = if let ItemOutcome::Failed { reason } = &outcome {
+                eprintln!("line {line}: {reason}");
+                &mut failed
+            } else {
+                &mut skipped
+            };
+            if list.len() < MAX_LISTED_LINES {
+                list.push(listed);
             }
         }
     }

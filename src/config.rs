@@ -37,6 +37,79 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub branding: BrandingSettings,
     pub notice: NoticeSettings,
+    /// `[[webhooks]]` endpoints (SPEC §5.4); file only.
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+/// The webhook event types of SPEC §5.4.
+pub const WEBHOOK_EVENTS: [&str; 11] = [
+    "identity.created",
+    "identity.updated",
+    "identity.deleted",
+    "recovery.requested",
+    "recovery.completed",
+    "recovery.locked",
+    "password.changed",
+    "sessions.revoked",
+    "account.frozen",
+    "account.unfrozen",
+    "login.locked",
+];
+
+/// One `[[webhooks]]` endpoint.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where events are POSTed (http or https).
+    pub url: String,
+    /// `whsec_<base64>`, or a list of them while rotating: each signs every request.
+    pub secret: WebhookSecrets,
+    /// Event types this endpoint receives; empty or absent: all of them.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WebhookSecrets {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl WebhookSecrets {
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            WebhookSecrets::One(one) => vec![one.as_str()],
+            WebhookSecrets::Many(many) => many.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    /// Never the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The HMAC key of a `whsec_<base64>` secret (Standard Webhooks: 24 to 64 bytes).
+pub fn webhook_key(secret: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    let encoded = secret
+        .strip_prefix("whsec_")
+        .ok_or_else(|| anyhow::anyhow!("must start with whsec_"))?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| anyhow::anyhow!("is not whsec_ followed by base64"))?;
+    anyhow::ensure!(
+        (24..=64).contains(&key.len()),
+        "must hold 24 to 64 bytes (it holds {})",
+        key.len()
+    );
+    Ok(key)
 }
 
 /// What people see of the operator: the product's name, whom to contact,
@@ -165,6 +238,12 @@ pub struct CourierSettings {
     pub templates_dir: Option<PathBuf>,
     /// SMS written in the GSM 03.38 alphabet (Vietnamese without diacritics): one segment per code.
     pub sms_gsm7: bool,
+    /// The first webhook retry's delay; each further one doubles it, up to an hour.
+    #[serde(with = "humantime_serde")]
+    pub webhook_backoff: Duration,
+    /// How long a webhook request may take before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub webhook_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -270,6 +349,7 @@ impl Default for Settings {
             retention: RetentionSettings::default(),
             branding: BrandingSettings::default(),
             notice: NoticeSettings::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -307,6 +387,8 @@ impl Default for CourierSettings {
             max_attempts: 12,
             templates_dir: None,
             sms_gsm7: false,
+            webhook_backoff: Duration::from_secs(5),
+            webhook_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -442,6 +524,31 @@ impl Settings {
         }
         if let Some(token) = &self.admin.token {
             anyhow::ensure!(token.len() >= 32, "admin.token must be at least 32 characters");
+        }
+        for (n, hook) in self.webhooks.iter().enumerate() {
+            let url = reqwest::Url::parse(&hook.url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            anyhow::ensure!(url.is_some(), "webhooks[{n}].url must be an http or https URL");
+            anyhow::ensure!(
+                self.webhooks[..n].iter().all(|other| other.url != hook.url),
+                "webhooks[{n}].url is listed twice"
+            );
+            let secrets = hook.secret.all();
+            anyhow::ensure!(
+                !secrets.is_empty(),
+                "webhooks[{n}].secret must name at least one secret"
+            );
+            for secret in secrets {
+                webhook_key(secret).map_err(|e| anyhow::anyhow!("webhooks[{n}].secret {e}"))?;
+            }
+            for event in &hook.events {
+                anyhow::ensure!(
+                    WEBHOOK_EVENTS.contains(&event.as_str()),
+                    "webhooks[{n}].events: unknown event {event:?} (events: {})",
+                    WEBHOOK_EVENTS.join(", ")
+                );
+            }
         }
         Ok(())
     }

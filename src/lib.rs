@@ -31,3 +31,4 @@ pub mod telemetry;
 pub mod time;
 pub mod tls;
 pub mod ui;
+pub mod webhooks;

@@ -142,6 +142,16 @@ impl Application {
         } else {
             None
         };
+        // Webhooks run where the courier does: both are deliveries from the database.
+        let webhooks = if self.run_courier {
+            let webhooks = Arc::new(crate::webhooks::worker::Webhooks::new(
+                self.services.store.clone(),
+                self.services.settings.clone(),
+            )?);
+            Some(tokio::spawn(webhooks.run_until_stopped(stop_rx.clone())))
+        } else {
+            None
+        };
         // Pick up keys rotated by `latchkey keys rotate` or another instance.
         let (keys, store, secret) = (
             self.services.keys.clone(),
@@ -205,6 +215,9 @@ impl Application {
         if let Some(worker) = worker {
             worker.await.context("courier worker")?;
         }
+        if let Some(webhooks) = webhooks {
+            webhooks.await.context("webhook worker")?;
+        }
         Ok(())
     }
 }
@@ -224,7 +237,14 @@ pub async fn run_courier(settings: Settings) -> anyhow::Result<()> {
         &services.courier,
         services.settings.clone(),
     )?);
-    worker.run_until_stopped(services.courier.clone(), stop_rx).await;
+    let webhooks = Arc::new(crate::webhooks::worker::Webhooks::new(
+        services.store.clone(),
+        services.settings.clone(),
+    )?);
+    tokio::join!(
+        worker.run_until_stopped(services.courier.clone(), stop_rx.clone()),
+        webhooks.run_until_stopped(stop_rx)
+    );
     Ok(())
 }
 

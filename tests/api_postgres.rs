@@ -43,3 +43,7 @@ mod smtp_sink;
 mod timing;
 #[path = "api/token_flow.rs"]
 mod token_flow;
+#[path = "api/webhook_receiver.rs"]
+mod webhook_receiver;
+#[path = "api/webhooks.rs"]
+mod webhooks;

@@ -31,6 +31,7 @@ pub enum Kind {
     RecoveryCancelled,
     AccountSecured,
     AccountUnfrozen,
+    WebhookDisabled,
 }
 
 impl Kind {
@@ -56,6 +57,7 @@ impl Kind {
             Kind::RecoveryCancelled => "recovery.cancelled",
             Kind::AccountSecured => "account.secured",
             Kind::AccountUnfrozen => "account.unfrozen",
+            Kind::WebhookDisabled => "webhook.disabled",
         }
     }
 }

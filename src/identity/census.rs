@@ -35,6 +35,14 @@ const ALGORITHMS: [&str; 15] = [
     "unknown",
 ];
 
+/// The floor while the census cannot be taken (the database cannot be read):
+/// safe for every cost an import accepts.
+const FLOOR_WITHOUT_CENSUS: Duration = Duration::from_secs(2);
+
+/// One census at a time per process: a census that read the hashes before
+/// an import must not overwrite the floor the import's census set.
+static TAKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The floor's margin over the slowest check measured: a check's time
 /// varies, and the padded answers must not be the faster ones.
 fn with_margin(slowest: Duration) -> Duration {
@@ -43,19 +51,36 @@ fn with_margin(slowest: Duration) -> Duration {
 
 /// Counts the stored hashes, sets the gauge, and calibrates the failure
 /// floor: zero when every hash is latchkey's own, else the slowest of the
-/// Argon2id check and one check of each kind of imported hash (each kind
-/// measured once per process), with a margin.
+/// Argon2id check and a check of the costliest hash of each imported
+/// algorithm (each measured once per process, with the longest password an
+/// imported hash is checked against), with a margin. When the hashes cannot
+/// be read, the floor becomes `FLOOR_WITHOUT_CENSUS` unless it is higher.
 pub async fn take(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
+    let _one = TAKING.lock().await;
     let current_like = format!("{}%", current_prefix());
-    let census = services.store.password_hash_census(&current_like).await?;
+    let census = match services.store.password_hash_census(&current_like).await {
+        Ok(census) => census,
+        Err(e) => {
+            let hasher = &services.hasher;
+            hasher.set_failure_floor(hasher.failure_floor().max(FLOOR_WITHOUT_CENSUS));
+            return Err(e.into());
+        }
+    };
     let mut counts: BTreeMap<&'static str, i64> = ALGORITHMS.iter().map(|a| (*a, 0)).collect();
     *counts.entry("argon2id").or_default() += census.current;
-    let mut kinds: HashMap<String, &str> = HashMap::new();
+    // The costliest hash of each algorithm: at most one check per algorithm.
+    let mut costliest: HashMap<&'static str, (u64, String, &str)> = HashMap::new();
     for stored in &census.others {
         match LegacyHash::parse(stored) {
             Ok(parsed) => {
                 *counts.entry(parsed.algorithm()).or_default() += 1;
-                kinds.entry(parsed.cost_class()).or_insert(stored);
+                let cost = parsed.cost();
+                let entry = costliest
+                    .entry(parsed.algorithm())
+                    .or_insert_with(|| (cost, parsed.cost_class(), stored));
+                if cost > entry.0 {
+                    *entry = (cost, parsed.cost_class(), stored);
+                }
             }
             Err(_) => *counts.entry("unknown").or_default() += 1,
         }
@@ -64,11 +89,11 @@ pub async fn take(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
         metrics::gauge!("latchkey_password_hashes", "algorithm" => *algorithm).set(*count as f64);
     }
     let hasher = &services.hasher;
-    let floor = if kinds.is_empty() {
+    let floor = if costliest.is_empty() {
         Duration::ZERO
     } else {
         let mut slowest = hasher.calibrate("argon2id:current", None).await?;
-        for (kind, stored) in kinds {
+        for (_, kind, stored) in costliest.into_values() {
             slowest = slowest.max(hasher.calibrate(&kind, Some(stored)).await?);
         }
         with_margin(slowest)

@@ -117,6 +117,7 @@ impl<'s> Import<'s> {
         for (position, item) in items {
             let outcome = match item.and_then(|record| self.check(record, now)) {
                 Err(reason) => Some(ItemOutcome::Failed { reason }),
+                // Repeats within this batch meet in the database; an earlier batch's, here.
                 Ok(checked) => match checked
                     .keys
                     .iter()
@@ -126,31 +127,34 @@ impl<'s> Import<'s> {
                         reason: format!("{field} is already in this import ({} {earlier})", self.unit),
                     }),
                     None => {
-                        for key in &checked.keys {
-                            self.seen.insert(key.clone(), position);
-                        }
-                        writes.push((outcomes.len(), checked));
+                        writes.push((outcomes.len(), position, checked));
                         None
                     }
                 },
             };
             outcomes.push((position, outcome));
         }
-        let records: Vec<_> = writes.iter().map(|(_, c)| c.record.clone()).collect();
+        let records: Vec<_> = writes.iter().map(|(_, _, c)| c.record.clone()).collect();
         let written = self
             .services
             .store
             .import_identities(&records, !self.summary.dry_run)
             .await?;
-        for ((slot, checked), taken) in writes.into_iter().zip(written) {
+        for ((slot, position, checked), taken) in writes.into_iter().zip(written) {
             outcomes[slot].1 = Some(match taken {
                 Some(field) => ItemOutcome::Skipped {
                     reason: format!("an identity with this {field} exists"),
                 },
-                None => ItemOutcome::Imported {
-                    id: checked.record.identity.identity_id,
-                    algorithm: checked.algorithm,
-                },
+                None => {
+                    // Only what was written (or, in a dry run, would be) claims its keys.
+                    for key in checked.keys {
+                        self.seen.insert(key, position);
+                    }
+                    ItemOutcome::Imported {
+                        id: checked.record.identity.identity_id,
+                        algorithm: checked.algorithm,
+                    }
+                }
             });
         }
         let outcomes: Vec<_> = outcomes

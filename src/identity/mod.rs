@@ -208,33 +208,46 @@ pub async fn find_by_typed_login(services: &Services, login: &str) -> Result<Opt
     }
 }
 
+/// What a password check found: whether it may log in, and when its hash
+/// check began. A failure is answered only once `PasswordHasher::hold_failure`
+/// from `began` has passed — after the caller has dropped its slot.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordCheck {
+    pub valid: bool,
+    pub began: std::time::Instant,
+}
+
 /// Checks a password against an identity's hash, in a hasher `slot` the
 /// caller took. No identity, or one without a password, costs the same
 /// Argon2 verification (against a dummy hash) and is never valid. The
 /// password is normalised as the policy normalised it when it was set
 /// (NFKC), so another Unicode form of the same characters is the same
-/// password. A valid password under older parameters is rehashed. With
-/// `may_succeed` false (a locked account) the same Argon2 work is done but
-/// the answer is always false and nothing is rehashed, so neither the answer
-/// nor its timing says whether the password was right.
+/// password; an imported hash is checked against the password as typed, as
+/// the system that made it saw it. A valid password under an imported hash
+/// or older parameters is rehashed. With `may_succeed` false (a locked
+/// account) the same work is done but the answer is always false and nothing
+/// is rehashed, so neither the answer nor its timing says whether the
+/// password was right.
 pub async fn verify_password(
     slot: &Slot,
     services: &Services,
     identity: Option<&Identity>,
     password: SecretString,
     may_succeed: bool,
-) -> Result<bool> {
+) -> Result<PasswordCheck> {
     let normalised = SecretString::from(crate::domain::normalise_password(password.expose_secret()));
     let stored = identity.and_then(|i| i.record.password_hash.clone());
-    // An imported hash was made from the password as its system received it.
     let candidate = match &stored {
-        Some(stored) if !password_hasher::is_argon2(stored) => password,
+        Some(stored) if !password_hasher::is_own(stored) => password,
         _ => normalised.clone(),
     };
     let verification = slot.verify(candidate, stored.as_deref()).await?;
+    let failed = PasswordCheck {
+        valid: false,
+        began: verification.began,
+    };
     let (Some(identity), Some(stored), true, true) = (identity, stored, may_succeed, verification.valid) else {
-        slot.hold_failure(verification.began).await;
-        return Ok(false);
+        return Ok(failed);
     };
     if verification.needs_rehash {
         let fresh = slot.hash(normalised).await?;
@@ -243,5 +256,8 @@ pub async fn verify_password(
             .update_password_hash(identity.id(), &stored, &fresh, now_ms())
             .await?;
     }
-    Ok(true)
+    Ok(PasswordCheck {
+        valid: true,
+        began: verification.began,
+    })
 }

@@ -157,11 +157,17 @@ fn has_current_cost(parsed: &PasswordHash) -> bool {
         && parsed.hash.is_some_and(|h| h.len() == OUTPUT_LEN)
 }
 
-/// Whether `stored` is an Argon2 PHC string (latchkey's own format, at any
-/// parameters), checked against the NFKC form of a password; every other
-/// format is an imported one, checked against the password as typed.
-pub fn is_argon2(stored: &str) -> bool {
+/// Whether `stored` is an Argon2 PHC string (latchkey's own format).
+fn is_argon2(stored: &str) -> bool {
     stored.starts_with("$argon2")
+}
+
+/// Whether latchkey made `stored`: Argon2id under the current parameters,
+/// which latchkey has used since its first release, of the NFKC form of the
+/// password. Any other hash was imported, made by another system from the
+/// password as it was typed.
+pub fn is_own(stored: &str) -> bool {
+    stored.starts_with(&current_prefix())
 }
 
 /// (valid, needs a rehash)
@@ -275,6 +281,14 @@ impl PasswordHasher {
         Ok(answered.await.context("an argon2 thread dropped its job")?)
     }
 
+    /// Waits until the failure floor has passed since `began` (when a pool
+    /// thread began the check): every failed password check is answered no
+    /// sooner, whichever hash it ran against. Call it after dropping the
+    /// slot, so the wait holds no place in the queue.
+    pub async fn hold_failure(&self, began: Instant) {
+        tokio::time::sleep_until((began + self.failure_floor()).into()).await;
+    }
+
     /// The least time a failing check takes (see `floor_us`).
     pub fn failure_floor(&self) -> Duration {
         Duration::from_micros(self.floor_us.load(Ordering::Relaxed))
@@ -298,9 +312,12 @@ impl PasswordHasher {
         let stored: Arc<str> = stored.map_or_else(|| self.dummy_hash.clone(), Arc::from);
         let mut slowest = Duration::ZERO;
         for _ in 0..2 {
-            let (stored, random) = (stored.clone(), crate::domain::SecretToken::generate());
+            // The longest password an imported hash is checked against: the costliest check.
+            let random: String = hex::encode(crate::random::bytes::<64>());
+            debug_assert_eq!(random.len(), super::legacy::MAX_LEGACY_PASSWORD_BYTES);
+            let stored = stored.clone();
             let (_, _, took) = self
-                .run_timed(move |blocks| verify_blocking(random.expose(), &stored, blocks))
+                .run_timed(move |blocks| verify_blocking(&random, &stored, blocks))
                 .await?;
             slowest = slowest.max(took);
         }
@@ -335,7 +352,7 @@ impl Slot {
     pub async fn verify(&self, password: SecretString, stored: Option<&str>) -> Result<Verification> {
         let real = stored.is_some();
         let stored: Arc<str> = stored.map_or_else(|| self.hasher.dummy_hash.clone(), Arc::from);
-        let imported = !is_argon2(&stored);
+        let imported = !is_own(&stored);
         let ((valid, needs_rehash), began, took) = self
             .hasher
             .run_timed(move |blocks| verify_blocking(password.expose_secret(), &stored, blocks))
@@ -348,12 +365,6 @@ impl Slot {
             needs_rehash: real && needs_rehash,
             began,
         })
-    }
-
-    /// Waits until the failure floor has passed since `began`: every failed
-    /// password check is answered no sooner, whichever hash it ran against.
-    pub async fn hold_failure(&self, began: Instant) {
-        tokio::time::sleep_until((began + self.hasher.failure_floor()).into()).await;
     }
 }
 

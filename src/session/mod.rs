@@ -165,8 +165,12 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
     );
     // A frozen account fails like a locked one: the same Argon2 work, never a match.
     let open = account_open && !identity.as_ref().is_some_and(Identity::is_frozen);
-    let valid = identity::verify_password(&slot, services, identity.as_ref(), password, open).await?;
+    let check = identity::verify_password(&slot, services, identity.as_ref(), password, open).await?;
     drop(slot);
+    if !check.valid {
+        services.hasher.hold_failure(check.began).await;
+    }
+    let valid = check.valid;
     let identity = match (identity, valid) {
         (Some(identity), true) => identity,
         (identity, _) => {

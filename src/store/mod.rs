@@ -220,6 +220,41 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()>;
     async fn outbox_stats(&self) -> anyhow::Result<OutboxStats>;
 
+    /// Audit events not yet dispatched to webhooks, oldest first.
+    async fn undispatched_events(&self, limit: i64) -> anyhow::Result<Vec<AuditEventRecord>>;
+    /// Writes the deliveries the events call for (each once, whoever
+    /// dispatches it first) and marks the events dispatched, in one transaction.
+    async fn dispatch_events(&self, event_ids: &[String], deliveries: &[WebhookDeliveryRecord]) -> anyhow::Result<()>;
+    /// Leases up to `limit` due deliveries of one endpoint until `lease_until`, counting an attempt.
+    async fn claim_webhook_deliveries(
+        &self,
+        endpoint: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<WebhookDeliveryRecord>>;
+    async fn finish_webhook_delivery(
+        &self,
+        delivery_id: &str,
+        attempt: &WebhookAttempt,
+        now: i64,
+    ) -> anyhow::Result<()>;
+    /// Disables an endpoint (it answered 410) and its pending deliveries, with
+    /// the audit event; false when it was disabled already.
+    async fn disable_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpointRecord,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<bool>;
+    async fn disabled_webhook_endpoints(&self) -> anyhow::Result<Vec<WebhookEndpointRecord>>;
+    /// Failed and disabled deliveries, newest first.
+    async fn failed_webhook_deliveries(&self, limit: i64) -> anyhow::Result<Vec<WebhookDeliveryRecord>>;
+    /// Queues a failed or disabled delivery again and enables its endpoint;
+    /// false when there is no such failed delivery.
+    async fn replay_webhook_delivery(&self, delivery_id: &str, now: i64, give_up_at: i64) -> anyhow::Result<bool>;
+    /// Pending deliveries of one endpoint.
+    async fn webhook_queue_depth(&self, endpoint: &str) -> anyhow::Result<i64>;
+
     /// Deletes, in small batches, flows that expired, sessions that ended,
     /// idle throttle rows and finished outbox rows from before `rows_before`,
     /// and audit events from before `audit_before` (0: keep them all).

@@ -24,6 +24,12 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
        order by next_attempt_at limit $3 for update skip locked) \
      returning *";
 
+const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, attempts = attempts + 1 \
+     where webhook_delivery_id in (select webhook_delivery_id from webhook_delivery \
+       where endpoint = $1 and status = 'pending' and next_attempt_at <= $2 \
+       and (lease_until is null or lease_until <= $2) order by next_attempt_at limit $4 for update skip locked) \
+     returning *";
+
 /// Locks the identity row against a concurrent password change until commit.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1 for share";
 
@@ -73,7 +79,8 @@ fn start_statement(with_message: bool) -> String {
            where address_key = $3 and state = 'sent' and recovery_flow_id <> $1 and expires_at > $10 \
            and exists (select 1 from flow)), \
          audit as (insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, \
-           detail, created_at) select $14, $15, $16, $17, $18, $19, $20 where exists (select 1 from flow)) \
+           detail, created_at, dispatched) select $14, $15, $16, $17, $18, $19, $20, false \
+           where exists (select 1 from flow)) \
          {message} select count(*) from flow"
     )
 }
@@ -1053,6 +1060,161 @@ impl Store for PostgresStore {
             .context("claiming outbox messages")
     }
 
+    async fn undispatched_events(&self, limit: i64) -> anyhow::Result<Vec<AuditEventRecord>> {
+        sqlx::query_as(UNDISPATCHED_EVENTS)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading undispatched events")
+    }
+
+    async fn dispatch_events(&self, event_ids: &[String], deliveries: &[WebhookDeliveryRecord]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("beginning a dispatch")?;
+        for d in deliveries {
+            sqlx::query(INSERT_WEBHOOK_DELIVERY)
+                .bind(&d.webhook_delivery_id)
+                .bind(&d.endpoint)
+                .bind(&d.event_id)
+                .bind(&d.event_type)
+                .bind(&d.payload)
+                .bind(d.next_attempt_at)
+                .bind(d.give_up_at)
+                .bind(d.created_at)
+                .execute(&mut *tx)
+                .await
+                .context("inserting a webhook delivery")?;
+        }
+        for id in event_ids {
+            sqlx::query(MARK_DISPATCHED)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("marking an event dispatched")?;
+        }
+        tx.commit().await.context("committing a dispatch")?;
+        Ok(())
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        endpoint: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<WebhookDeliveryRecord>> {
+        sqlx::query_as(CLAIM_WEBHOOKS_SQL)
+            .bind(endpoint)
+            .bind(now)
+            .bind(lease_until)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .context("claiming webhook deliveries")
+    }
+
+    async fn finish_webhook_delivery(
+        &self,
+        delivery_id: &str,
+        attempt: &WebhookAttempt,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let query = match attempt {
+            WebhookAttempt::Sent { status } => sqlx::query(FINISH_WEBHOOK_SENT)
+                .bind(delivery_id)
+                .bind(now)
+                .bind(status),
+            WebhookAttempt::Retry {
+                next_attempt_at,
+                error,
+                status,
+            } => sqlx::query(FINISH_WEBHOOK_RETRY)
+                .bind(delivery_id)
+                .bind(next_attempt_at)
+                .bind(error)
+                .bind(status),
+            WebhookAttempt::Failed { error, status } => sqlx::query(FINISH_WEBHOOK_FAILED)
+                .bind(delivery_id)
+                .bind(error)
+                .bind(status),
+        };
+        query
+            .execute(&self.pool)
+            .await
+            .context("recording a webhook delivery")?;
+        Ok(())
+    }
+
+    async fn disable_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpointRecord,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let disabled = sqlx::query(DISABLE_WEBHOOK_ENDPOINT)
+            .bind(&endpoint.url)
+            .bind(endpoint.disabled_at)
+            .bind(&endpoint.reason)
+            .execute(&mut *tx)
+            .await
+            .context("disabling a webhook endpoint")?
+            .rows_affected();
+        if disabled == 0 {
+            return Ok(false);
+        }
+        sqlx::query(DISABLE_WEBHOOK_DELIVERIES)
+            .bind(&endpoint.url)
+            .execute(&mut *tx)
+            .await
+            .context("disabling webhook deliveries")?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing a disabled endpoint")?;
+        Ok(true)
+    }
+
+    async fn disabled_webhook_endpoints(&self) -> anyhow::Result<Vec<WebhookEndpointRecord>> {
+        sqlx::query_as(WEBHOOK_ENDPOINTS_DISABLED)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading disabled webhook endpoints")
+    }
+
+    async fn failed_webhook_deliveries(&self, limit: i64) -> anyhow::Result<Vec<WebhookDeliveryRecord>> {
+        sqlx::query_as(FAILED_WEBHOOK_DELIVERIES)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await
+            .context("reading failed webhook deliveries")
+    }
+
+    async fn replay_webhook_delivery(&self, delivery_id: &str, now: i64, give_up_at: i64) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let endpoint: Option<String> = sqlx::query_scalar(REPLAY_WEBHOOK_DELIVERY)
+            .bind(delivery_id)
+            .bind(now)
+            .bind(give_up_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("replaying a webhook delivery")?;
+        let Some(endpoint) = endpoint else {
+            return Ok(false);
+        };
+        sqlx::query(ENABLE_WEBHOOK_ENDPOINT)
+            .bind(&endpoint)
+            .execute(&mut *tx)
+            .await
+            .context("enabling a webhook endpoint")?;
+        tx.commit().await.context("committing a replay")?;
+        Ok(true)
+    }
+
+    async fn webhook_queue_depth(&self, endpoint: &str) -> anyhow::Result<i64> {
+        sqlx::query_scalar(WEBHOOK_QUEUE_DEPTH)
+            .bind(endpoint)
+            .fetch_one(&self.readers)
+            .await
+            .context("counting webhook deliveries")
+    }
+
     async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()> {
         sqlx::query(MARK_OUTBOX_SENT)
             .bind(message_id)
@@ -1102,6 +1264,7 @@ impl Store for PostgresStore {
             outbox_messages: drain(&self.pool, PURGE_OUTBOX, rows_before, now).await?,
             sessions: drain(&self.pool, PURGE_SESSIONS, rows_before, now).await?,
             audit_events: 0,
+            webhook_deliveries: drain(&self.pool, PURGE_WEBHOOKS, rows_before, now).await?,
         };
         if audit_before > 0 {
             purged.audit_events = drain(&self.pool, PURGE_AUDIT, audit_before, now).await?;

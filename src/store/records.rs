@@ -174,6 +174,7 @@ pub struct Purged {
     pub outbox_messages: u64,
     pub sessions: u64,
     pub audit_events: u64,
+    pub webhook_deliveries: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -411,4 +412,55 @@ pub type ImportOutcome = Option<&'static str>;
 pub struct HashCensusRecord {
     pub current: i64,
     pub others: Vec<String>,
+}
+
+/// One event on its way to one webhook endpoint.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct WebhookDeliveryRecord {
+    /// `<audit event id>:<endpoint key>`: dispatching an event twice writes it once.
+    pub webhook_delivery_id: String,
+    /// The endpoint's URL.
+    pub endpoint: String,
+    /// The `webhook-id` header: the same for every endpoint and every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    /// The request body, exactly as signed.
+    pub payload: String,
+    /// `pending`, `sent`, `failed` or `disabled`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    /// After this, a delivery still failing is given up.
+    pub give_up_at: i64,
+    pub last_error: Option<String>,
+    /// The HTTP status of the last answer, if there was one.
+    pub last_status: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum WebhookAttempt {
+    Sent {
+        status: i64,
+    },
+    Retry {
+        next_attempt_at: i64,
+        error: String,
+        status: Option<i64>,
+    },
+    Failed {
+        error: String,
+        status: Option<i64>,
+    },
+}
+
+/// An endpoint disabled by a 410 answer.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct WebhookEndpointRecord {
+    pub url: String,
+    pub disabled_at: i64,
+    pub reason: String,
 }

@@ -76,8 +76,9 @@ pub const OLDEST_START: &str =
 pub const INSERT_OUTBOX: &str = "insert into outbox_message (outbox_message_id, channel, sealed_payload, status, \
        attempts, next_attempt_at, lease_until, last_error, created_at, sent_at, identity_id) \
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+/// A new event is undispatched: the webhook dispatcher turns it into deliveries.
 pub const INSERT_AUDIT: &str = "insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, \
-       detail, created_at) values ($1, $2, $3, $4, $5, $6, $7)";
+       detail, created_at, dispatched) values ($1, $2, $3, $4, $5, $6, $7, false)";
 /// Code attempts since `$3` on the login key's flows, and on the identity's
 /// flows other than support-issued ones.
 pub const CODE_ATTEMPTS: &str = "select \
@@ -182,6 +183,9 @@ pub const PURGE_THROTTLES: &str = "delete from login_throttle where throttle_key
 pub const PURGE_OUTBOX: &str = "delete from outbox_message where outbox_message_id in \
      (select outbox_message_id from outbox_message where status <> 'pending' and created_at < $1 and $3 >= 0 \
       limit $2)";
+pub const PURGE_WEBHOOKS: &str = "delete from webhook_delivery where webhook_delivery_id in \
+     (select webhook_delivery_id from webhook_delivery where status <> 'pending' and created_at < $1 and $3 >= 0 \
+      limit $2)";
 pub const PURGE_SESSIONS: &str = "delete from session where session_id in \
      (select session_id from session where expires_at < $1 and $3 >= 0 limit $2)";
 pub const PURGE_AUDIT: &str = "delete from audit_event where audit_event_id in \
@@ -200,3 +204,33 @@ pub const COUNT_CURRENT_HASHES: &str =
     "select count(*) from identity where password_hash like $1 and identity_id <> $2";
 pub const OTHER_HASHES: &str = "select password_hash from identity \
      where password_hash is not null and password_hash not like $1 and identity_id <> $2";
+
+/// Audit events not yet turned into webhook deliveries, oldest first.
+pub const UNDISPATCHED_EVENTS: &str = "select * from audit_event where not dispatched \
+     order by created_at, audit_event_id limit $1";
+pub const MARK_DISPATCHED: &str = "update audit_event set dispatched = true where audit_event_id = $1";
+/// A delivery, once: the same event dispatched by two instances is written by the first.
+pub const INSERT_WEBHOOK_DELIVERY: &str = "insert into webhook_delivery (webhook_delivery_id, endpoint, event_id, \
+       event_type, payload, status, attempts, next_attempt_at, lease_until, give_up_at, last_error, last_status, \
+       created_at, sent_at) values ($1, $2, $3, $4, $5, 'pending', 0, $6, null, $7, null, null, $8, null) \
+     on conflict (webhook_delivery_id) do nothing";
+pub const FINISH_WEBHOOK_SENT: &str = "update webhook_delivery set status = 'sent', sent_at = $2, \
+       last_status = $3, lease_until = null where webhook_delivery_id = $1";
+pub const FINISH_WEBHOOK_RETRY: &str = "update webhook_delivery set next_attempt_at = $2, last_error = $3, \
+       last_status = $4, lease_until = null where webhook_delivery_id = $1 and status = 'pending'";
+pub const FINISH_WEBHOOK_FAILED: &str = "update webhook_delivery set status = 'failed', last_error = $2, \
+       last_status = $3, lease_until = null where webhook_delivery_id = $1 and status = 'pending'";
+pub const DISABLE_WEBHOOK_ENDPOINT: &str = "insert into webhook_endpoint (url, disabled_at, reason) \
+     values ($1, $2, $3) on conflict (url) do nothing";
+pub const DISABLE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'disabled', \
+       lease_until = null where endpoint = $1 and status = 'pending'";
+pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "select * from webhook_endpoint order by url";
+pub const FAILED_WEBHOOK_DELIVERIES: &str = "select * from webhook_delivery where status in ('failed', 'disabled') \
+     order by created_at desc, webhook_delivery_id limit $1";
+/// Queues a failed or disabled delivery again, with a fresh day to succeed in.
+pub const REPLAY_WEBHOOK_DELIVERY: &str = "update webhook_delivery set status = 'pending', attempts = 0, \
+       next_attempt_at = $2, give_up_at = $3, lease_until = null, last_error = null, last_status = null \
+     where webhook_delivery_id = $1 and status in ('failed', 'disabled') returning endpoint";
+pub const ENABLE_WEBHOOK_ENDPOINT: &str = "delete from webhook_endpoint where url = $1";
+pub const WEBHOOK_QUEUE_DEPTH: &str =
+    "select count(*) from webhook_delivery where endpoint = $1 and status = 'pending'";

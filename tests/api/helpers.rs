@@ -75,7 +75,23 @@ pub async fn spawn_app_inner(configure: impl FnOnce(&mut Settings), run_courier:
 /// `latchkey serve` behind the same load balancer would be.
 pub async fn spawn_peer(first: &TestApp, run_courier: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    spawn_instance(dir, first.database_url.clone(), first.mail.clone(), |_| {}, run_courier).await
+    // The same webhooks, as instances sharing one configuration file would have.
+    let (webhooks, backoff) = (
+        first.services.settings.webhooks.clone(),
+        first.services.settings.courier.webhook_backoff,
+    );
+    let configure = move |s: &mut Settings| {
+        s.webhooks = webhooks;
+        s.courier.webhook_backoff = backoff;
+    };
+    spawn_instance(
+        dir,
+        first.database_url.clone(),
+        first.mail.clone(),
+        configure,
+        run_courier,
+    )
+    .await
 }
 
 async fn spawn_instance(

@@ -23,3 +23,5 @@ mod sms_sink;
 mod smtp_sink;
 mod timing;
 mod token_flow;
+mod webhook_receiver;
+mod webhooks;

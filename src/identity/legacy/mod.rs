@@ -29,8 +29,18 @@ const MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 const MAX_SCRYPT_WORK: u64 = (1 << 20) * 8;
 /// Most Argon2 passes accepted.
 const MAX_ARGON2_PASSES: u32 = 16;
-/// Most Argon2 lanes accepted.
+/// Most Argon2 work (memory in KiB × passes) accepted: about half a second
+/// (latchkey's own is 19,456 × 2).
+const MAX_ARGON2_WORK: u64 = 1024 * 1024;
+/// Most lanes (Argon2) or parallel blocks (scrypt p) accepted.
 const MAX_ARGON2_LANES: u32 = 16;
+/// Shortest digest accepted, in bytes: a shorter one would let random passwords match.
+const MIN_DIGEST_BYTES: usize = 16;
+/// Longest password an imported hash is checked against: sha-crypt and
+/// md5-crypt hash the password in every round, so their cost grows with
+/// its length. A longer password fails against an imported hash (its owner
+/// can recover); the failure floor is calibrated at this length.
+pub const MAX_LEGACY_PASSWORD_BYTES: usize = 128;
 /// Longest salt or digest field accepted, in bytes.
 const MAX_FIELD_BYTES: usize = 1024;
 
@@ -126,6 +136,15 @@ const B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// A digest field: base64 of at least `MIN_DIGEST_BYTES`.
+fn digest(format: &str, text: &str) -> Result<Vec<u8>, HashError> {
+    let bytes = b64(format, "hash", text)?;
+    if bytes.len() < MIN_DIGEST_BYTES {
+        return Err(malformed(format, "the hash is shorter than 16 bytes"));
+    }
+    Ok(bytes)
+}
+
 fn b64(format: &str, what: &str, text: &str) -> Result<Vec<u8>, HashError> {
     let bytes = B64
         .decode(text)
@@ -177,9 +196,10 @@ fn scrypt_cost(format: &str, log_n: u8, r: u32, p: u32) -> Result<(), HashError>
         return Err(malformed(format, "ln, r and p must be positive"));
     }
     let n = 1u64.checked_shl(u32::from(log_n)).unwrap_or(u64::MAX);
-    let memory = n.saturating_mul(u64::from(r)).saturating_mul(128);
+    // scrypt holds N·r·128 bytes for its table and p·r·128 for its blocks.
+    let memory = n.max(u64::from(p)).saturating_mul(u64::from(r)).saturating_mul(128);
     let work = n.saturating_mul(u64::from(r)).saturating_mul(u64::from(p));
-    if log_n > 24 || memory > MAX_MEMORY_BYTES || work > MAX_SCRYPT_WORK {
+    if log_n > 24 || r > 64 || p > MAX_ARGON2_LANES || memory > MAX_MEMORY_BYTES || work > MAX_SCRYPT_WORK {
         return Err(too_costly(format, format!("ln={log_n}, r={r}, p={p}")));
     }
     Ok(())
@@ -251,6 +271,7 @@ impl LegacyHash {
             return Err(malformed(algorithm, "the salt or the hash is missing"));
         }
         if u64::from(cost.m_cost()) * 1024 > MAX_MEMORY_BYTES
+            || u64::from(cost.m_cost()) * u64::from(cost.t_cost()) > MAX_ARGON2_WORK
             || cost.t_cost() > MAX_ARGON2_PASSES
             || cost.p_cost() > MAX_ARGON2_LANES
         {
@@ -288,7 +309,7 @@ impl LegacyHash {
             r,
             p,
             salt: b64(F, "salt", salt)?,
-            hash: b64(F, "hash", hash)?,
+            hash: digest(F, hash)?,
         })
     }
 
@@ -306,7 +327,7 @@ impl LegacyHash {
         };
         let (log_n, r, p) = (number(F, "ln", ln)?, number(F, "r", r)?, number(F, "p", p)?);
         scrypt_cost(F, log_n, r, p)?;
-        let hash = b64(F, "hash", hash)?;
+        let hash = digest(F, hash)?;
         let signer_key = b64(F, "signer key", signer_key)?;
         if hash.len() != signer_key.len() {
             return Err(malformed(F, "the hash and the signer key differ in length"));
@@ -384,8 +405,16 @@ impl LegacyHash {
         if rounds > MAX_PBKDF2_ROUNDS {
             return Err(too_costly(f, format!("{rounds} iterations")));
         }
-        if hash.len() > 64 {
-            return Err(malformed(f, "the hash is longer than 64 bytes"));
+        if !(MIN_DIGEST_BYTES..=64).contains(&hash.len()) {
+            return Err(malformed(f, "the hash must be 16 to 64 bytes"));
+        }
+        // Each 32- or 64-byte block of output costs every round again.
+        let block = match digest {
+            Digest::Sha256 => 32,
+            Digest::Sha512 => 64,
+        };
+        if u64::from(rounds) * hash.len().div_ceil(block) as u64 > u64::from(MAX_PBKDF2_ROUNDS) {
+            return Err(too_costly(f, format!("{rounds} iterations for {} bytes", hash.len())));
         }
         Ok(LegacyHash::Pbkdf2 {
             digest,
@@ -537,9 +566,36 @@ impl LegacyHash {
         }
     }
 
+    /// A number that grows with the time one check takes, comparable
+    /// between hashes of one algorithm (the census checks the costliest).
+    pub fn cost(&self) -> u64 {
+        let scrypt = |log_n: u8, r: u32, p: u32| (1u64 << log_n.min(40)) * u64::from(r) * u64::from(p);
+        match self {
+            LegacyHash::Argon2 { phc, .. } => argon2::password_hash::phc::PasswordHash::new(phc)
+                .ok()
+                .and_then(|parsed| argon2::Params::try_from(&parsed).ok())
+                .map_or(0, |p| u64::from(p.m_cost()) * u64::from(p.t_cost())),
+            LegacyHash::Scrypt { log_n, r, p, .. } | LegacyHash::FirebaseScrypt { log_n, r, p, .. } => {
+                scrypt(*log_n, *r, *p)
+            }
+            LegacyHash::Pbkdf2 {
+                digest, rounds, hash, ..
+            } => {
+                let block = if *digest == Digest::Sha256 { 32 } else { 64 };
+                u64::from(*rounds) * hash.len().div_ceil(block) as u64
+            }
+            LegacyHash::Bcrypt { cost, .. } => 1u64 << cost,
+            LegacyHash::ShaCrypt { rounds, .. } => u64::from(*rounds),
+            LegacyHash::Md5Crypt { .. } | LegacyHash::Ssha { .. } => 1,
+        }
+    }
+
     /// Whether `password` (the bytes the old system hashed) matches, compared
     /// in constant time.
     pub fn verify(&self, password: &[u8]) -> bool {
+        if password.len() > MAX_LEGACY_PASSWORD_BYTES {
+            return false;
+        }
         match self {
             LegacyHash::Argon2 { phc, .. } => {
                 use argon2::PasswordVerifier as _;

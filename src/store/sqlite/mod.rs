@@ -33,6 +33,11 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
 /// transaction cannot be overtaken by another write.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1";
 
+const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, attempts = attempts + 1 \
+     where webhook_delivery_id in (select webhook_delivery_id from webhook_delivery \
+       where endpoint = $1 and status = 'pending' and next_attempt_at <= $2 \
+       and (lease_until is null or lease_until <= $2) order by next_attempt_at limit $4) \
+     returning *";
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
@@ -894,6 +899,147 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn undispatched_events(&self, limit: i64) -> anyhow::Result<Vec<AuditEventRecord>> {
+        self.readers.read("reading undispatched events", |c| {
+            all(c, UNDISPATCHED_EVENTS, &[&limit], AuditEventRecord::from_row)
+        })
+    }
+
+    async fn dispatch_events(&self, event_ids: &[String], deliveries: &[WebhookDeliveryRecord]) -> anyhow::Result<()> {
+        let (event_ids, deliveries) = (event_ids.to_vec(), deliveries.to_vec());
+        Ok(self
+            .writer
+            .write(move |c| {
+                for d in &deliveries {
+                    execute(
+                        c,
+                        INSERT_WEBHOOK_DELIVERY,
+                        &[
+                            &d.webhook_delivery_id,
+                            &d.endpoint,
+                            &d.event_id,
+                            &d.event_type,
+                            &d.payload,
+                            &d.next_attempt_at,
+                            &d.give_up_at,
+                            &d.created_at,
+                        ],
+                    )
+                    .or_fail("inserting a webhook delivery")?;
+                }
+                for id in &event_ids {
+                    execute(c, MARK_DISPATCHED, &[id]).or_fail("marking an event dispatched")?;
+                }
+                Ok(())
+            })
+            .await?)
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        endpoint: &str,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<WebhookDeliveryRecord>> {
+        let endpoint = endpoint.to_owned();
+        Ok(self
+            .writer
+            .write(move |c| {
+                all(
+                    c,
+                    CLAIM_WEBHOOKS_SQL,
+                    &[&endpoint, &now, &lease_until, &limit],
+                    WebhookDeliveryRecord::from_row,
+                )
+                .or_fail("claiming webhook deliveries")
+            })
+            .await?)
+    }
+
+    async fn finish_webhook_delivery(
+        &self,
+        delivery_id: &str,
+        attempt: &WebhookAttempt,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let (id, attempt) = (delivery_id.to_owned(), attempt.clone());
+        Ok(self
+            .writer
+            .write(move |c| {
+                match &attempt {
+                    WebhookAttempt::Sent { status } => execute(c, FINISH_WEBHOOK_SENT, &[&id, &now, status]),
+                    WebhookAttempt::Retry {
+                        next_attempt_at,
+                        error,
+                        status,
+                    } => execute(c, FINISH_WEBHOOK_RETRY, &[&id, next_attempt_at, error, status]),
+                    WebhookAttempt::Failed { error, status } => {
+                        execute(c, FINISH_WEBHOOK_FAILED, &[&id, error, status])
+                    }
+                }
+                .or_fail("recording a webhook delivery")?;
+                Ok(())
+            })
+            .await?)
+    }
+
+    async fn disable_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpointRecord,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<bool> {
+        let (e, audit) = (endpoint.clone(), audit.clone());
+        Ok(self
+            .writer
+            .write(move |c| {
+                let disabled = execute(c, DISABLE_WEBHOOK_ENDPOINT, &[&e.url, &e.disabled_at, &e.reason])
+                    .or_fail("disabling a webhook endpoint")?;
+                if disabled == 0 {
+                    return Ok(false);
+                }
+                execute(c, DISABLE_WEBHOOK_DELIVERIES, &[&e.url]).or_fail("disabling webhook deliveries")?;
+                insert_audit(c, &audit)?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn disabled_webhook_endpoints(&self) -> anyhow::Result<Vec<WebhookEndpointRecord>> {
+        self.readers.read("reading disabled webhook endpoints", |c| {
+            all(c, WEBHOOK_ENDPOINTS_DISABLED, &[], WebhookEndpointRecord::from_row)
+        })
+    }
+
+    async fn failed_webhook_deliveries(&self, limit: i64) -> anyhow::Result<Vec<WebhookDeliveryRecord>> {
+        self.readers.read("reading failed webhook deliveries", |c| {
+            all(c, FAILED_WEBHOOK_DELIVERIES, &[&limit], WebhookDeliveryRecord::from_row)
+        })
+    }
+
+    async fn replay_webhook_delivery(&self, delivery_id: &str, now: i64, give_up_at: i64) -> anyhow::Result<bool> {
+        let id = delivery_id.to_owned();
+        Ok(self
+            .writer
+            .write(move |c| {
+                let endpoint: Option<String> =
+                    optional(c, REPLAY_WEBHOOK_DELIVERY, &[&id, &now, &give_up_at], |r| r.get(0))
+                        .or_fail("replaying a webhook delivery")?;
+                let Some(endpoint) = endpoint else {
+                    return Ok(false);
+                };
+                execute(c, ENABLE_WEBHOOK_ENDPOINT, &[&endpoint]).or_fail("enabling a webhook endpoint")?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn webhook_queue_depth(&self, endpoint: &str) -> anyhow::Result<i64> {
+        self.readers.read("counting webhook deliveries", |c| {
+            Ok(optional(c, WEBHOOK_QUEUE_DEPTH, &[&endpoint], |r| r.get(0))?.unwrap_or(0))
+        })
+    }
+
     async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()> {
         let id = message_id.to_owned();
         self.writer
@@ -938,6 +1084,7 @@ impl Store for SqliteStore {
             outbox_messages: self.drain(PURGE_OUTBOX, rows_before, now).await?,
             sessions: self.drain(PURGE_SESSIONS, rows_before, now).await?,
             audit_events: 0,
+            webhook_deliveries: self.drain(PURGE_WEBHOOKS, rows_before, now).await?,
         };
         if audit_before > 0 {
             purged.audit_events = self.drain(PURGE_AUDIT, audit_before, now).await?;
