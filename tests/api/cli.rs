@@ -579,3 +579,18 @@ fn identity_import_reads_json_lines_reports_each_line_and_fails_on_a_bad_one() {
         (json!(0), json!(2))
     );
 }
+
+#[test]
+fn webhooks_failed_lists_json_and_replay_of_an_unknown_delivery_fails_with_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let failed = latchkey(dir.path(), &["webhooks", "failed"], None);
+    assert!(failed.status.success(), "{}", String::from_utf8_lossy(&failed.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&failed.stdout).expect("JSON"),
+        json!([])
+    );
+    let replay = latchkey(dir.path(), &["webhooks", "replay", "no-such-delivery"], None);
+    assert!(!replay.status.success());
+    let stderr = String::from_utf8_lossy(&replay.stderr);
+    assert!(stderr.contains("no failed or disabled webhook delivery"), "{stderr}");
+}

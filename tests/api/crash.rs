@@ -118,3 +118,63 @@ async fn a_server_killed_mid_load_loses_no_answered_start() {
         answered.len()
     );
 }
+
+/// kill -9 between an event and its delivery loses nothing: the identity
+/// created while the receiver was down reaches it after a restart, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_before_a_webhook_was_delivered_delivers_it_after_a_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database_url = fresh_database(dir.path()).await;
+    let secret = crate::webhook_receiver::new_secret();
+    let hook_port = free_port();
+    std::fs::write(
+        dir.path().join("latchkey.toml"),
+        format!(
+            "[courier]\nwebhook_backoff = \"100ms\"\n\n[[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hooks\"\n\
+             secret = \"{secret}\"\nevents = [\"identity.created\"]\n"
+        ),
+    )
+    .expect("config");
+    let sink = SmtpSink::start().await;
+    let (port, admin_port) = (free_port(), free_port());
+    let start = |port: u16, admin_port: u16| {
+        Command::new(BIN)
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("LATCHKEY_DATABASE_URL", &database_url)
+            .env("LATCHKEY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("LATCHKEY_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            .env("LATCHKEY_COURIER__SMTP_URL", format!("smtp://127.0.0.1:{}", sink.port))
+            .env("LATCHKEY_COURIER__POLL_INTERVAL", "100ms")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts")
+    };
+    let mut server = start(port, admin_port);
+    wait_until_up(&format!("http://127.0.0.1:{port}")).await;
+    let created = crate::helpers::http_client()
+        .post(format!("http://127.0.0.1:{admin_port}/admin/identities"))
+        .json(&json!({"email": "killed@example.com"}))
+        .send()
+        .await
+        .expect("created");
+    assert_eq!(created.status(), 201);
+    // The receiver is down: the delivery is retried, then the server dies.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill().expect("kill -9");
+    let _ = server.wait();
+
+    let receiver = crate::webhook_receiver::Receiver::start(hook_port, vec![secret]).await;
+    let mut server = start(free_port(), free_port());
+    receiver
+        .wait_until("the event after the restart", |r| !r.is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.kill().expect("stop");
+    let _ = server.wait();
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].body["type"], "identity.created");
+    assert_eq!(received[0].verified_by, [true]);
+}

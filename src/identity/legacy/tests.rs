@@ -168,6 +168,9 @@ fn absurd_costs_are_refused_when_parsed_not_when_checked() {
         "$6$rounds=999999999$salt$as5spz4PjnCdt0SUCRMhIGpLjBidcJkMNpENtIdwcTkW1ZseJyaB0Kg42j1Uk8NCK7nClP5M2C596Q.kVpCV30",
         "$argon2id$v=19$m=4194304,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
         "$argon2id$v=19$m=65536,t=1000,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "$argon2id$v=19$m=262144,t=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        "$scrypt$ln=1,r=1,p=4194304$c2FsdA$aGFzaGhhc2hoYXNoaGFzaA",
+        "$pbkdf2-sha256$i=1500000,l=64$c2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaA",
     ] {
         let refused = LegacyHash::parse(hostile)
             .err()
@@ -214,4 +217,34 @@ fn latchkeys_own_hashes_are_argon2id() {
         "argon2id"
     );
     assert_eq!(algorithm_of("nonsense"), "unknown");
+}
+
+#[test]
+fn a_digest_shorter_than_16_bytes_is_refused() {
+    for short in [
+        "$scrypt$ln=4,r=8,p=1$c2FsdA$aA",
+        "$pbkdf2-sha256$i=1000,l=1$c2FsdA$aA",
+        "pbkdf2_sha256$1000$salt$aA==",
+        "$firescrypt$ln=4,r=8,p=1$c2FsdA==$aA==$Bw==$aA==",
+    ] {
+        let error = LegacyHash::parse(short)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("16"), "{short}: {error}");
+    }
+}
+
+#[test]
+fn a_password_longer_than_an_imported_hash_is_checked_against_never_matches() {
+    let long = "a".repeat(super::MAX_LEGACY_PASSWORD_BYTES + 1);
+    let hash = {
+        use sha_crypt::PasswordHasher as _;
+        sha_crypt::ShaCrypt::SHA512
+            .hash_password_with_salt(long.as_bytes(), b"0123456789ab")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    };
+    let parsed = LegacyHash::parse(&hash);
+    assert!(parsed.is_ok_and(|p| !p.verify(long.as_bytes())));
 }
