@@ -149,6 +149,37 @@ async fn recovery_start_takes_the_same_time_for_known_and_unknown_addresses() {
     );
 }
 
+/// Whether wrong passwords for the seeded `{prefix}-N@example.com` accounts
+/// and logins of unknown accounts can be told apart by their timing.
+async fn wrong_password_against_unknown(app: &TestApp, prefix: &str) -> Option<(f64, f64)> {
+    for n in 0..10 {
+        app.login(&format!("warmup-{n}@example.com"), "wrong password entirely")
+            .await;
+        app.login(&format!("{prefix}-{n}@example.com"), "wrong password entirely")
+            .await;
+    }
+    distinguishable(|| async move {
+        let (known, unknown) = measure(shuffled_plan(), |group, n| {
+            let login = if group == 0 {
+                format!("{prefix}-{n}@example.com")
+            } else {
+                format!("unknown-{n}@example.com")
+            };
+            let body = json!({"identifier": login, "password": "wrong password entirely"});
+            async move { app.post_json("/api/auth/login", &body, None).await.status().as_u16() }
+        })
+        .await;
+        let p = mann_whitney_p(&known, &unknown);
+        println!(
+            "login: {prefix} wrong-password median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
+            median(&known),
+            median(&unknown)
+        );
+        p
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password() {
     let app = spawn_app().await;
@@ -159,32 +190,7 @@ async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password()
         .await
         .expect("hash");
     seed_accounts(&app.services, "known", SAMPLES, Some(hash)).await;
-    for n in 0..10 {
-        app.login(&format!("warmup-{n}@example.com"), "wrong password entirely")
-            .await;
-    }
-
-    let app = &app;
-    let verdict = distinguishable(|| async move {
-        let (known, unknown) = measure(shuffled_plan(), |group, n| {
-            let login = if group == 0 {
-                format!("known-{n}@example.com")
-            } else {
-                format!("unknown-{n}@example.com")
-            };
-            let body = json!({"identifier": login, "password": "wrong password entirely"});
-            async move { app.post_json("/api/auth/login", &body, None).await.status().as_u16() }
-        })
-        .await;
-        let p = mann_whitney_p(&known, &unknown);
-        println!(
-            "login: wrong-password median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
-            median(&known),
-            median(&unknown)
-        );
-        p
-    })
-    .await;
+    let verdict = wrong_password_against_unknown(&app, "known").await;
     assert!(
         verdict.is_none(),
         "unknown accounts and wrong passwords are distinguishable: {verdict:?}"
@@ -202,34 +208,7 @@ async fn a_wrong_password_for_an_imported_bcrypt_account_takes_the_time_of_an_un
     // As `serve` does each minute and after an import through the admin API.
     latchkey::identity::census::take(&app.services).await.expect("census");
     assert!(!app.services.hasher.failure_floor().is_zero());
-    for n in 0..10 {
-        app.login(&format!("warmup-{n}@example.com"), "wrong password entirely")
-            .await;
-        app.login(&format!("imported-{n}@example.com"), "wrong password entirely")
-            .await;
-    }
-
-    let app = &app;
-    let verdict = distinguishable(|| async move {
-        let (known, unknown) = measure(shuffled_plan(), |group, n| {
-            let login = if group == 0 {
-                format!("imported-{n}@example.com")
-            } else {
-                format!("unknown-{n}@example.com")
-            };
-            let body = json!({"identifier": login, "password": "wrong password entirely"});
-            async move { app.post_json("/api/auth/login", &body, None).await.status().as_u16() }
-        })
-        .await;
-        let p = mann_whitney_p(&known, &unknown);
-        println!(
-            "login: imported bcrypt wrong-password median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
-            median(&known),
-            median(&unknown)
-        );
-        p
-    })
-    .await;
+    let verdict = wrong_password_against_unknown(&app, "imported").await;
     assert!(
         verdict.is_none(),
         "unknown accounts and wrong passwords for imported accounts are distinguishable: {verdict:?}"
