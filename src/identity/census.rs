@@ -69,17 +69,15 @@ pub async fn take(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
     let mut counts: BTreeMap<&'static str, i64> = ALGORITHMS.iter().map(|a| (*a, 0)).collect();
     *counts.entry("argon2id").or_default() += census.current;
     // The costliest hash of each algorithm: at most one check per algorithm.
-    let mut costliest: HashMap<&'static str, (u64, String, &str)> = HashMap::new();
+    let mut costliest: HashMap<&'static str, (u64, &str)> = HashMap::new();
     for stored in &census.others {
         match LegacyHash::parse(stored) {
             Ok(parsed) => {
                 *counts.entry(parsed.algorithm()).or_default() += 1;
                 let cost = parsed.cost();
-                let entry = costliest
-                    .entry(parsed.algorithm())
-                    .or_insert_with(|| (cost, parsed.cost_class(), stored));
+                let entry = costliest.entry(parsed.algorithm()).or_insert((cost, stored));
                 if cost > entry.0 {
-                    *entry = (cost, parsed.cost_class(), stored);
+                    *entry = (cost, stored);
                 }
             }
             Err(_) => *counts.entry("unknown").or_default() += 1,
@@ -93,7 +91,8 @@ pub async fn take(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
         Duration::ZERO
     } else {
         let mut slowest = hasher.calibrate("argon2id:current", None).await?;
-        for (_, kind, stored) in costliest.into_values() {
+        for (algorithm, (cost, stored)) in costliest {
+            let kind = format!("{algorithm}:{cost}");
             slowest = slowest.max(hasher.calibrate(&kind, Some(stored)).await?);
         }
         with_margin(slowest)

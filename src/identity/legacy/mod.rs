@@ -72,7 +72,8 @@ pub enum LegacyHash {
     Argon2 {
         algorithm: &'static str,
         phc: String,
-        cost: String,
+        /// Memory in KiB × passes: what one check costs.
+        work: u64,
     },
     /// `$scrypt$ln=…,r=…,p=…$salt$hash` (PHC).
     Scrypt {
@@ -283,13 +284,7 @@ impl LegacyHash {
         Ok(LegacyHash::Argon2 {
             algorithm,
             phc: stored.to_owned(),
-            cost: format!(
-                "v={:?},m={},t={},p={}",
-                parsed.version,
-                cost.m_cost(),
-                cost.t_cost(),
-                cost.p_cost()
-            ),
+            work: u64::from(cost.m_cost()) * u64::from(cost.t_cost()),
         })
     }
 
@@ -551,30 +546,12 @@ impl LegacyHash {
         }
     }
 
-    /// The algorithm with the parameters its cost depends on: hashes of one
-    /// class take the same time to check, whatever their salt.
-    pub fn cost_class(&self) -> String {
-        let algorithm = self.algorithm();
-        match self {
-            LegacyHash::Argon2 { cost, .. } => format!("{algorithm}:{cost}"),
-            LegacyHash::Scrypt { log_n, r, p, hash, .. } => format!("{algorithm}:{log_n},{r},{p},{}", hash.len()),
-            LegacyHash::FirebaseScrypt { log_n, r, p, .. } => format!("{algorithm}:{log_n},{r},{p}"),
-            LegacyHash::Pbkdf2 { rounds, hash, .. } => format!("{algorithm}:{rounds},{}", hash.len()),
-            LegacyHash::Bcrypt { cost, .. } => format!("{algorithm}:{cost}"),
-            LegacyHash::ShaCrypt { rounds, .. } => format!("{algorithm}:{rounds}"),
-            LegacyHash::Md5Crypt { .. } | LegacyHash::Ssha { .. } => algorithm.to_owned(),
-        }
-    }
-
     /// A number that grows with the time one check takes, comparable
     /// between hashes of one algorithm (the census checks the costliest).
     pub fn cost(&self) -> u64 {
         let scrypt = |log_n: u8, r: u32, p: u32| (1u64 << log_n.min(40)) * u64::from(r) * u64::from(p);
         match self {
-            LegacyHash::Argon2 { phc, .. } => argon2::password_hash::phc::PasswordHash::new(phc)
-                .ok()
-                .and_then(|parsed| argon2::Params::try_from(&parsed).ok())
-                .map_or(0, |p| u64::from(p.m_cost()) * u64::from(p.t_cost())),
+            LegacyHash::Argon2 { work, .. } => *work,
             LegacyHash::Scrypt { log_n, r, p, .. } | LegacyHash::FirebaseScrypt { log_n, r, p, .. } => {
                 scrypt(*log_n, *r, *p)
             }
