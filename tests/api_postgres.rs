@@ -39,8 +39,6 @@ mod session;
 mod sms_sink;
 #[path = "api/smtp_sink.rs"]
 mod smtp_sink;
-#[path = "api/timing.rs"]
-mod timing;
 #[path = "api/token_flow.rs"]
 mod token_flow;
 #[path = "api/webhook_receiver.rs"]

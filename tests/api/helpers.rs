@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use secrecy::SecretString;
 use serde_json::Value;
 
-pub use crate::smtp_sink::SmtpSink;
+pub use super::smtp_sink::SmtpSink;
 
 pub const PASSWORD: &str = "correct horse battery staple 42";
 pub const NEW_PASSWORD: &str = "purple elephants dance quietly 7";
@@ -38,7 +38,7 @@ pub enum Backend {
 /// A database no other test touches: a new SQLite file, or a new schema in
 /// the PostgreSQL database named by `LATCHKEY_TEST_POSTGRES_URL`.
 pub async fn fresh_database(dir: &std::path::Path) -> String {
-    match crate::BACKEND {
+    match super::BACKEND {
         Backend::Sqlite => format!("sqlite://{}", dir.join("latchkey.db").display()),
         Backend::Postgres => {
             let base = std::env::var("LATCHKEY_TEST_POSTGRES_URL").expect("LATCHKEY_TEST_POSTGRES_URL is set");
@@ -304,7 +304,7 @@ impl TestApp {
     pub async fn dump_table(&self, table: &str) -> String {
         let sql = format!("select * from {table}");
         let mut out = String::new();
-        match crate::BACKEND {
+        match super::BACKEND {
             Backend::Sqlite => {
                 let path = self.database_url.trim_start_matches("sqlite://");
                 let conn = rusqlite::Connection::open(path).expect("open db");
@@ -349,7 +349,7 @@ impl TestApp {
     /// Runs one statement on this app's database, behind the server's back
     /// (to put seeded rows into a state, as an earlier request would have).
     pub async fn execute_sql(&self, sql: &str) {
-        match crate::BACKEND {
+        match super::BACKEND {
             Backend::Sqlite => {
                 let path = self.database_url.trim_start_matches("sqlite://");
                 let conn = rusqlite::Connection::open(path).expect("open db");

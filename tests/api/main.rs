@@ -21,7 +21,6 @@ mod scale;
 mod session;
 mod sms_sink;
 mod smtp_sink;
-mod timing;
 mod token_flow;
 mod webhook_receiver;
 mod webhooks;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 const SAMPLES: usize = 300;
 const ALPHA: f64 = 0.01;
@@ -109,6 +109,7 @@ fn shuffled_plan() -> Vec<(usize, usize)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_start_takes_the_same_time_for_known_and_unknown_addresses() {
+    let _quiet = crate::quiet().await;
     // The request path alone: delivery runs elsewhere (`latchkey courier`, or
     // this process's worker on its own clock), never inside a request.
     let app = spawn_app_inner(|_| {}, false).await;
@@ -182,6 +183,7 @@ async fn wrong_password_against_unknown(app: &TestApp, prefix: &str) -> Option<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password() {
+    let _quiet = crate::quiet().await;
     let app = spawn_app().await;
     let hash = app
         .services
@@ -202,6 +204,7 @@ async fn login_takes_the_same_time_for_an_unknown_account_and_a_wrong_password()
 /// such an account would be told from an unknown login at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_for_an_imported_bcrypt_account_takes_the_time_of_an_unknown_login() {
+    let _quiet = crate::quiet().await;
     let app = spawn_app().await;
     let hash = bcrypt::hash(PASSWORD, 10).expect("bcrypt");
     seed_accounts(&app.services, "imported", SAMPLES, Some(hash)).await;
@@ -219,6 +222,7 @@ async fn a_wrong_password_for_an_imported_bcrypt_account_takes_the_time_of_an_un
 /// that does not exist: a login with its *right* password, and a start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_account_logs_in_and_starts_in_the_time_of_an_unknown_one() {
+    let _quiet = crate::quiet().await;
     let app = spawn_app_inner(|_| {}, false).await;
     let hash = app
         .services
