@@ -85,8 +85,14 @@ enum WebhooksCommand {
         limit: i64,
     },
     /// Queue a failed or disabled delivery again, with a fresh day of retries;
-    /// its endpoint is enabled again if a 410 had disabled it.
-    Replay { id: String },
+    /// its endpoint is enabled again if a 410 had disabled it. `--all`: every
+    /// one `failed` lists (after a receiver is fixed), oldest first.
+    Replay {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -269,18 +275,45 @@ pub async fn run() -> anyhow::Result<()> {
             let services = startup::build_services(settings).await?;
             match command {
                 WebhooksCommand::Failed { limit } => {
-                    let failed = services
+                    let mut failed = services
                         .store
                         .failed_webhook_deliveries(limit.clamp(1, 100_000))
                         .await?;
+                    // Each endpoint by its label where this configuration has it, else by its key.
+                    let labels: std::collections::HashMap<String, String> =
+                        crate::webhooks::Endpoint::all(&services.settings)?
+                            .iter()
+                            .map(|e| (e.key(), e.label()))
+                            .collect();
+                    for delivery in &mut failed {
+                        if let Some(label) = labels.get(&delivery.endpoint) {
+                            delivery.endpoint.clone_from(label);
+                        }
+                    }
                     println!("{}", serde_json::to_string_pretty(&failed)?);
                 }
-                WebhooksCommand::Replay { id } => {
+                WebhooksCommand::Replay { id, all } => {
                     let now = crate::time::now_ms();
                     let give_up_at = now + crate::time::ms(crate::webhooks::RETRY_WINDOW);
-                    let replayed = services.store.replay_webhook_delivery(&id, now, give_up_at).await?;
-                    anyhow::ensure!(replayed, "no failed or disabled webhook delivery {id:?}");
-                    println!("{}", json!({"replayed": id}));
+                    let ids = match id {
+                        Some(id) if !all => vec![id],
+                        _ => {
+                            let mut failed = services.store.failed_webhook_deliveries(i64::MAX).await?;
+                            failed.reverse();
+                            failed.into_iter().map(|d| d.webhook_delivery_id).collect()
+                        }
+                    };
+                    let mut replayed = Vec::new();
+                    for id in ids {
+                        let queued = services.store.replay_webhook_delivery(&id, now, give_up_at).await?;
+                        anyhow::ensure!(queued || all, "no failed or disabled webhook delivery {id:?}");
+                        replayed.extend(queued.then_some(id));
+                    }
+                    if all {
+                        println!("{}", json!({"replayed": replayed.len()}));
+                    } else {
+                        println!("{}", json!({"replayed": replayed.first()}));
+                    }
                 }
             }
             Ok(())

@@ -86,10 +86,10 @@ impl WebhookSecrets {
 }
 
 impl std::fmt::Debug for WebhookSettings {
-    /// Never the secrets.
+    /// Never the secrets, nor the URL's path and query (they may hold a credential).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSettings")
-            .field("url", &self.url)
+            .field("endpoint", &crate::webhooks::label(&self.url))
             .field("events", &self.events)
             .finish_non_exhaustive()
     }

@@ -8,6 +8,8 @@ create index audit_event_undispatched_idx on audit_event (created_at) where not 
 
 -- One row per event and endpoint: the signed request's body, and its
 -- delivery state (pending, sent, failed, disabled), claimed under a lease.
+-- An endpoint is named by its key (a digest of its URL), never the URL,
+-- whose path may hold a credential.
 create table webhook_delivery (
     webhook_delivery_id text primary key not null,
     endpoint text not null,
@@ -29,7 +31,7 @@ create index webhook_delivery_created_idx on webhook_delivery (created_at);
 
 -- An endpoint that answered 410 Gone is disabled until a replay.
 create table webhook_endpoint (
-    url text primary key not null,
+    endpoint text primary key not null,
     disabled_at integer not null,
     reason text not null
 );

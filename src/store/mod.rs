@@ -222,10 +222,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit events not yet dispatched to webhooks, oldest first.
     async fn undispatched_events(&self, limit: i64) -> anyhow::Result<Vec<AuditEventRecord>>;
-    /// Writes the deliveries the events call for (each once, whoever
-    /// dispatches it first) and marks the events dispatched, in one transaction.
-    async fn dispatch_events(&self, event_ids: &[String], deliveries: &[WebhookDeliveryRecord]) -> anyhow::Result<()>;
-    /// Leases up to `limit` due deliveries of one endpoint until `lease_until`, counting an attempt.
+    /// Marks each event dispatched and writes the deliveries it calls for,
+    /// in one transaction; an event another dispatcher marked first gets
+    /// none from this one. How many events this call dispatched.
+    async fn dispatch_events(&self, events: &[(String, Vec<WebhookDeliveryRecord>)]) -> anyhow::Result<usize>;
+    /// Leases up to `limit` due deliveries of one endpoint (by key) until
+    /// `lease_until`, counting an attempt; none while the endpoint is disabled.
     async fn claim_webhook_deliveries(
         &self,
         endpoint: &str,
@@ -233,14 +235,22 @@ pub trait Store: Send + Sync + 'static {
         lease_until: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<WebhookDeliveryRecord>>;
+    /// Records an attempt made under the claim that set `attempts`; false
+    /// when that claim is no longer the delivery's (its lease ran out and it
+    /// was claimed again, or it was disabled or expired meanwhile).
     async fn finish_webhook_delivery(
         &self,
         delivery_id: &str,
+        attempts: i64,
         attempt: &WebhookAttempt,
         now: i64,
-    ) -> anyhow::Result<()>;
-    /// Disables an endpoint (it answered 410) and its pending deliveries, with
-    /// the audit event; false when it was disabled already.
+    ) -> anyhow::Result<bool>;
+    /// Fails the pending deliveries past their retry window that no lease
+    /// covers (an endpoint removed from the configuration); how many.
+    async fn expire_webhook_deliveries(&self, now: i64) -> anyhow::Result<u64>;
+    /// Disables an endpoint (it answered 410) and every pending delivery of
+    /// it, with the audit event; false (and no event) when it was disabled
+    /// already.
     async fn disable_webhook_endpoint(
         &self,
         endpoint: &WebhookEndpointRecord,
@@ -252,7 +262,7 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a failed or disabled delivery again and enables its endpoint;
     /// false when there is no such failed delivery.
     async fn replay_webhook_delivery(&self, delivery_id: &str, now: i64, give_up_at: i64) -> anyhow::Result<bool>;
-    /// Pending deliveries of one endpoint.
+    /// Pending deliveries of one endpoint (by key).
     async fn webhook_queue_depth(&self, endpoint: &str) -> anyhow::Result<i64>;
 
     /// Deletes, in small batches, flows that expired, sessions that ended,

@@ -28,6 +28,7 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
      where webhook_delivery_id in (select webhook_delivery_id from webhook_delivery \
        where endpoint = $1 and status = 'pending' and next_attempt_at <= $2 \
        and (lease_until is null or lease_until <= $2) order by next_attempt_at limit $4 for update skip locked) \
+       and not exists (select 1 from webhook_endpoint where endpoint = $1) \
      returning *";
 
 /// Locks the identity row against a concurrent password change until commit.
@@ -1068,31 +1069,38 @@ impl Store for PostgresStore {
             .context("reading undispatched events")
     }
 
-    async fn dispatch_events(&self, event_ids: &[String], deliveries: &[WebhookDeliveryRecord]) -> anyhow::Result<()> {
+    async fn dispatch_events(&self, events: &[(String, Vec<WebhookDeliveryRecord>)]) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await.context("beginning a dispatch")?;
-        for d in deliveries {
-            sqlx::query(INSERT_WEBHOOK_DELIVERY)
-                .bind(&d.webhook_delivery_id)
-                .bind(&d.endpoint)
-                .bind(&d.event_id)
-                .bind(&d.event_type)
-                .bind(&d.payload)
-                .bind(d.next_attempt_at)
-                .bind(d.give_up_at)
-                .bind(d.created_at)
-                .execute(&mut *tx)
-                .await
-                .context("inserting a webhook delivery")?;
-        }
-        for id in event_ids {
-            sqlx::query(MARK_DISPATCHED)
+        let mut dispatched = 0;
+        // Events in the order they were read, so two dispatchers lock them in one order.
+        for (id, deliveries) in events {
+            let marked = sqlx::query(MARK_DISPATCHED)
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .context("marking an event dispatched")?;
+                .context("marking an event dispatched")?
+                .rows_affected();
+            if marked == 0 {
+                continue;
+            }
+            dispatched += 1;
+            for d in deliveries {
+                sqlx::query(INSERT_WEBHOOK_DELIVERY)
+                    .bind(&d.webhook_delivery_id)
+                    .bind(&d.endpoint)
+                    .bind(&d.event_id)
+                    .bind(&d.event_type)
+                    .bind(&d.payload)
+                    .bind(d.next_attempt_at)
+                    .bind(d.give_up_at)
+                    .bind(d.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .context("inserting a webhook delivery")?;
+            }
         }
         tx.commit().await.context("committing a dispatch")?;
-        Ok(())
+        Ok(dispatched)
     }
 
     async fn claim_webhook_deliveries(
@@ -1115,14 +1123,16 @@ impl Store for PostgresStore {
     async fn finish_webhook_delivery(
         &self,
         delivery_id: &str,
+        attempts: i64,
         attempt: &WebhookAttempt,
         now: i64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let query = match attempt {
             WebhookAttempt::Sent { status } => sqlx::query(FINISH_WEBHOOK_SENT)
                 .bind(delivery_id)
                 .bind(now)
-                .bind(status),
+                .bind(status)
+                .bind(attempts),
             WebhookAttempt::Retry {
                 next_attempt_at,
                 error,
@@ -1131,17 +1141,29 @@ impl Store for PostgresStore {
                 .bind(delivery_id)
                 .bind(next_attempt_at)
                 .bind(error)
-                .bind(status),
+                .bind(status)
+                .bind(attempts),
             WebhookAttempt::Failed { error, status } => sqlx::query(FINISH_WEBHOOK_FAILED)
                 .bind(delivery_id)
                 .bind(error)
-                .bind(status),
+                .bind(status)
+                .bind(attempts),
         };
-        query
+        let changed = query
             .execute(&self.pool)
             .await
-            .context("recording a webhook delivery")?;
-        Ok(())
+            .context("recording a webhook delivery")?
+            .rows_affected();
+        Ok(changed > 0)
+    }
+
+    async fn expire_webhook_deliveries(&self, now: i64) -> anyhow::Result<u64> {
+        Ok(sqlx::query(EXPIRE_WEBHOOK_DELIVERIES)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .context("expiring webhook deliveries")?
+            .rows_affected())
     }
 
     async fn disable_webhook_endpoint(
@@ -1151,24 +1173,23 @@ impl Store for PostgresStore {
     ) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let disabled = sqlx::query(DISABLE_WEBHOOK_ENDPOINT)
-            .bind(&endpoint.url)
+            .bind(&endpoint.endpoint)
             .bind(endpoint.disabled_at)
             .bind(&endpoint.reason)
             .execute(&mut *tx)
             .await
             .context("disabling a webhook endpoint")?
             .rows_affected();
-        if disabled == 0 {
-            return Ok(false);
-        }
         sqlx::query(DISABLE_WEBHOOK_DELIVERIES)
-            .bind(&endpoint.url)
+            .bind(&endpoint.endpoint)
             .execute(&mut *tx)
             .await
             .context("disabling webhook deliveries")?;
-        insert_audit(&mut *tx, audit).await?;
+        if disabled > 0 {
+            insert_audit(&mut *tx, audit).await?;
+        }
         tx.commit().await.context("committing a disabled endpoint")?;
-        Ok(true)
+        Ok(disabled > 0)
     }
 
     async fn disabled_webhook_endpoints(&self) -> anyhow::Result<Vec<WebhookEndpointRecord>> {

@@ -419,7 +419,7 @@ pub struct HashCensusRecord {
 pub struct WebhookDeliveryRecord {
     /// `<audit event id>:<endpoint key>`: dispatching an event twice writes it once.
     pub webhook_delivery_id: String,
-    /// The endpoint's URL.
+    /// The endpoint's key (`webhooks::Endpoint::key`), never its URL.
     pub endpoint: String,
     /// The `webhook-id` header: the same for every endpoint and every attempt.
     pub event_id: String,
@@ -460,7 +460,8 @@ pub enum WebhookAttempt {
 /// An endpoint disabled by a 410 answer.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct WebhookEndpointRecord {
-    pub url: String,
+    /// The endpoint's key.
+    pub endpoint: String,
     pub disabled_at: i64,
     pub reason: String,
 }

@@ -208,29 +208,46 @@ pub const OTHER_HASHES: &str = "select password_hash from identity \
 /// Audit events not yet turned into webhook deliveries, oldest first.
 pub const UNDISPATCHED_EVENTS: &str = "select * from audit_event where not dispatched \
      order by created_at, audit_event_id limit $1";
-pub const MARK_DISPATCHED: &str = "update audit_event set dispatched = true where audit_event_id = $1";
-/// A delivery, once: the same event dispatched by two instances is written by the first.
+/// Claims an event for this dispatcher: when two instances read the same
+/// event, the second finds it dispatched (it waits for the first's row lock
+/// on PostgreSQL) and queues nothing, so an event goes to the endpoints of
+/// one configuration only.
+pub const MARK_DISPATCHED: &str =
+    "update audit_event set dispatched = true where audit_event_id = $1 and not dispatched";
+/// A delivery, once; born `disabled` when its endpoint is (listed and
+/// replayable, never sent until then).
 pub const INSERT_WEBHOOK_DELIVERY: &str = "insert into webhook_delivery (webhook_delivery_id, endpoint, event_id, \
        event_type, payload, status, attempts, next_attempt_at, lease_until, give_up_at, last_error, last_status, \
-       created_at, sent_at) values ($1, $2, $3, $4, $5, 'pending', 0, $6, null, $7, null, null, $8, null) \
+       created_at, sent_at) values ($1, $2, $3, $4, $5, \
+       case when exists (select 1 from webhook_endpoint where endpoint = $2) then 'disabled' else 'pending' end, \
+       0, $6, null, $7, null, null, $8, null) \
      on conflict (webhook_delivery_id) do nothing";
+/// The finishes hold the claim they were sent under (`attempts` = `$n`, the
+/// count the claim set): a sender whose lease ran out and was claimed again
+/// by another instance records nothing over the newer claim.
 pub const FINISH_WEBHOOK_SENT: &str = "update webhook_delivery set status = 'sent', sent_at = $2, \
-       last_status = $3, lease_until = null where webhook_delivery_id = $1";
+       last_status = $3, lease_until = null where webhook_delivery_id = $1 and status = 'pending' and attempts = $4";
 pub const FINISH_WEBHOOK_RETRY: &str = "update webhook_delivery set next_attempt_at = $2, last_error = $3, \
-       last_status = $4, lease_until = null where webhook_delivery_id = $1 and status = 'pending'";
+       last_status = $4, lease_until = null where webhook_delivery_id = $1 and status = 'pending' and attempts = $5";
 pub const FINISH_WEBHOOK_FAILED: &str = "update webhook_delivery set status = 'failed', last_error = $2, \
-       last_status = $3, lease_until = null where webhook_delivery_id = $1 and status = 'pending'";
-pub const DISABLE_WEBHOOK_ENDPOINT: &str = "insert into webhook_endpoint (url, disabled_at, reason) \
-     values ($1, $2, $3) on conflict (url) do nothing";
+       last_status = $3, lease_until = null where webhook_delivery_id = $1 and status = 'pending' and attempts = $4";
+/// Pending deliveries past their retry window and not under a lease: those
+/// of an endpoint no longer configured anywhere would otherwise wait forever.
+pub const EXPIRE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'failed', \
+       last_error = 'not delivered within its retry window', lease_until = null \
+     where status = 'pending' and give_up_at < $1 and (lease_until is null or lease_until < $1)";
+pub const DISABLE_WEBHOOK_ENDPOINT: &str = "insert into webhook_endpoint (endpoint, disabled_at, reason) \
+     values ($1, $2, $3) on conflict (endpoint) do nothing";
+/// Every pending delivery of a disabled endpoint, the one being sent included.
 pub const DISABLE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'disabled', \
        lease_until = null where endpoint = $1 and status = 'pending'";
-pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "select * from webhook_endpoint order by url";
+pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "select * from webhook_endpoint order by endpoint";
 pub const FAILED_WEBHOOK_DELIVERIES: &str = "select * from webhook_delivery where status in ('failed', 'disabled') \
      order by created_at desc, webhook_delivery_id limit $1";
 /// Queues a failed or disabled delivery again, with a fresh day to succeed in.
 pub const REPLAY_WEBHOOK_DELIVERY: &str = "update webhook_delivery set status = 'pending', attempts = 0, \
        next_attempt_at = $2, give_up_at = $3, lease_until = null, last_error = null, last_status = null \
      where webhook_delivery_id = $1 and status in ('failed', 'disabled') returning endpoint";
-pub const ENABLE_WEBHOOK_ENDPOINT: &str = "delete from webhook_endpoint where url = $1";
+pub const ENABLE_WEBHOOK_ENDPOINT: &str = "delete from webhook_endpoint where endpoint = $1";
 pub const WEBHOOK_QUEUE_DEPTH: &str =
     "select count(*) from webhook_delivery where endpoint = $1 and status = 'pending'";

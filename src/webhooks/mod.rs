@@ -59,17 +59,17 @@ impl Endpoint {
         self.events.is_empty() || self.events.iter().any(|e| e == event_type)
     }
 
-    /// A short stable name: part of each delivery's id.
-    fn key(&self) -> String {
-        hex::encode(&Sha256::digest(self.url.as_bytes())[..8])
+    /// A short stable name, a digest of the URL: what the database, each
+    /// delivery's id and the disabled list know the endpoint by.
+    pub fn key(&self) -> String {
+        key(&self.url)
     }
 
-    /// The endpoint as metrics name it: its URL without query or credentials.
+    /// The endpoint as metrics, logs, the audit trail and the CLI name it:
+    /// its host and key, never its path or query, which may hold a
+    /// credential (`https://hooks.example/T0/B0/secret`).
     pub fn label(&self) -> String {
-        reqwest::Url::parse(&self.url).map_or_else(
-            |_| "invalid".to_owned(),
-            |u| format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()),
-        )
+        label(&self.url)
     }
 
     /// The `webhook-signature` header: `v1,<base64 HMAC-SHA256>` per key,
@@ -85,6 +85,24 @@ impl Endpoint {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// `Endpoint::key` of a URL.
+pub fn key(url: &str) -> String {
+    hex::encode(&Sha256::digest(url.as_bytes())[..8])
+}
+
+/// `Endpoint::label` of a URL: `host[:port]#key`.
+pub fn label(url: &str) -> String {
+    let host = reqwest::Url::parse(url).ok().map_or_else(
+        || "invalid".to_owned(),
+        |u| match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (host, None) => host.unwrap_or("").to_owned(),
+            (None, Some(_)) => String::new(),
+        },
+    );
+    format!("{host}#{}", key(url))
 }
 
 /// The webhook event types an audit event raises: none for an event about
@@ -141,22 +159,19 @@ pub fn payload(event_type: &str, event: &AuditEventRecord) -> String {
     .to_string()
 }
 
-/// The deliveries one event calls for, to the endpoints not in `disabled`.
-pub fn deliveries(
-    event: &AuditEventRecord,
-    endpoints: &[Endpoint],
-    disabled: &[String],
-    now: i64,
-) -> Vec<WebhookDeliveryRecord> {
+/// The deliveries one event calls for, one per endpoint that wants each of
+/// its types (the store writes those of a disabled endpoint as `disabled`).
+pub fn deliveries(event: &AuditEventRecord, endpoints: &[Endpoint], now: i64) -> Vec<WebhookDeliveryRecord> {
     let mut out = Vec::new();
     for event_type in event_types(event) {
         for endpoint in endpoints {
-            if !endpoint.wants(event_type) || disabled.contains(&endpoint.url) {
+            if !endpoint.wants(event_type) {
                 continue;
             }
+            let key = endpoint.key();
             out.push(WebhookDeliveryRecord {
-                webhook_delivery_id: format!("{}:{}:{event_type}", event.audit_event_id, endpoint.key()),
-                endpoint: endpoint.url.clone(),
+                webhook_delivery_id: format!("{}:{key}:{event_type}", event.audit_event_id),
+                endpoint: key,
                 event_id: format!("msg_{}_{}", event.audit_event_id, event_type.replace('.', "_")),
                 event_type: event_type.to_owned(),
                 payload: payload(event_type, event),

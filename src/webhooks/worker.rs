@@ -7,7 +7,7 @@
 //! `Retry-After`, until its day is over, then it is marked failed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
@@ -24,6 +24,8 @@ use crate::time::{ms, now_ms};
 const DISPATCH_BATCH: i64 = 256;
 /// Deliveries one endpoint sends at once.
 const BATCH: i64 = 16;
+/// How often pending deliveries past their retry window are failed.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 /// The longest delay between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -77,46 +79,45 @@ impl Webhooks {
         })
     }
 
-    /// Dispatches one batch of new audit events; how many there were.
+    /// Dispatches one batch of new audit events; how many were read.
     pub async fn dispatch(&self) -> anyhow::Result<usize> {
         let events = self.store.undispatched_events(DISPATCH_BATCH).await?;
         if events.is_empty() {
             return Ok(0);
         }
-        let disabled: Vec<String> = if self.endpoints.is_empty() {
-            Vec::new()
-        } else {
-            let endpoints = self.store.disabled_webhook_endpoints().await?;
-            endpoints.into_iter().map(|e| e.url).collect()
-        };
         let now = now_ms();
-        let ids: Vec<String> = events.iter().map(|e| e.audit_event_id.clone()).collect();
-        let queued: Vec<_> = events
+        let planned: Vec<_> = events
             .iter()
-            .flat_map(|event| deliveries(event, &self.endpoints, &disabled, now))
+            .map(|event| (event.audit_event_id.clone(), deliveries(event, &self.endpoints, now)))
             .collect();
-        self.store.dispatch_events(&ids, &queued).await?;
+        self.store.dispatch_events(&planned).await?;
         Ok(events.len())
     }
 
     /// Claims and sends one batch of `endpoint`'s due deliveries; how many.
+    /// A 410 ends the batch: the endpoint and all it had queued are disabled.
     pub async fn deliver(&self, endpoint: &Endpoint) -> anyhow::Result<usize> {
         let now = now_ms();
+        let key = endpoint.key();
         // One at a time, in order: the lease covers a whole batch of timeouts.
         let lease = self.settings.courier.webhook_timeout.saturating_mul(BATCH as u32) + Duration::from_secs(30);
         let claimed = self
             .store
-            .claim_webhook_deliveries(&endpoint.url, now, now + ms(lease), BATCH)
+            .claim_webhook_deliveries(&key, now, now + ms(lease), BATCH)
             .await?;
         let count = claimed.len();
         for delivery in claimed {
             let outcome = self.send(endpoint, &delivery).await;
+            let gone = matches!(outcome, Outcome::Gone);
             if let Err(e) = self.record(endpoint, &delivery, outcome).await {
                 // The lease runs out and it is sent again: at worst a repeat, which `webhook-id` names.
                 tracing::error!(delivery = %delivery.webhook_delivery_id, error = %format!("{e:#}"), "recording a webhook delivery failed");
             }
+            if gone {
+                break;
+            }
         }
-        let depth = self.store.webhook_queue_depth(&endpoint.url).await?;
+        let depth = self.store.webhook_queue_depth(&key).await?;
         metrics::gauge!("latchkey_webhook_queue_depth", "endpoint" => endpoint.label()).set(depth as f64);
         Ok(count)
     }
@@ -168,7 +169,7 @@ impl Webhooks {
             Outcome::Sent(status) => ("sent", WebhookAttempt::Sent { status: status.into() }),
             Outcome::Gone => {
                 let disabled = WebhookEndpointRecord {
-                    url: endpoint.url.clone(),
+                    endpoint: endpoint.key(),
                     disabled_at: now,
                     reason: "answered 410 Gone".into(),
                 };
@@ -212,7 +213,15 @@ impl Webhooks {
         };
         metrics::counter!("latchkey_webhook_deliveries_total", "endpoint" => endpoint.label(), "outcome" => label)
             .increment(1);
-        self.store.finish_webhook_delivery(id, &attempt, now).await
+        if !self
+            .store
+            .finish_webhook_delivery(id, delivery.attempts, &attempt, now)
+            .await?
+        {
+            // Its lease ran out and another claim (or a 410, or the expiry) has it now.
+            tracing::info!(delivery = %id, endpoint = %endpoint.label(), "a webhook attempt finished after its claim had passed");
+        }
+        Ok(())
     }
 
     /// Dispatches and delivers until `shutdown` turns true: one task
@@ -222,7 +231,16 @@ impl Webhooks {
         let mut tasks = tokio::task::JoinSet::new();
         let (me, mut stop) = (self.clone(), shutdown.clone());
         tasks.spawn(async move {
+            let mut expired_at: Option<Instant> = None;
             loop {
+                if expired_at.is_none_or(|at| at.elapsed() >= EXPIRY_INTERVAL) {
+                    expired_at = Some(Instant::now());
+                    match me.store.expire_webhook_deliveries(now_ms()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::warn!(deliveries = n, "webhook deliveries expired undelivered"),
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "expiring webhook deliveries failed"),
+                    }
+                }
                 let busy = match me.dispatch().await {
                     Ok(n) => n > 0,
                     Err(e) => {

@@ -593,4 +593,10 @@ fn webhooks_failed_lists_json_and_replay_of_an_unknown_delivery_fails_with_one_l
     assert!(!replay.status.success());
     let stderr = String::from_utf8_lossy(&replay.stderr);
     assert!(stderr.contains("no failed or disabled webhook delivery"), "{stderr}");
+    let all = latchkey(dir.path(), &["webhooks", "replay", "--all"], None);
+    assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&all.stdout).expect("JSON"),
+        json!({"replayed": 0})
+    );
 }

@@ -2,8 +2,10 @@
 //! signature with the published `standardwebhooks` library: the events a
 //! recovery raises (and the none an unknown address raises), two secrets
 //! during a rotation, a receiver that is down and comes back, `Retry-After`,
-//! 410, giving up and replaying, a slow endpoint beside a fast one, and two
-//! instances that never deliver one event twice.
+//! 410 (which stops everything queued and names the endpoint without its
+//! path), giving up and replaying, a late finish under a lost lease,
+//! orphaned deliveries, a slow endpoint beside a fast one, and two instances
+//! that never deliver one event twice, nor dispatch it to two configurations.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -168,28 +170,193 @@ async fn retry_after_is_honoured_and_410_disables_the_endpoint_until_a_replay() 
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.received().len(), 3, "a disabled endpoint still receives");
     let audit = app.admin_json("/admin/audit").await;
+    let disabled: Vec<_> = audit
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "webhook.disabled")
+        .collect();
+    assert_eq!(disabled.len(), 1, "{audit}");
+    // Named by host and key: the URL's path may hold a credential.
+    assert!(!disabled[0].to_string().contains("/hooks"), "{audit}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.admin_address))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    let labelled: Vec<_> = metrics.lines().filter(|l| l.contains("latchkey_webhook")).collect();
     assert!(
-        audit
-            .as_array()
-            .expect("events")
-            .iter()
-            .any(|e| e["kind"] == "webhook.disabled"),
-        "{audit}"
+        !labelled.is_empty() && labelled.iter().all(|l| !l.contains("/hooks")),
+        "{labelled:?}"
     );
+    // The 410'd delivery and the one raised while disabled are both listed, neither lost.
     let failed = app.services.store.failed_webhook_deliveries(10).await.expect("failed");
-    assert_eq!(failed.len(), 1, "the 410'd delivery is listed: {failed:?}");
-    assert_eq!(failed[0].status, "disabled");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|f| f.status == "disabled"), "{failed:?}");
+    let gone = failed
+        .iter()
+        .find(|f| f.event_id == receiver.received()[2].id)
+        .expect("the 410'd delivery");
 
     let now = latchkey::time::now_ms();
     let replayed = app
         .services
         .store
-        .replay_webhook_delivery(&failed[0].webhook_delivery_id, now, now + 60_000)
+        .replay_webhook_delivery(&gone.webhook_delivery_id, now, now + 60_000)
         .await
         .expect("replay");
     assert!(replayed);
     receiver.wait_until("the replay", |r| r.len() >= 4).await;
     assert_eq!(receiver.received()[3].id, receiver.received()[2].id);
+    // The other stays disabled until it is replayed too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 4);
+}
+
+/// A 410 in the middle of a batch ends it: nothing queued behind it is sent,
+/// and nothing is claimed again until a replay (a 200 afterwards must not
+/// turn a disabled delivery into a sent one).
+#[tokio::test]
+async fn a_410_stops_everything_queued_for_the_endpoint() {
+    let secret = new_secret();
+    let receiver = Receiver::start(0, vec![secret.clone()]).await;
+    receiver.answer(&[(410, None)]);
+    let url = receiver.url.clone();
+    let app = spawn_app_inner(
+        move |s| {
+            quick(s);
+            s.webhooks = vec![hook(&url, &[secret], &["identity.created"])];
+        },
+        false,
+    )
+    .await;
+    for n in 0..5 {
+        app.create_identity(&format!("queued-{n}@example.com"), None, true)
+            .await;
+    }
+    // One worker, started once all five are queued: they go out in one batch.
+    let worker = std::sync::Arc::new(
+        latchkey::webhooks::worker::Webhooks::new(app.services.store.clone(), app.services.settings.clone())
+            .expect("worker"),
+    );
+    assert_eq!(worker.dispatch().await.expect("dispatch"), 5);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run_until_stopped(stopped));
+    receiver.wait_until("the 410", |r| !r.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.send(true).expect("stop");
+    running.await.expect("stopped");
+    assert_eq!(receiver.received().len(), 1, "sent after a 410");
+    let failed = app.services.store.failed_webhook_deliveries(10).await.expect("failed");
+    assert_eq!(failed.len(), 5, "{failed:?}");
+    assert!(failed.iter().all(|f| f.status == "disabled"), "{failed:?}");
+}
+
+/// A sender whose lease ran out records nothing over the claim that
+/// replaced it; a delivery past its window that no lease covers (its
+/// endpoint removed from the configuration) is failed, not kept forever.
+#[tokio::test]
+async fn a_late_finish_cannot_overwrite_a_newer_claim_and_orphans_expire() {
+    let secret = new_secret();
+    let app = spawn_app_inner(
+        move |s| s.webhooks = vec![hook("http://127.0.0.1:9/hooks", &[secret], &["identity.created"])],
+        false,
+    )
+    .await;
+    app.create_identity("claimed@example.com", None, true).await;
+    let worker = latchkey::webhooks::worker::Webhooks::new(app.services.store.clone(), app.services.settings.clone())
+        .expect("worker");
+    assert_eq!(worker.dispatch().await.expect("dispatch"), 1);
+    let key = latchkey::webhooks::key("http://127.0.0.1:9/hooks");
+    let store = &app.services.store;
+    let now = latchkey::time::now_ms();
+    let first = store
+        .claim_webhook_deliveries(&key, now, now + 10, 16)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    // The lease runs out; another instance claims it.
+    let later = now + 1_000;
+    let second = store
+        .claim_webhook_deliveries(&key, later, later + 60_000, 16)
+        .await
+        .expect("claim");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempts, first[0].attempts + 1);
+    let sent = latchkey::store::WebhookAttempt::Sent { status: 200 };
+    let stale = store
+        .finish_webhook_delivery(&first[0].webhook_delivery_id, first[0].attempts, &sent, later)
+        .await
+        .expect("finish");
+    assert!(!stale, "a finish under a lost claim was recorded");
+    // Leased: not expired even past its window.
+    app.execute_sql("update webhook_delivery set give_up_at = 0").await;
+    assert_eq!(store.expire_webhook_deliveries(later).await.expect("expire"), 0);
+    let current = store
+        .finish_webhook_delivery(
+            &second[0].webhook_delivery_id,
+            second[0].attempts,
+            &latchkey::store::WebhookAttempt::Retry {
+                next_attempt_at: later,
+                error: "answered 500".into(),
+                status: Some(500),
+            },
+            later,
+        )
+        .await
+        .expect("finish");
+    assert!(current);
+    assert_eq!(store.expire_webhook_deliveries(later).await.expect("expire"), 1);
+    let failed = store.failed_webhook_deliveries(10).await.expect("failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].status, "failed");
+}
+
+/// During a rolling deploy two instances may hold different endpoints: an
+/// event goes to the endpoints of the one that dispatched it, never to both
+/// sets, however the two race.
+#[tokio::test]
+async fn two_dispatchers_with_different_endpoints_dispatch_each_event_once() {
+    let secret = new_secret();
+    let (x, y) = ("http://127.0.0.1:9/x", "http://127.0.0.1:9/y");
+    let app = spawn_app_inner(|_| {}, false).await;
+    let settings_for = |url: &str| {
+        let mut settings = Settings::clone(&app.services.settings);
+        settings.webhooks = vec![hook(url, std::slice::from_ref(&secret), &[])];
+        std::sync::Arc::new(settings)
+    };
+    for n in 0..60 {
+        app.create_identity(&format!("raced-{n}@example.com"), None, true).await;
+    }
+    let workers: Vec<_> = [x, y]
+        .iter()
+        .map(|url| {
+            std::sync::Arc::new(
+                latchkey::webhooks::worker::Webhooks::new(app.services.store.clone(), settings_for(url))
+                    .expect("worker"),
+            )
+        })
+        .collect();
+    let mut racing = tokio::task::JoinSet::new();
+    for worker in &workers {
+        let worker = worker.clone();
+        racing.spawn(async move { while worker.dispatch().await.expect("dispatch") > 0 {} });
+    }
+    racing.join_all().await;
+    let store = &app.services.store;
+    let to_x = store
+        .webhook_queue_depth(&latchkey::webhooks::key(x))
+        .await
+        .expect("depth");
+    let to_y = store
+        .webhook_queue_depth(&latchkey::webhooks::key(y))
+        .await
+        .expect("depth");
+    assert_eq!(to_x + to_y, 60, "x {to_x}, y {to_y}");
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
      where webhook_delivery_id in (select webhook_delivery_id from webhook_delivery \
        where endpoint = $1 and status = 'pending' and next_attempt_at <= $2 \
        and (lease_until is null or lease_until <= $2) order by next_attempt_at limit $4) \
+       and not exists (select 1 from webhook_endpoint where endpoint = $1) \
      returning *";
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
@@ -905,32 +906,36 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn dispatch_events(&self, event_ids: &[String], deliveries: &[WebhookDeliveryRecord]) -> anyhow::Result<()> {
-        let (event_ids, deliveries) = (event_ids.to_vec(), deliveries.to_vec());
+    async fn dispatch_events(&self, events: &[(String, Vec<WebhookDeliveryRecord>)]) -> anyhow::Result<usize> {
+        let events = events.to_vec();
         Ok(self
             .writer
             .write(move |c| {
-                for d in &deliveries {
-                    execute(
-                        c,
-                        INSERT_WEBHOOK_DELIVERY,
-                        &[
-                            &d.webhook_delivery_id,
-                            &d.endpoint,
-                            &d.event_id,
-                            &d.event_type,
-                            &d.payload,
-                            &d.next_attempt_at,
-                            &d.give_up_at,
-                            &d.created_at,
-                        ],
-                    )
-                    .or_fail("inserting a webhook delivery")?;
+                let mut dispatched = 0;
+                for (id, deliveries) in &events {
+                    if execute(c, MARK_DISPATCHED, &[id]).or_fail("marking an event dispatched")? == 0 {
+                        continue;
+                    }
+                    dispatched += 1;
+                    for d in deliveries {
+                        execute(
+                            c,
+                            INSERT_WEBHOOK_DELIVERY,
+                            &[
+                                &d.webhook_delivery_id,
+                                &d.endpoint,
+                                &d.event_id,
+                                &d.event_type,
+                                &d.payload,
+                                &d.next_attempt_at,
+                                &d.give_up_at,
+                                &d.created_at,
+                            ],
+                        )
+                        .or_fail("inserting a webhook delivery")?;
+                    }
                 }
-                for id in &event_ids {
-                    execute(c, MARK_DISPATCHED, &[id]).or_fail("marking an event dispatched")?;
-                }
-                Ok(())
+                Ok(dispatched)
             })
             .await?)
     }
@@ -960,26 +965,41 @@ impl Store for SqliteStore {
     async fn finish_webhook_delivery(
         &self,
         delivery_id: &str,
+        attempts: i64,
         attempt: &WebhookAttempt,
         now: i64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let (id, attempt) = (delivery_id.to_owned(), attempt.clone());
         Ok(self
             .writer
             .write(move |c| {
-                match &attempt {
-                    WebhookAttempt::Sent { status } => execute(c, FINISH_WEBHOOK_SENT, &[&id, &now, status]),
+                let changed = match &attempt {
+                    WebhookAttempt::Sent { status } => execute(c, FINISH_WEBHOOK_SENT, &[&id, &now, status, &attempts]),
                     WebhookAttempt::Retry {
                         next_attempt_at,
                         error,
                         status,
-                    } => execute(c, FINISH_WEBHOOK_RETRY, &[&id, next_attempt_at, error, status]),
+                    } => execute(
+                        c,
+                        FINISH_WEBHOOK_RETRY,
+                        &[&id, next_attempt_at, error, status, &attempts],
+                    ),
                     WebhookAttempt::Failed { error, status } => {
-                        execute(c, FINISH_WEBHOOK_FAILED, &[&id, error, status])
+                        execute(c, FINISH_WEBHOOK_FAILED, &[&id, error, status, &attempts])
                     }
                 }
                 .or_fail("recording a webhook delivery")?;
-                Ok(())
+                Ok(changed > 0)
+            })
+            .await?)
+    }
+
+    async fn expire_webhook_deliveries(&self, now: i64) -> anyhow::Result<u64> {
+        Ok(self
+            .writer
+            .write(move |c| {
+                let expired = execute(c, EXPIRE_WEBHOOK_DELIVERIES, &[&now]).or_fail("expiring webhook deliveries")?;
+                Ok(expired as u64)
             })
             .await?)
     }
@@ -993,12 +1013,12 @@ impl Store for SqliteStore {
         Ok(self
             .writer
             .write(move |c| {
-                let disabled = execute(c, DISABLE_WEBHOOK_ENDPOINT, &[&e.url, &e.disabled_at, &e.reason])
+                let disabled = execute(c, DISABLE_WEBHOOK_ENDPOINT, &[&e.endpoint, &e.disabled_at, &e.reason])
                     .or_fail("disabling a webhook endpoint")?;
+                execute(c, DISABLE_WEBHOOK_DELIVERIES, &[&e.endpoint]).or_fail("disabling webhook deliveries")?;
                 if disabled == 0 {
                     return Ok(false);
                 }
-                execute(c, DISABLE_WEBHOOK_DELIVERIES, &[&e.url]).or_fail("disabling webhook deliveries")?;
                 insert_audit(c, &audit)?;
                 Ok(true)
             })
