@@ -86,7 +86,7 @@ enum WebhooksCommand {
     },
     /// Queue a failed or disabled delivery again, with a fresh day of retries;
     /// its endpoint is enabled again if a 410 had disabled it. `--all`: every
-    /// one `failed` lists (after a receiver is fixed), oldest first.
+    /// one `failed` lists, and every endpoint enabled (once a receiver is fixed).
     Replay {
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
@@ -295,24 +295,14 @@ pub async fn run() -> anyhow::Result<()> {
                 WebhooksCommand::Replay { id, all } => {
                     let now = crate::time::now_ms();
                     let give_up_at = now + crate::time::ms(crate::webhooks::RETRY_WINDOW);
-                    let ids = match id {
-                        Some(id) if !all => vec![id],
-                        _ => {
-                            let mut failed = services.store.failed_webhook_deliveries(i64::MAX).await?;
-                            failed.reverse();
-                            failed.into_iter().map(|d| d.webhook_delivery_id).collect()
-                        }
-                    };
-                    let mut replayed = Vec::new();
-                    for id in ids {
-                        let queued = services.store.replay_webhook_delivery(&id, now, give_up_at).await?;
-                        anyhow::ensure!(queued || all, "no failed or disabled webhook delivery {id:?}");
-                        replayed.extend(queued.then_some(id));
-                    }
                     if all {
-                        println!("{}", json!({"replayed": replayed.len()}));
+                        let replayed = services.store.replay_all_webhook_deliveries(now, give_up_at).await?;
+                        println!("{}", json!({"replayed": replayed}));
                     } else {
-                        println!("{}", json!({"replayed": replayed.first()}));
+                        let id = id.unwrap_or_default();
+                        let replayed = services.store.replay_webhook_delivery(&id, now, give_up_at).await?;
+                        anyhow::ensure!(replayed, "no failed or disabled webhook delivery {id:?}");
+                        println!("{}", json!({"replayed": id}));
                     }
                 }
             }

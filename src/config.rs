@@ -525,6 +525,16 @@ impl Settings {
         if let Some(token) = &self.admin.token {
             anyhow::ensure!(token.len() >= 32, "admin.token must be at least 32 characters");
         }
+        // A zero backoff would retry a failing receiver without pause for a
+        // day; a zero timeout would fail every request.
+        anyhow::ensure!(
+            self.courier.webhook_backoff >= Duration::from_millis(100),
+            "courier.webhook_backoff must be at least 100ms"
+        );
+        anyhow::ensure!(
+            self.courier.webhook_timeout >= Duration::from_secs(1),
+            "courier.webhook_timeout must be at least 1s"
+        );
         for (n, hook) in self.webhooks.iter().enumerate() {
             let url = reqwest::Url::parse(&hook.url)
                 .ok()

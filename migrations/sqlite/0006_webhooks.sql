@@ -28,6 +28,8 @@ create table webhook_delivery (
 );
 create index webhook_delivery_due_idx on webhook_delivery (endpoint, status, next_attempt_at);
 create index webhook_delivery_created_idx on webhook_delivery (created_at);
+-- The minute's sweep of pending deliveries past their window.
+create index webhook_delivery_expiry_idx on webhook_delivery (give_up_at) where status = 'pending';
 
 -- An endpoint that answered 410 Gone is disabled until a replay.
 create table webhook_endpoint (

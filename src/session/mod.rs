@@ -159,10 +159,10 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
     };
     let identity = identity::find_by_typed_login(services, login).await?;
     let identity_key = identity_throttle_key(services, identity.as_ref(), login);
-    let account_open = matches!(
-        reserve(services, &identity_key, ACCOUNT_LOCKS).await?,
-        LoginReservation::Reserved { .. }
-    );
+    let (account_open, account_failures) = match reserve(services, &identity_key, ACCOUNT_LOCKS).await? {
+        LoginReservation::Reserved { failures } => (true, failures),
+        LoginReservation::Locked { .. } => (false, 0),
+    };
     // A frozen account fails like a locked one: the same Argon2 work, never a match.
     let open = account_open && !identity.as_ref().is_some_and(Identity::is_frozen);
     let check = identity::verify_password(&slot, services, identity.as_ref(), password, open).await?;
@@ -178,7 +178,12 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
                 Kind::LoginFailed,
                 identity.as_ref().map(Identity::id),
                 client,
-                json!({"failures": failures, "account_locked": !account_open}),
+                json!({
+                    "failures": failures,
+                    "account_locked": !account_open,
+                    // This failure starts a lock (of the typed login or of the account): `login.locked`.
+                    "locks": failures == LOGIN_LOCKS.free || account_failures == ACCOUNT_LOCKS.free,
+                }),
             );
             services.store.insert_audit_event(&event).await?;
             return Err(Error::InvalidCredentials { identity_id: None });

@@ -235,19 +235,21 @@ pub trait Store: Send + Sync + 'static {
         lease_until: i64,
         limit: i64,
     ) -> anyhow::Result<Vec<WebhookDeliveryRecord>>;
-    /// Records an attempt made under the claim that set `attempts`; false
-    /// when that claim is no longer the delivery's (its lease ran out and it
-    /// was claimed again, or it was disabled or expired meanwhile).
+    /// Records an attempt made under `claimed` (its `attempts` and
+    /// `lease_until`); false when that claim is no longer the delivery's
+    /// (its lease ran out and it was claimed again, or it was disabled or
+    /// expired meanwhile — a 2xx is still recorded on a disabled one).
     async fn finish_webhook_delivery(
         &self,
-        delivery_id: &str,
-        attempts: i64,
+        claimed: &WebhookDeliveryRecord,
         attempt: &WebhookAttempt,
         now: i64,
     ) -> anyhow::Result<bool>;
     /// Fails the pending deliveries past their retry window that no lease
-    /// covers (an endpoint removed from the configuration); how many.
-    async fn expire_webhook_deliveries(&self, now: i64) -> anyhow::Result<u64>;
+    /// covers (an endpoint removed from the configuration), and marks
+    /// undispatched events from before `stale_before` dispatched without
+    /// deliveries; how many deliveries failed.
+    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<u64>;
     /// Disables an endpoint (it answered 410) and every pending delivery of
     /// it, with the audit event; false (and no event) when it was disabled
     /// already.
@@ -262,6 +264,8 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a failed or disabled delivery again and enables its endpoint;
     /// false when there is no such failed delivery.
     async fn replay_webhook_delivery(&self, delivery_id: &str, now: i64, give_up_at: i64) -> anyhow::Result<bool>;
+    /// Every failed and disabled delivery queued again, every endpoint enabled; how many.
+    async fn replay_all_webhook_deliveries(&self, now: i64, give_up_at: i64) -> anyhow::Result<u64>;
     /// Pending deliveries of one endpoint (by key).
     async fn webhook_queue_depth(&self, endpoint: &str) -> anyhow::Result<i64>;
 

@@ -1122,34 +1122,29 @@ impl Store for PostgresStore {
 
     async fn finish_webhook_delivery(
         &self,
-        delivery_id: &str,
-        attempts: i64,
+        claimed: &WebhookDeliveryRecord,
         attempt: &WebhookAttempt,
         now: i64,
     ) -> anyhow::Result<bool> {
+        let id = &claimed.webhook_delivery_id;
         let query = match attempt {
-            WebhookAttempt::Sent { status } => sqlx::query(FINISH_WEBHOOK_SENT)
-                .bind(delivery_id)
-                .bind(now)
-                .bind(status)
-                .bind(attempts),
+            WebhookAttempt::Sent { status } => sqlx::query(FINISH_WEBHOOK_SENT).bind(id).bind(now).bind(status),
             WebhookAttempt::Retry {
                 next_attempt_at,
                 error,
                 status,
             } => sqlx::query(FINISH_WEBHOOK_RETRY)
-                .bind(delivery_id)
+                .bind(id)
                 .bind(next_attempt_at)
                 .bind(error)
-                .bind(status)
-                .bind(attempts),
-            WebhookAttempt::Failed { error, status } => sqlx::query(FINISH_WEBHOOK_FAILED)
-                .bind(delivery_id)
-                .bind(error)
-                .bind(status)
-                .bind(attempts),
+                .bind(status),
+            WebhookAttempt::Failed { error, status } => {
+                sqlx::query(FINISH_WEBHOOK_FAILED).bind(id).bind(error).bind(status)
+            }
         };
         let changed = query
+            .bind(claimed.attempts)
+            .bind(claimed.lease_until)
             .execute(&self.pool)
             .await
             .context("recording a webhook delivery")?
@@ -1157,13 +1152,19 @@ impl Store for PostgresStore {
         Ok(changed > 0)
     }
 
-    async fn expire_webhook_deliveries(&self, now: i64) -> anyhow::Result<u64> {
-        Ok(sqlx::query(EXPIRE_WEBHOOK_DELIVERIES)
+    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<u64> {
+        let expired = sqlx::query(EXPIRE_WEBHOOK_DELIVERIES)
             .bind(now)
             .execute(&self.pool)
             .await
             .context("expiring webhook deliveries")?
-            .rows_affected())
+            .rows_affected();
+        sqlx::query(SKIP_STALE_EVENTS)
+            .bind(stale_before)
+            .execute(&self.pool)
+            .await
+            .context("skipping stale events")?;
+        Ok(expired)
     }
 
     async fn disable_webhook_endpoint(
@@ -1228,6 +1229,23 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
+    async fn replay_all_webhook_deliveries(&self, now: i64, give_up_at: i64) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let replayed = sqlx::query(REPLAY_ALL_WEBHOOK_DELIVERIES)
+            .bind(now)
+            .bind(give_up_at)
+            .execute(&mut *tx)
+            .await
+            .context("replaying webhook deliveries")?
+            .rows_affected();
+        sqlx::query(ENABLE_ALL_WEBHOOK_ENDPOINTS)
+            .execute(&mut *tx)
+            .await
+            .context("enabling webhook endpoints")?;
+        tx.commit().await.context("committing a replay")?;
+        Ok(replayed)
+    }
+
     async fn webhook_queue_depth(&self, endpoint: &str) -> anyhow::Result<i64> {
         sqlx::query_scalar(WEBHOOK_QUEUE_DEPTH)
             .bind(endpoint)
@@ -1289,6 +1307,7 @@ impl Store for PostgresStore {
         };
         if audit_before > 0 {
             purged.audit_events = drain(&self.pool, PURGE_AUDIT, audit_before, now).await?;
+            purged.webhook_deliveries += drain(&self.pool, PURGE_UNSENT_WEBHOOKS, audit_before, now).await?;
         }
         Ok(purged)
     }

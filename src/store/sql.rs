@@ -183,9 +183,14 @@ pub const PURGE_THROTTLES: &str = "delete from login_throttle where throttle_key
 pub const PURGE_OUTBOX: &str = "delete from outbox_message where outbox_message_id in \
      (select outbox_message_id from outbox_message where status <> 'pending' and created_at < $1 and $3 >= 0 \
       limit $2)";
+/// Sent deliveries go with the flows; failed and disabled ones wait for a
+/// replay as long as the audit trail is kept (`PURGE_UNSENT_WEBHOOKS`).
 pub const PURGE_WEBHOOKS: &str = "delete from webhook_delivery where webhook_delivery_id in \
-     (select webhook_delivery_id from webhook_delivery where status <> 'pending' and created_at < $1 and $3 >= 0 \
+     (select webhook_delivery_id from webhook_delivery where status = 'sent' and created_at < $1 and $3 >= 0 \
       limit $2)";
+pub const PURGE_UNSENT_WEBHOOKS: &str = "delete from webhook_delivery where webhook_delivery_id in \
+     (select webhook_delivery_id from webhook_delivery where status in ('failed', 'disabled') \
+       and created_at < $1 and $3 >= 0 limit $2)";
 pub const PURGE_SESSIONS: &str = "delete from session where session_id in \
      (select session_id from session where expires_at < $1 and $3 >= 0 limit $2)";
 pub const PURGE_AUDIT: &str = "delete from audit_event where audit_event_id in \
@@ -222,25 +227,38 @@ pub const INSERT_WEBHOOK_DELIVERY: &str = "insert into webhook_delivery (webhook
        case when exists (select 1 from webhook_endpoint where endpoint = $2) then 'disabled' else 'pending' end, \
        0, $6, null, $7, null, null, $8, null) \
      on conflict (webhook_delivery_id) do nothing";
-/// The finishes hold the claim they were sent under (`attempts` = `$n`, the
-/// count the claim set): a sender whose lease ran out and was claimed again
-/// by another instance records nothing over the newer claim.
+/// The finishes hold the claim they were sent under (`attempts` and
+/// `lease_until` as the claim set them): a sender whose lease ran out, and
+/// whose delivery was claimed again since (by another instance, or after a
+/// replay), records nothing over the newer claim. A 2xx is recorded even if
+/// the endpoint was disabled meanwhile — it was delivered, and a replay
+/// must not send it again.
 pub const FINISH_WEBHOOK_SENT: &str = "update webhook_delivery set status = 'sent', sent_at = $2, \
-       last_status = $3, lease_until = null where webhook_delivery_id = $1 and status = 'pending' and attempts = $4";
+       last_status = $3, lease_until = null \
+     where webhook_delivery_id = $1 and status in ('pending', 'disabled') and attempts = $4 and lease_until = $5";
 pub const FINISH_WEBHOOK_RETRY: &str = "update webhook_delivery set next_attempt_at = $2, last_error = $3, \
-       last_status = $4, lease_until = null where webhook_delivery_id = $1 and status = 'pending' and attempts = $5";
+       last_status = $4, lease_until = null \
+     where webhook_delivery_id = $1 and status = 'pending' and attempts = $5 and lease_until = $6";
 pub const FINISH_WEBHOOK_FAILED: &str = "update webhook_delivery set status = 'failed', last_error = $2, \
-       last_status = $3, lease_until = null where webhook_delivery_id = $1 and status = 'pending' and attempts = $4";
+       last_status = $3, lease_until = null \
+     where webhook_delivery_id = $1 and status = 'pending' and attempts = $4 and lease_until = $5";
 /// Pending deliveries past their retry window and not under a lease: those
 /// of an endpoint no longer configured anywhere would otherwise wait forever.
 pub const EXPIRE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'failed', \
        last_error = 'not delivered within its retry window', lease_until = null \
      where status = 'pending' and give_up_at < $1 and (lease_until is null or lease_until < $1)";
+/// Events older than a delivery's retry window when first dispatched (no
+/// instance had webhooks when they happened) are marked without
+/// deliveries: enabling webhooks sends what happens from then on, not a
+/// backlog of the audit trail.
+pub const SKIP_STALE_EVENTS: &str = "update audit_event set dispatched = true where not dispatched and created_at < $1";
 pub const DISABLE_WEBHOOK_ENDPOINT: &str = "insert into webhook_endpoint (endpoint, disabled_at, reason) \
      values ($1, $2, $3) on conflict (endpoint) do nothing";
-/// Every pending delivery of a disabled endpoint, the one being sent included.
-pub const DISABLE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'disabled', \
-       lease_until = null where endpoint = $1 and status = 'pending'";
+/// Every pending delivery of a disabled endpoint, the one being sent
+/// included; leases are kept, so a 2xx that another instance was receiving
+/// meanwhile is still recorded as sent.
+pub const DISABLE_WEBHOOK_DELIVERIES: &str =
+    "update webhook_delivery set status = 'disabled' where endpoint = $1 and status = 'pending'";
 pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "select * from webhook_endpoint order by endpoint";
 pub const FAILED_WEBHOOK_DELIVERIES: &str = "select * from webhook_delivery where status in ('failed', 'disabled') \
      order by created_at desc, webhook_delivery_id limit $1";
@@ -249,5 +267,10 @@ pub const REPLAY_WEBHOOK_DELIVERY: &str = "update webhook_delivery set status = 
        next_attempt_at = $2, give_up_at = $3, lease_until = null, last_error = null, last_status = null \
      where webhook_delivery_id = $1 and status in ('failed', 'disabled') returning endpoint";
 pub const ENABLE_WEBHOOK_ENDPOINT: &str = "delete from webhook_endpoint where endpoint = $1";
+/// `REPLAY_WEBHOOK_DELIVERY` for every failed and disabled delivery, and every endpoint enabled.
+pub const REPLAY_ALL_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'pending', attempts = 0, \
+       next_attempt_at = $1, give_up_at = $2, lease_until = null, last_error = null, last_status = null \
+     where status in ('failed', 'disabled')";
+pub const ENABLE_ALL_WEBHOOK_ENDPOINTS: &str = "delete from webhook_endpoint";
 pub const WEBHOOK_QUEUE_DEPTH: &str =
     "select count(*) from webhook_delivery where endpoint = $1 and status = 'pending'";

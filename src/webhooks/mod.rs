@@ -125,7 +125,8 @@ pub fn event_types(event: &AuditEventRecord) -> Vec<&'static str> {
         "session.revoked_all" => &["sessions.revoked"],
         "account.secured" => &["account.frozen"],
         "account.unfrozen" => &["account.unfrozen"],
-        "login.failed" if detail["account_locked"] == true => &["login.locked"],
+        // Once per streak: the failure that starts a lock, not each one refused while it holds.
+        "login.failed" if detail["locks"] == true => &["login.locked"],
         _ => &[],
     };
     debug_assert!(types.iter().all(|t| WEBHOOK_EVENTS.contains(t)));

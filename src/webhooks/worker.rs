@@ -13,7 +13,7 @@ use anyhow::Context;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Endpoint, deliveries};
+use super::{Endpoint, RETRY_WINDOW, deliveries};
 use crate::audit::{self, Kind};
 use crate::config::Settings;
 use crate::services::Client;
@@ -24,8 +24,11 @@ use crate::time::{ms, now_ms};
 const DISPATCH_BATCH: i64 = 256;
 /// Deliveries one endpoint sends at once.
 const BATCH: i64 = 16;
-/// How often pending deliveries past their retry window are failed.
-const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+/// How often pending deliveries past their retry window are failed (and
+/// events too old to dispatch are skipped).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often an endpoint's queue depth is counted for its gauge.
+const DEPTH_INTERVAL: Duration = Duration::from_secs(10);
 /// The longest delay between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -106,20 +109,33 @@ impl Webhooks {
             .claim_webhook_deliveries(&key, now, now + ms(lease), BATCH)
             .await?;
         let count = claimed.len();
+        let timeout = ms(self.settings.courier.webhook_timeout);
         for delivery in claimed {
-            let outcome = self.send(endpoint, &delivery).await;
-            let gone = matches!(outcome, Outcome::Gone);
-            if let Err(e) = self.record(endpoint, &delivery, outcome).await {
-                // The lease runs out and it is sent again: at worst a repeat, which `webhook-id` names.
-                tracing::error!(delivery = %delivery.webhook_delivery_id, error = %format!("{e:#}"), "recording a webhook delivery failed");
-            }
-            if gone {
+            // Never past the lease: by then another instance may have claimed it again.
+            if delivery.lease_until.is_none_or(|until| now_ms() + timeout >= until) {
                 break;
             }
+            let outcome = self.send(endpoint, &delivery).await;
+            let gone = matches!(outcome, Outcome::Gone);
+            match self.record(endpoint, &delivery, outcome).await {
+                // A 410, or a claim lost meanwhile (a 410 seen by another
+                // instance, an expired lease): the rest of the batch is not ours to send.
+                Ok(held) if held && !gone => {}
+                Ok(_) => break,
+                Err(e) => {
+                    // The lease runs out and it is sent again: at worst a repeat, which `webhook-id` names.
+                    tracing::error!(delivery = %delivery.webhook_delivery_id, error = %format!("{e:#}"), "recording a webhook delivery failed");
+                }
+            }
         }
-        let depth = self.store.webhook_queue_depth(&key).await?;
-        metrics::gauge!("latchkey_webhook_queue_depth", "endpoint" => endpoint.label()).set(depth as f64);
         Ok(count)
+    }
+
+    /// Sets the queue-depth gauge of `endpoint`.
+    async fn measure(&self, endpoint: &Endpoint) -> anyhow::Result<()> {
+        let depth = self.store.webhook_queue_depth(&endpoint.key()).await?;
+        metrics::gauge!("latchkey_webhook_queue_depth", "endpoint" => endpoint.label()).set(depth as f64);
+        Ok(())
     }
 
     async fn send(&self, endpoint: &Endpoint, delivery: &WebhookDeliveryRecord) -> Outcome {
@@ -157,12 +173,14 @@ impl Webhooks {
         }
     }
 
+    /// Records what became of an attempt; false when the claim it was sent
+    /// under is no longer the delivery's.
     async fn record(
         &self,
         endpoint: &Endpoint,
         delivery: &WebhookDeliveryRecord,
         outcome: Outcome,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let now = now_ms();
         let id = &delivery.webhook_delivery_id;
         let (label, attempt) = match outcome {
@@ -184,7 +202,7 @@ impl Webhooks {
                 }
                 metrics::counter!("latchkey_webhook_deliveries_total", "endpoint" => endpoint.label(), "outcome" => "disabled")
                     .increment(1);
-                return Ok(());
+                return Ok(false);
             }
             Outcome::Failed {
                 status,
@@ -213,29 +231,32 @@ impl Webhooks {
         };
         metrics::counter!("latchkey_webhook_deliveries_total", "endpoint" => endpoint.label(), "outcome" => label)
             .increment(1);
-        if !self
-            .store
-            .finish_webhook_delivery(id, delivery.attempts, &attempt, now)
-            .await?
-        {
+        let held = self.store.finish_webhook_delivery(delivery, &attempt, now).await?;
+        if !held {
             // Its lease ran out and another claim (or a 410, or the expiry) has it now.
             tracing::info!(delivery = %id, endpoint = %endpoint.label(), "a webhook attempt finished after its claim had passed");
         }
-        Ok(())
+        Ok(held)
     }
 
     /// Dispatches and delivers until `shutdown` turns true: one task
-    /// dispatching, one per endpoint delivering.
+    /// dispatching, one per endpoint delivering. Without endpoints nothing
+    /// runs: an instance configured without webhooks leaves events to one
+    /// that has them (an event dispatched here would reach none).
     pub async fn run_until_stopped(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        if self.endpoints.is_empty() {
+            return;
+        }
         let poll = self.settings.courier.poll_interval;
         let mut tasks = tokio::task::JoinSet::new();
         let (me, mut stop) = (self.clone(), shutdown.clone());
         tasks.spawn(async move {
-            let mut expired_at: Option<Instant> = None;
+            let mut swept: Option<Instant> = None;
             loop {
-                if expired_at.is_none_or(|at| at.elapsed() >= EXPIRY_INTERVAL) {
-                    expired_at = Some(Instant::now());
-                    match me.store.expire_webhook_deliveries(now_ms()).await {
+                if swept.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
+                    swept = Some(Instant::now());
+                    let now = now_ms();
+                    match me.store.expire_webhook_deliveries(now, now - ms(RETRY_WINDOW)).await {
                         Ok(0) => {}
                         Ok(n) => tracing::warn!(deliveries = n, "webhook deliveries expired undelivered"),
                         Err(e) => tracing::error!(error = %format!("{e:#}"), "expiring webhook deliveries failed"),
@@ -257,6 +278,7 @@ impl Webhooks {
             let (me, mut stop) = (self.clone(), shutdown.clone());
             tasks.spawn(async move {
                 let endpoint = &me.endpoints[n];
+                let mut measured: Option<Instant> = None;
                 loop {
                     let busy = match me.deliver(endpoint).await {
                         Ok(n) => n > 0,
@@ -265,6 +287,12 @@ impl Webhooks {
                             false
                         }
                     };
+                    if measured.is_none_or(|at| at.elapsed() >= DEPTH_INTERVAL) {
+                        measured = Some(Instant::now());
+                        if let Err(e) = me.measure(endpoint).await {
+                            tracing::error!(endpoint = %endpoint.label(), error = %format!("{e:#}"), "counting webhook deliveries failed");
+                        }
+                    }
                     if *stop.borrow() || (!busy && idle(poll, &mut stop).await) {
                         return;
                     }

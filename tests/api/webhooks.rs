@@ -257,13 +257,18 @@ async fn a_410_stops_everything_queued_for_the_endpoint() {
 }
 
 /// A sender whose lease ran out records nothing over the claim that
-/// replaced it; a delivery past its window that no lease covers (its
-/// endpoint removed from the configuration) is failed, not kept forever.
+/// replaced it — whether another instance re-claimed it or a 410 and a
+/// replay came in between (a replay starts `attempts` again) — but a 2xx
+/// on a delivery disabled meanwhile is recorded, so a replay does not send
+/// it twice. A delivery past its window that no lease covers (its endpoint
+/// removed from the configuration) is failed, not kept forever.
 #[tokio::test]
 async fn a_late_finish_cannot_overwrite_a_newer_claim_and_orphans_expire() {
+    use latchkey::store::{AuditEventRecord, WebhookAttempt, WebhookEndpointRecord};
+    let url = "http://127.0.0.1:9/hooks";
     let secret = new_secret();
     let app = spawn_app_inner(
-        move |s| s.webhooks = vec![hook("http://127.0.0.1:9/hooks", &[secret], &["identity.created"])],
+        move |s| s.webhooks = vec![hook(url, &[secret], &["identity.created"])],
         false,
     )
     .await;
@@ -271,49 +276,144 @@ async fn a_late_finish_cannot_overwrite_a_newer_claim_and_orphans_expire() {
     let worker = latchkey::webhooks::worker::Webhooks::new(app.services.store.clone(), app.services.settings.clone())
         .expect("worker");
     assert_eq!(worker.dispatch().await.expect("dispatch"), 1);
-    let key = latchkey::webhooks::key("http://127.0.0.1:9/hooks");
+    let key = &latchkey::webhooks::key(url);
     let store = &app.services.store;
     let now = latchkey::time::now_ms();
-    let first = store
-        .claim_webhook_deliveries(&key, now, now + 10, 16)
-        .await
-        .expect("claim");
-    assert_eq!(first.len(), 1);
+    let claim = |at: i64| async move {
+        let mut claimed = store
+            .claim_webhook_deliveries(key, at, at + 10, 16)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        claimed.remove(0)
+    };
+    let sent = WebhookAttempt::Sent { status: 200 };
+    let retry = |at: i64| WebhookAttempt::Retry {
+        next_attempt_at: at,
+        error: "answered 500".into(),
+        status: Some(500),
+    };
+
     // The lease runs out; another instance claims it.
-    let later = now + 1_000;
-    let second = store
-        .claim_webhook_deliveries(&key, later, later + 60_000, 16)
-        .await
-        .expect("claim");
-    assert_eq!(second.len(), 1);
-    assert_eq!(second[0].attempts, first[0].attempts + 1);
-    let sent = latchkey::store::WebhookAttempt::Sent { status: 200 };
-    let stale = store
-        .finish_webhook_delivery(&first[0].webhook_delivery_id, first[0].attempts, &sent, later)
-        .await
-        .expect("finish");
-    assert!(!stale, "a finish under a lost claim was recorded");
-    // Leased: not expired even past its window.
-    app.execute_sql("update webhook_delivery set give_up_at = 0").await;
-    assert_eq!(store.expire_webhook_deliveries(later).await.expect("expire"), 0);
-    let current = store
-        .finish_webhook_delivery(
-            &second[0].webhook_delivery_id,
-            second[0].attempts,
-            &latchkey::store::WebhookAttempt::Retry {
-                next_attempt_at: later,
-                error: "answered 500".into(),
-                status: Some(500),
-            },
-            later,
-        )
-        .await
-        .expect("finish");
-    assert!(current);
-    assert_eq!(store.expire_webhook_deliveries(later).await.expect("expire"), 1);
+    let first = claim(now).await;
+    let second = claim(now + 1_000).await;
+    assert_eq!(second.attempts, first.attempts + 1);
+    assert!(!store.finish_webhook_delivery(&first, &sent, now).await.expect("finish"));
+
+    // A 410 (another instance), a replay, a new claim: the same `attempts` as the first.
+    let disabled = WebhookEndpointRecord {
+        endpoint: latchkey::webhooks::key(url),
+        disabled_at: now,
+        reason: "answered 410 Gone".into(),
+    };
+    let event = || AuditEventRecord {
+        audit_event_id: uuid::Uuid::new_v4().to_string(),
+        identity_id: None,
+        kind: "webhook.disabled".into(),
+        ip_address: None,
+        user_agent: None,
+        detail: "{}".into(),
+        created_at: now,
+    };
+    assert!(
+        store
+            .disable_webhook_endpoint(&disabled, &event())
+            .await
+            .expect("disable")
+    );
+    let id = second.webhook_delivery_id.clone();
+    assert!(
+        store
+            .replay_webhook_delivery(&id, now + 2_000, now + 60_000)
+            .await
+            .expect("replay")
+    );
+    let third = claim(now + 2_000).await;
+    assert_eq!(third.attempts, first.attempts, "a replay counts again from zero");
+    assert!(!store.finish_webhook_delivery(&first, &sent, now).await.expect("finish"));
+    assert!(
+        !store
+            .finish_webhook_delivery(&second, &retry(now), now)
+            .await
+            .expect("finish")
+    );
+
+    // Disabled while the third was being sent, and the receiver said 2xx: sent, not replayable.
+    assert!(
+        store
+            .disable_webhook_endpoint(&disabled, &event())
+            .await
+            .expect("disable")
+    );
+    assert!(store.finish_webhook_delivery(&third, &sent, now).await.expect("finish"));
+    assert!(store.failed_webhook_deliveries(10).await.expect("failed").is_empty());
+
+    // An orphan: pending past its window, its endpoint gone from every configuration.
+    app.execute_sql("update webhook_delivery set status = 'pending', give_up_at = 0, lease_until = null")
+        .await;
+    app.execute_sql("delete from webhook_endpoint").await;
+    let leased = claim(now + 3_000).await;
+    assert_eq!(
+        store.expire_webhook_deliveries(now + 3_005, 0).await.expect("expire"),
+        0,
+        "a leased delivery expired"
+    );
+    assert!(
+        store
+            .finish_webhook_delivery(&leased, &retry(now), now)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(
+        store.expire_webhook_deliveries(now + 3_005, 0).await.expect("expire"),
+        1
+    );
     let failed = store.failed_webhook_deliveries(10).await.expect("failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].status, "failed");
+}
+
+/// An instance configured without webhooks dispatches nothing (it would
+/// dispatch events to no endpoint, and one that has them would never see
+/// them); events older than a delivery's day when webhooks are first
+/// enabled are skipped, not sent as a backlog.
+#[tokio::test]
+async fn an_instance_without_webhooks_leaves_events_to_one_that_has_them() {
+    let app = spawn_app().await;
+    app.create_identity("early@example.com", None, true).await;
+    app.create_identity("old@example.com", None, true).await;
+    let empty = std::sync::Arc::new(
+        latchkey::webhooks::worker::Webhooks::new(app.services.store.clone(), app.services.settings.clone())
+            .expect("worker"),
+    );
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::time::timeout(Duration::from_secs(5), empty.run_until_stopped(stopped))
+        .await
+        .expect("a worker without endpoints returns at once");
+
+    let old = latchkey::time::now_ms() - 2 * 24 * 3600 * 1000;
+    app.execute_sql(&format!(
+        "update audit_event set created_at = {old} where identity_id in \
+         (select identity_id from address where value = 'old@example.com')"
+    ))
+    .await;
+    let url = "http://127.0.0.1:9/hooks";
+    let mut settings = Settings::clone(&app.services.settings);
+    settings.webhooks = vec![hook(url, &[new_secret()], &["identity.created"])];
+    let store = &app.services.store;
+    let now = latchkey::time::now_ms();
+    store
+        .expire_webhook_deliveries(now, now - 24 * 3600 * 1000)
+        .await
+        .expect("sweep");
+    let worker =
+        latchkey::webhooks::worker::Webhooks::new(store.clone(), std::sync::Arc::new(settings)).expect("worker");
+    worker.dispatch().await.expect("dispatch");
+    let queued = store
+        .webhook_queue_depth(&latchkey::webhooks::key(url))
+        .await
+        .expect("depth");
+    assert_eq!(queued, 1, "the recent event, not the old one");
 }
 
 /// During a rolling deploy two instances may hold different endpoints: an
@@ -453,4 +553,30 @@ async fn two_instances_never_deliver_one_event_twice() {
     }
     assert_eq!(seen.len(), 40);
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+}
+
+/// `login.locked` once, from the failure that starts the lock: neither
+/// from each failure before it nor from each attempt refused while it holds.
+#[tokio::test]
+async fn login_locked_is_raised_once_per_streak() {
+    let secret = new_secret();
+    let receiver = Receiver::start(0, vec![secret.clone()]).await;
+    let url = receiver.url.clone();
+    let app = spawn_app_with(move |s| {
+        quick(s);
+        s.webhooks = vec![hook(&url, &[secret], &["login.locked"])];
+    })
+    .await;
+    app.create_identity("locked@example.com", Some(PASSWORD), true).await;
+    for _ in 0..8 {
+        let status = app
+            .login("locked@example.com", "not the password at all")
+            .await
+            .status();
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    let locked = receiver.wait_until("login.locked", |r| !r.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
+    assert_eq!(locked[0].body["type"], "login.locked");
 }

@@ -964,17 +964,23 @@ impl Store for SqliteStore {
 
     async fn finish_webhook_delivery(
         &self,
-        delivery_id: &str,
-        attempts: i64,
+        claimed: &WebhookDeliveryRecord,
         attempt: &WebhookAttempt,
         now: i64,
     ) -> anyhow::Result<bool> {
-        let (id, attempt) = (delivery_id.to_owned(), attempt.clone());
+        let (id, attempts, lease) = (
+            claimed.webhook_delivery_id.clone(),
+            claimed.attempts,
+            claimed.lease_until,
+        );
+        let attempt = attempt.clone();
         Ok(self
             .writer
             .write(move |c| {
                 let changed = match &attempt {
-                    WebhookAttempt::Sent { status } => execute(c, FINISH_WEBHOOK_SENT, &[&id, &now, status, &attempts]),
+                    WebhookAttempt::Sent { status } => {
+                        execute(c, FINISH_WEBHOOK_SENT, &[&id, &now, status, &attempts, &lease])
+                    }
                     WebhookAttempt::Retry {
                         next_attempt_at,
                         error,
@@ -982,10 +988,10 @@ impl Store for SqliteStore {
                     } => execute(
                         c,
                         FINISH_WEBHOOK_RETRY,
-                        &[&id, next_attempt_at, error, status, &attempts],
+                        &[&id, next_attempt_at, error, status, &attempts, &lease],
                     ),
                     WebhookAttempt::Failed { error, status } => {
-                        execute(c, FINISH_WEBHOOK_FAILED, &[&id, error, status, &attempts])
+                        execute(c, FINISH_WEBHOOK_FAILED, &[&id, error, status, &attempts, &lease])
                     }
                 }
                 .or_fail("recording a webhook delivery")?;
@@ -994,11 +1000,12 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn expire_webhook_deliveries(&self, now: i64) -> anyhow::Result<u64> {
+    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<u64> {
         Ok(self
             .writer
             .write(move |c| {
                 let expired = execute(c, EXPIRE_WEBHOOK_DELIVERIES, &[&now]).or_fail("expiring webhook deliveries")?;
+                execute(c, SKIP_STALE_EVENTS, &[&stale_before]).or_fail("skipping stale events")?;
                 Ok(expired as u64)
             })
             .await?)
@@ -1050,6 +1057,18 @@ impl Store for SqliteStore {
                 };
                 execute(c, ENABLE_WEBHOOK_ENDPOINT, &[&endpoint]).or_fail("enabling a webhook endpoint")?;
                 Ok(true)
+            })
+            .await?)
+    }
+
+    async fn replay_all_webhook_deliveries(&self, now: i64, give_up_at: i64) -> anyhow::Result<u64> {
+        Ok(self
+            .writer
+            .write(move |c| {
+                let replayed = execute(c, REPLAY_ALL_WEBHOOK_DELIVERIES, &[&now, &give_up_at])
+                    .or_fail("replaying webhook deliveries")?;
+                execute(c, ENABLE_ALL_WEBHOOK_ENDPOINTS, &[]).or_fail("enabling webhook endpoints")?;
+                Ok(replayed as u64)
             })
             .await?)
     }
@@ -1108,6 +1127,7 @@ impl Store for SqliteStore {
         };
         if audit_before > 0 {
             purged.audit_events = self.drain(PURGE_AUDIT, audit_before, now).await?;
+            purged.webhook_deliveries += self.drain(PURGE_UNSENT_WEBHOOKS, audit_before, now).await?;
         }
         Ok(purged)
     }
