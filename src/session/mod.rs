@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
 use crate::secrets::Purpose;
 use crate::services::{Client, Services};
-use crate::store::{LoginLockPolicy, LoginReservation, SessionRecord};
+use crate::store::{LoginLockPolicy, LoginReservation, SessionLookup, SessionRecord};
 use crate::time::{ms, now_ms};
 
 /// Claims of a session JWT.
@@ -216,23 +216,30 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
     })
 }
 
-async fn active_by_token(services: &Services, raw: &str) -> Result<SessionRecord> {
+/// The active session a session token stands for, with its identity, in one read.
+async fn active_by_token(services: &Services, raw: &str) -> Result<(SessionRecord, Identity)> {
     let token = SecretToken::parse(raw).ok_or(Error::Unauthorized)?;
     let hash = services
         .secret
         .keyed_hash(Purpose::SessionToken, &[token.expose().as_bytes()]);
-    services
+    active(services, SessionLookup::TokenHash(&hash), None).await
+}
+
+/// The session `lookup` finds, if active (and, for a JWT, of the identity it names), with its identity.
+async fn active(services: &Services, lookup: SessionLookup<'_>, of: Option<&str>) -> Result<(SessionRecord, Identity)> {
+    let (session, record, addresses) = services
         .store
-        .session_by_token_hash(&hash)
+        .session_with_identity(lookup)
         .await?
-        .filter(|s| s.is_active(now_ms()))
-        .ok_or(Error::Unauthorized)
+        .filter(|(s, _, _)| s.is_active(now_ms()) && of.is_none_or(|sub| s.identity_id == sub))
+        .ok_or(Error::Unauthorized)?;
+    Ok((session, Identity { record, addresses }))
 }
 
 /// The active session a credential stands for, with its identity.
 pub async fn current(services: &Services, credential: Credential) -> Result<(SessionRecord, Identity)> {
-    let session = match credential {
-        Credential::Token(raw) => active_by_token(services, &raw).await?,
+    match credential {
+        Credential::Token(raw) => active_by_token(services, &raw).await,
         Credential::Jwt(jwt) => {
             let claims: SessionClaims = services
                 .keys
@@ -241,26 +248,14 @@ pub async fn current(services: &Services, credential: Credential) -> Result<(Ses
             if claims.token_use != "session" {
                 return Err(Error::Unauthorized);
             }
-            services
-                .store
-                .session(&claims.sid)
-                .await?
-                .filter(|s| s.is_active(now_ms()) && s.identity_id == claims.sub)
-                .ok_or(Error::Unauthorized)?
+            active(services, SessionLookup::Id(&claims.sid), Some(&claims.sub)).await
         }
-    };
-    let identity = identity::load(services, &session.identity_id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    Ok((session, identity))
+    }
 }
 
 /// A fresh JWT for an active session; the session token stays the same.
 pub async fn refresh(services: &Services, raw_token: &str) -> Result<IssuedSession> {
-    let session = active_by_token(services, raw_token).await?;
-    let identity = identity::load(services, &session.identity_id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let (session, identity) = active_by_token(services, raw_token).await?;
     let jwt = sign_jwt(services, &session)?;
     let token = SecretToken::parse(raw_token).ok_or(Error::Unauthorized)?;
     Ok(IssuedSession {
@@ -282,7 +277,7 @@ pub async fn clear_login_throttle(services: &Services, identity: &Identity) -> R
 }
 
 pub async fn logout(services: &Services, raw_token: &str, client: &Client) -> Result<()> {
-    let session = active_by_token(services, raw_token).await?;
+    let (session, _) = active_by_token(services, raw_token).await?;
     services.store.revoke_session(&session.session_id, now_ms()).await?;
     let event = audit::event(
         Kind::Logout,

@@ -24,6 +24,16 @@ pub type DynStore = Arc<dyn Store>;
 /// The row that stands in for "no such account" (created by the first migration).
 pub const PLACEHOLDER_IDENTITY_ID: &str = "00000000-0000-0000-0000-000000000000";
 
+/// How a session is looked up: by its token's keyed hash, or by its id (a JWT's `sid`).
+#[derive(Debug, Clone, Copy)]
+pub enum SessionLookup<'a> {
+    TokenHash(&'a str),
+    Id(&'a str),
+}
+
+/// A session with its identity and the identity's addresses.
+pub type SessionWithIdentity = (SessionRecord, IdentityRecord, Vec<AddressRecord>);
+
 /// How a login is looked up.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginLookup<'a> {
@@ -185,6 +195,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> anyhow::Result<bool>;
     async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>>;
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>>;
+    /// A session and its identity with addresses (a session check), in one
+    /// read where the backend can; `None` when either is missing.
+    async fn session_with_identity(&self, lookup: SessionLookup<'_>) -> anyhow::Result<Option<SessionWithIdentity>> {
+        let session = match lookup {
+            SessionLookup::TokenHash(hash) => self.session_by_token_hash(hash).await?,
+            SessionLookup::Id(id) => self.session(id).await?,
+        };
+        let Some(session) = session else { return Ok(None) };
+        let found = self.identity_with_addresses(&session.identity_id).await?;
+        Ok(found.map(|(identity, addresses)| (session, identity, addresses)))
+    }
     async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool>;
     async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64>;
 

@@ -773,6 +773,23 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn session_with_identity(&self, lookup: SessionLookup<'_>) -> anyhow::Result<Option<SessionWithIdentity>> {
+        self.readers.read("reading a session with its identity", |c| {
+            let session = match lookup {
+                SessionLookup::TokenHash(hash) => optional(c, SESSION_BY_TOKEN, &[&hash], SessionRecord::from_row)?,
+                SessionLookup::Id(id) => optional(c, SESSION, &[&id], SessionRecord::from_row)?,
+            };
+            let Some(session) = session else { return Ok(None) };
+            let rows = all(
+                c,
+                IDENTITY_WITH_ADDRESSES,
+                &[&session.identity_id, &PLACEHOLDER_IDENTITY_ID],
+                IdentityAddressRow::from_row,
+            )?;
+            Ok(IdentityAddressRow::collect(rows).map(|(identity, addresses)| (session, identity, addresses)))
+        })
+    }
+
     async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool> {
         let id = session_id.to_owned();
         Ok(self
