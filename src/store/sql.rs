@@ -225,7 +225,9 @@ pub const INSERT_WEBHOOK_DELIVERY: &str = "insert into webhook_delivery (webhook
        event_type, payload, status, attempts, next_attempt_at, lease_until, give_up_at, last_error, last_status, \
        created_at, sent_at) values ($1, $2, $3, $4, $5, \
        case when exists (select 1 from webhook_endpoint where endpoint = $2) then 'disabled' else 'pending' end, \
-       0, $6, null, $7, null, null, $8, null) \
+       0, $6, null, $7, \
+       case when exists (select 1 from webhook_endpoint where endpoint = $2) then 'the endpoint is disabled' end, \
+       null, $8, null) \
      on conflict (webhook_delivery_id) do nothing";
 /// The finishes hold the claim they were sent under (`attempts` and
 /// `lease_until` as the claim set them): a sender whose lease ran out, and
@@ -257,8 +259,8 @@ pub const DISABLE_WEBHOOK_ENDPOINT: &str = "insert into webhook_endpoint (endpoi
 /// Every pending delivery of a disabled endpoint, the one being sent
 /// included; leases are kept, so a 2xx that another instance was receiving
 /// meanwhile is still recorded as sent.
-pub const DISABLE_WEBHOOK_DELIVERIES: &str =
-    "update webhook_delivery set status = 'disabled' where endpoint = $1 and status = 'pending'";
+pub const DISABLE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'disabled', \
+       last_error = 'the endpoint answered 410 Gone' where endpoint = $1 and status = 'pending'";
 pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "select * from webhook_endpoint order by endpoint";
 pub const FAILED_WEBHOOK_DELIVERIES: &str = "select * from webhook_delivery where status in ('failed', 'disabled') \
      order by created_at desc, webhook_delivery_id limit $1";

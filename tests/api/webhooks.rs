@@ -197,6 +197,9 @@ async fn retry_after_is_honoured_and_410_disables_the_endpoint_until_a_replay() 
     let failed = app.services.store.failed_webhook_deliveries(10).await.expect("failed");
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(failed.iter().all(|f| f.status == "disabled"), "{failed:?}");
+    let errors: Vec<_> = failed.iter().filter_map(|f| f.last_error.as_deref()).collect();
+    assert!(errors.contains(&"the endpoint answered 410 Gone"), "{failed:?}");
+    assert!(errors.contains(&"the endpoint is disabled"), "{failed:?}");
     let gone = failed
         .iter()
         .find(|f| f.event_id == receiver.received()[2].id)
