@@ -279,7 +279,6 @@ pub trait Store: Send + Sync + 'static {
         endpoint: &WebhookEndpointRecord,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<bool>;
-    async fn disabled_webhook_endpoints(&self) -> anyhow::Result<Vec<WebhookEndpointRecord>>;
     /// Failed and disabled deliveries, newest first.
     async fn failed_webhook_deliveries(&self, limit: i64) -> anyhow::Result<Vec<WebhookDeliveryRecord>>;
     /// Queues a failed or disabled delivery again and enables its endpoint;

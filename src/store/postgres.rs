@@ -1193,13 +1193,6 @@ impl Store for PostgresStore {
         Ok(disabled > 0)
     }
 
-    async fn disabled_webhook_endpoints(&self) -> anyhow::Result<Vec<WebhookEndpointRecord>> {
-        sqlx::query_as(WEBHOOK_ENDPOINTS_DISABLED)
-            .fetch_all(&self.readers)
-            .await
-            .context("reading disabled webhook endpoints")
-    }
-
     async fn failed_webhook_deliveries(&self, limit: i64) -> anyhow::Result<Vec<WebhookDeliveryRecord>> {
         sqlx::query_as(FAILED_WEBHOOK_DELIVERIES)
             .bind(limit)

@@ -458,7 +458,7 @@ pub enum WebhookAttempt {
 }
 
 /// An endpoint disabled by a 410 answer.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct WebhookEndpointRecord {
     /// The endpoint's key.
     pub endpoint: String,

@@ -261,7 +261,6 @@ pub const DISABLE_WEBHOOK_ENDPOINT: &str = "insert into webhook_endpoint (endpoi
 /// meanwhile is still recorded as sent.
 pub const DISABLE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'disabled', \
        last_error = 'the endpoint answered 410 Gone' where endpoint = $1 and status = 'pending'";
-pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "select * from webhook_endpoint order by endpoint";
 pub const FAILED_WEBHOOK_DELIVERIES: &str = "select * from webhook_delivery where status in ('failed', 'disabled') \
      order by created_at desc, webhook_delivery_id limit $1";
 /// Queues a failed or disabled delivery again, with a fresh day to succeed in.

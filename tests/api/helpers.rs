@@ -209,6 +209,18 @@ impl TestApp {
         self.admin_call(reqwest::Method::GET, path).await
     }
 
+    /// A GET on the admin listener (no token), as text (`/metrics`).
+    pub async fn admin_text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.admin_address))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// A request without a body on the admin listener (no token), as JSON.
     pub async fn admin_call(&self, method: reqwest::Method, path: &str) -> Value {
         let response = self

@@ -122,15 +122,7 @@ async fn every_format_logs_in_once_and_is_then_stored_as_argon2id() {
         );
         assert_eq!(app.login(&login, &format!("{password}!")).await.status(), 401);
     }
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin_address))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.admin_text("/metrics").await;
     assert!(
         metrics.contains("latchkey_password_hashes{algorithm=\"bcrypt\"}"),
         "{metrics}"

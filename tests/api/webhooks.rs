@@ -179,15 +179,7 @@ async fn retry_after_is_honoured_and_410_disables_the_endpoint_until_a_replay() 
     assert_eq!(disabled.len(), 1, "{audit}");
     // Named by host and key: the URL's path may hold a credential.
     assert!(!disabled[0].to_string().contains("/hooks"), "{audit}");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin_address))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.admin_text("/metrics").await;
     let labelled: Vec<_> = metrics.lines().filter(|l| l.contains("latchkey_webhook")).collect();
     assert!(
         !labelled.is_empty() && labelled.iter().all(|l| !l.contains("/hooks")),

@@ -208,7 +208,6 @@ from_row! {
         webhook_delivery_id, endpoint, event_id, event_type, payload, status, attempts, next_attempt_at,
         lease_until, give_up_at, last_error, last_status, created_at, sent_at,
     }
-    WebhookEndpointRecord { endpoint, disabled_at, reason }
     RefreshTokenRecord {
         refresh_token_id, family_id, session_id, identity_id, token_hash, expires_at, spent_at,
         revoked_at, created_at,

@@ -1049,12 +1049,6 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn disabled_webhook_endpoints(&self) -> anyhow::Result<Vec<WebhookEndpointRecord>> {
-        self.readers.read("reading disabled webhook endpoints", |c| {
-            all(c, WEBHOOK_ENDPOINTS_DISABLED, &[], WebhookEndpointRecord::from_row)
-        })
-    }
-
     async fn failed_webhook_deliveries(&self, limit: i64) -> anyhow::Result<Vec<WebhookDeliveryRecord>> {
         self.readers.read("reading failed webhook deliveries", |c| {
             all(c, FAILED_WEBHOOK_DELIVERIES, &[&limit], WebhookDeliveryRecord::from_row)
