@@ -130,7 +130,7 @@ async fn a_server_killed_before_a_webhook_was_delivered_delivers_it_after_a_rest
     std::fs::write(
         dir.path().join("latchkey.toml"),
         format!(
-            "[courier]\nwebhook_backoff = \"100ms\"\n\n[[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hooks\"\n\
+            "[courier]\nwebhook_backoff = \"5s\"\n\n[[webhooks]]\nurl = \"http://127.0.0.1:{hook_port}/hooks\"\n\
              secret = \"{secret}\"\nevents = [\"identity.created\"]\n"
         ),
     )
@@ -160,8 +160,20 @@ async fn a_server_killed_before_a_webhook_was_delivered_delivers_it_after_a_rest
         .await
         .expect("created");
     assert_eq!(created.status(), 201);
-    // The receiver is down: the delivery is retried, then the server dies.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The receiver is down: the first attempt fails and its claim is let go
+    // (a claim held by a killed server would wait out its lease, minutes),
+    // then the server dies before the retry, due 5 s later.
+    let failed_once = "select count(*) from webhook_delivery where attempts >= 1 and lease_until is null";
+    for _ in 0..400 {
+        if crate::helpers::count_rows(&database_url, failed_once).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        crate::helpers::count_rows(&database_url, failed_once).await > 0,
+        "the first attempt never failed"
+    );
     server.kill().expect("kill -9");
     let _ = server.wait();
 

@@ -357,6 +357,28 @@ impl TestApp {
     }
 }
 
+/// The number of rows a `select count(*) …` finds in `database_url`, read
+/// behind the server's back (to wait for a state no response shows).
+pub async fn count_rows(database_url: &str, sql: &str) -> i64 {
+    match super::BACKEND {
+        Backend::Sqlite => {
+            let path = database_url.trim_start_matches("sqlite://");
+            let conn = rusqlite::Connection::open(path).expect("open db");
+            conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+            conn.query_row(sql, [], |row| row.get(0)).expect("count")
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(database_url).await.expect("open db");
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+            pool.close().await;
+            count
+        }
+    }
+}
+
 impl TestApp {
     /// Runs one statement on this app's database, behind the server's back
     /// (to put seeded rows into a state, as an earlier request would have).
