@@ -10,6 +10,8 @@
 //! of the group is retried in a transaction of its own.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use anyhow::Context;
 use rusqlite::Connection;
@@ -73,16 +75,18 @@ impl Writer {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let wal_frames = Arc::new(AtomicI64::new(0));
+        let seen = wal_frames.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                run(conn, queue);
+                run(conn, queue, &wal_frames);
                 drop(stop);
             })
             .context("starting the SQLite writer thread")?;
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint(checkpoints, stopped))
+            .spawn(move || checkpoint(checkpoints, stopped, &seen))
             .context("starting the SQLite checkpoint thread")?;
         Ok(Self { jobs })
     }
@@ -111,16 +115,22 @@ impl Writer {
     }
 }
 
-/// How often the writer makes the WAL start over from its beginning.
-const RESTART_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// The WAL length (in frames, 4 KiB pages: 64 MiB) at which the writer
+/// makes it start over from its beginning. A restart stalls every write
+/// for two fsyncs and the frames the checkpointer has not copied yet, so
+/// it is made by size, not by the clock: under a light load the WAL starts
+/// over by itself once the checkpointer has caught up, and under a flood
+/// the writer tries again at each group until readers let it (a restart
+/// every 250 ms, refused while readers held the WAL, let it grow to 355 MB
+/// in a 13 s flood; BENCHMARKS.md, 2026-12-05).
+const RESTART_FRAMES: i64 = 16_384;
 
-fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wal_frames: &AtomicI64) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
-    let mut restarted = std::time::Instant::now();
     while let Some(first) = queue.blocking_recv() {
-        if restarted.elapsed() >= RESTART_EVERY {
-            restart_wal(&conn);
-            restarted = std::time::Instant::now();
+        if wal_frames.load(Ordering::Relaxed) >= RESTART_FRAMES && restart_wal(&conn) {
+            // Until the checkpointer looks again: at worst one more restart, which finds nothing to copy.
+            wal_frames.store(0, Ordering::Relaxed);
         }
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -171,9 +181,15 @@ fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<()> {
 /// the checkpointer has not and waits for readers to leave the WAL (they
 /// take microseconds), so the next commit writes from the WAL's beginning
 /// over blocks the file already has.
-fn restart_wal(conn: &Connection) {
-    if let Err(e) = conn.query_row("pragma wal_checkpoint(restart)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "WAL restart failed");
+/// True when it was made (no reader kept the WAL past the busy timeout).
+fn restart_wal(conn: &Connection) -> bool {
+    // One row: busy, frames in the WAL, frames copied.
+    match conn.query_row("pragma wal_checkpoint(restart)", [], |row| row.get::<_, i64>(0)) {
+        Ok(busy) => busy == 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL restart failed");
+            false
+        }
     }
 }
 
@@ -181,12 +197,14 @@ fn restart_wal(conn: &Connection) {
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A passive checkpoint every `CHECKPOINT_EVERY` until the writer stops: it
-/// waits for no one, and once readers have moved past the frames it
-/// copied, the writer starts the WAL over from its beginning.
-fn checkpoint(conn: Connection, stopped: std::sync::mpsc::Receiver<()>) {
+/// waits for no one, and tells the writer how long the WAL has grown
+/// (`wal_frames`), so it starts the WAL over once it is long.
+fn checkpoint(conn: Connection, stopped: std::sync::mpsc::Receiver<()>, wal_frames: &AtomicI64) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        // One row: busy, frames in the WAL, frames copied.
+        match conn.query_row("pragma wal_checkpoint(passive)", [], |row| row.get::<_, i64>(1)) {
+            Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
 }
