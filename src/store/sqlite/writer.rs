@@ -120,16 +120,20 @@ impl Writer {
 /// for two fsyncs and the frames the checkpointer has not copied yet, so
 /// it is made by size, not by the clock: under a light load the WAL starts
 /// over by itself once the checkpointer has caught up, and under a flood
-/// the writer tries again at each group until readers let it (a restart
-/// every 250 ms, refused while readers held the WAL, let it grow to 355 MB
-/// in a 13 s flood; BENCHMARKS.md, 2026-12-05).
+/// the writer tries again at each look of the checkpointer (a timed
+/// restart every 250 ms let it grow to 355 MB in a 13 s flood;
+/// BENCHMARKS.md, 2026-12-05).
 const RESTART_FRAMES: i64 = 16_384;
 
 fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wal_frames: &AtomicI64) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
-        if wal_frames.load(Ordering::Relaxed) >= RESTART_FRAMES && restart_wal(&conn) {
-            // Until the checkpointer looks again: at worst one more restart, which finds nothing to copy.
+        if wal_frames.load(Ordering::Relaxed) >= RESTART_FRAMES {
+            // A restart waits for readers (up to the busy timeout): one
+            // attempt per look of the checkpointer, never one per group.
+            if !restart_wal(&conn) {
+                tracing::debug!("WAL restart postponed: a reader kept the WAL");
+            }
             wal_frames.store(0, Ordering::Relaxed);
         }
         group.push(first);
