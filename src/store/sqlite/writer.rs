@@ -185,6 +185,7 @@ fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<()> {
 /// the checkpointer has not and waits for readers to leave the WAL (they
 /// take microseconds), so the next commit writes from the WAL's beginning
 /// over blocks the file already has.
+///
 /// True when it was made (no reader kept the WAL past the busy timeout).
 fn restart_wal(conn: &Connection) -> bool {
     // One row: busy, frames in the WAL, frames copied.
