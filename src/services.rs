@@ -37,6 +37,8 @@ pub struct Handles {
     pub hasher: PasswordHasher,
     pub keys: KeyRing,
     pub courier: CourierHandle,
+    /// Which import the password hash census has seen.
+    pub census: crate::identity::census::Covered,
     /// Recent request latencies, for the diagnostics API.
     pub latency: crate::observe::LatencyLog,
 }

@@ -75,6 +75,7 @@ pub async fn build_services(settings: Settings) -> anyhow::Result<Services> {
         hasher,
         keys,
         courier,
+        census: Default::default(),
         latency: crate::observe::LatencyLog::default(),
     }))
 }

@@ -3,7 +3,11 @@
 //! Argon2id has come) and the hasher's failure floor — the time the slowest
 //! kind of stored hash takes to check, so that a wrong password for an
 //! imported bcrypt account costs what an unknown login costs. `serve` takes
-//! it at start, every `INTERVAL`, and after an import through the admin API.
+//! it at start and every `INTERVAL`; and every password check first looks
+//! whether an import (by this server, another instance or the CLI) wrote
+//! identities since the census it has, and takes a new one before it checks
+//! anything (`cover_imports`), so no imported hash is ever checked under a
+//! floor that was set without it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -12,9 +16,25 @@ use super::legacy::LegacyHash;
 use super::password_hasher::current_prefix;
 use crate::error::Result;
 use crate::services::Services;
+use crate::store::HASHES_IMPORTED_SETTING;
 
-/// How often `serve` takes the census (an import by the CLI shows within this).
+/// How often `serve` takes the census (the gauge follows rehashes at login within this).
 pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// Which import the current census has seen (the value of
+/// `HASHES_IMPORTED_SETTING` read before its hashes were).
+#[derive(Debug, Default)]
+pub struct Covered(std::sync::Mutex<Option<String>>);
+
+impl Covered {
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, mark: Option<String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = mark;
+    }
+}
 
 /// Every label the gauge has, so one that drops to zero is shown as zero.
 const ALGORITHMS: [&str; 15] = [
@@ -57,6 +77,32 @@ fn with_margin(slowest: Duration) -> Duration {
 /// be read, the floor becomes `FLOOR_WITHOUT_CENSUS` unless it is higher.
 pub async fn take(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
     let _one = TAKING.lock().await;
+    take_alone(services).await
+}
+
+/// Takes the census first if an import wrote identities since the last one.
+/// Called before every password check, known account or not (so the wait,
+/// once after an import, says nothing about the account), and after the
+/// account was read: an imported account that read saw has its import's
+/// mark visible here too.
+pub async fn cover_imports(services: &Services) -> Result<()> {
+    let mark = services.store.stored_setting(HASHES_IMPORTED_SETTING).await?;
+    if mark.is_none() || mark == services.census.get() {
+        return Ok(());
+    }
+    let _one = TAKING.lock().await;
+    if mark == services.census.get() {
+        return Ok(()); // another check took it meanwhile
+    }
+    if let Err(e) = take_alone(services).await {
+        // The floor is up at `FLOOR_WITHOUT_CENSUS`: the check may go on.
+        tracing::error!(error = %e, "taking the password hash census after an import failed");
+    }
+    Ok(())
+}
+
+async fn take_alone(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
+    let mark = services.store.stored_setting(HASHES_IMPORTED_SETTING).await?;
     let current_like = format!("{}%", current_prefix());
     let census = match services.store.password_hash_census(&current_like).await {
         Ok(census) => census,
@@ -98,5 +144,6 @@ pub async fn take(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
         with_margin(slowest)
     };
     hasher.set_failure_floor(floor);
+    services.census.set(mark);
     Ok(counts)
 }

@@ -1,6 +1,6 @@
 //! Operator changes to an existing identity (admin API and CLI alike): its
 //! username, roles and password, its addresses and whether they are verified,
-//! and its deletion. Every change is audited.
+//! and its deletion. Every change is audited in the transaction that makes it.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -116,26 +116,23 @@ pub async fn update(
             .map_err(anyhow::Error::from)?,
         password_hash,
     };
-    let now = now_ms();
-    if !services.store.update_identity(identity_id, &changes, now).await? {
-        return Err(Error::NotFound);
-    }
     let detail = json!({
         "username": changes.username.is_some(),
         "roles": update.roles,
         "password": changes.password_hash.is_some(),
     });
-    let event = audit::event(Kind::IdentityUpdated, Some(identity_id), client, detail);
-    services.store.insert_audit_event(&event).await?;
+    let mut events = vec![audit::event(Kind::IdentityUpdated, Some(identity_id), client, detail)];
     if changes.password_hash.is_some() {
-        // The store revoked them with the password change.
-        let event = audit::event(
-            Kind::SessionsRevoked,
-            Some(identity_id),
-            client,
-            json!({"reason": "password_changed"}),
-        );
-        services.store.insert_audit_event(&event).await?;
+        // The store revokes them with the password change.
+        let detail = json!({"reason": "password_changed"});
+        events.push(audit::event(Kind::SessionsRevoked, Some(identity_id), client, detail));
+    }
+    if !services
+        .store
+        .update_identity(identity_id, &changes, now_ms(), &events)
+        .await?
+    {
+        return Err(Error::NotFound);
     }
     existing(services, identity_id).await
 }
@@ -159,10 +156,9 @@ pub async fn add_address(
         verified,
         created_at: now,
     };
-    services.store.insert_address(&record).await?;
     let detail = json!({"kind": record.kind, "verified": verified});
     let event = audit::event(Kind::AddressAdded, Some(identity_id), client, detail);
-    services.store.insert_audit_event(&event).await?;
+    services.store.insert_address(&record, &event).await?;
     existing(services, identity_id).await
 }
 
@@ -174,39 +170,33 @@ pub async fn set_verified(
     verified: bool,
     client: &Client,
 ) -> Result<Identity> {
+    let detail = json!({"kind": address.kind().as_str(), "verified": verified});
+    let event = audit::event(Kind::AddressVerified, Some(identity_id), client, detail);
     let changed = services
         .store
-        .set_address_verified(identity_id, address.kind(), address.value(), verified)
+        .set_address_verified(identity_id, address.kind(), address.value(), verified, &event)
         .await?;
     if !changed {
         return Err(Error::NotFound);
     }
-    let detail = json!({"kind": address.kind().as_str(), "verified": verified});
-    let event = audit::event(Kind::AddressVerified, Some(identity_id), client, detail);
-    services.store.insert_audit_event(&event).await?;
     existing(services, identity_id).await
 }
 
 /// Revokes every session of an identity; how many were live.
 pub async fn revoke_sessions(services: &Services, identity_id: &str, client: &Client) -> Result<u64> {
     existing(services, identity_id).await?;
-    let revoked = services.store.revoke_identity_sessions(identity_id, now_ms()).await?;
-    let event = audit::event(
-        Kind::SessionsRevoked,
-        Some(identity_id),
-        client,
-        json!({"revoked": revoked}),
-    );
-    services.store.insert_audit_event(&event).await?;
-    Ok(revoked)
+    let event = audit::event(Kind::SessionsRevoked, Some(identity_id), client, json!({}));
+    Ok(services
+        .store
+        .revoke_identity_sessions(identity_id, now_ms(), &event)
+        .await?)
 }
 
 /// Deletes an identity with its addresses, sessions and flows.
 pub async fn delete(services: &Services, identity_id: &str, client: &Client) -> Result<()> {
-    if !services.store.delete_identity(identity_id).await? {
+    let event = audit::event(Kind::IdentityDeleted, Some(identity_id), client, json!({}));
+    if !services.store.delete_identity(identity_id, &event).await? {
         return Err(Error::NotFound);
     }
-    let event = audit::event(Kind::IdentityDeleted, Some(identity_id), client, json!({}));
-    services.store.insert_audit_event(&event).await?;
     Ok(())
 }

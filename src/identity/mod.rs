@@ -169,14 +169,13 @@ pub async fn create_as(services: &Services, new: NewIdentity, client: &crate::se
             .map_err(Error::PasswordPolicy)?;
         record.password_hash = Some(services.hasher.hash(SecretString::from(checked.expose())).await?);
     }
-    services.store.create_identity(&record, &addresses).await?;
     let event = crate::audit::event(
         crate::audit::Kind::IdentityCreated,
         Some(&identity_id),
         client,
         serde_json::json!({}),
     );
-    services.store.insert_audit_event(&event).await?;
+    services.store.create_identity(&record, &addresses, &event).await?;
     Ok(Identity { record, addresses })
 }
 
@@ -235,6 +234,7 @@ pub async fn verify_password(
     password: SecretString,
     may_succeed: bool,
 ) -> Result<PasswordCheck> {
+    census::cover_imports(services).await?;
     let normalised = SecretString::from(crate::domain::normalise_password(password.expose_secret()));
     let stored = identity.and_then(|i| i.record.password_hash.clone());
     let candidate = match &stored {

@@ -507,13 +507,6 @@ async fn check_code(
         return Ok(());
     }
     let locked = out_of_attempts(services, &reserved);
-    if locked {
-        services.store.kill_flow(&flow.recovery_flow_id).await?;
-    }
-    metrics::counter!("latchkey_recovery_codes_failed_total", "channel" => flow.channel.clone()).increment(1);
-    if locked {
-        metrics::counter!("latchkey_recovery_flows_locked_total").increment(1);
-    }
     let kind = if locked {
         Kind::RecoveryFlowLocked
     } else {
@@ -521,7 +514,16 @@ async fn check_code(
     };
     let detail = json!({"flow_id": flow.recovery_flow_id, "attempts": reserved.code_attempts});
     let event = audit::event(kind, flow.account(), client, detail);
-    services.store.insert_audit_event(&event).await?;
+    if locked {
+        // The flow dies with its `recovery.locked` event, in one transaction.
+        services.store.kill_flow(&flow.recovery_flow_id, &event).await?;
+    } else {
+        services.store.insert_audit_event(&event).await?;
+    }
+    metrics::counter!("latchkey_recovery_codes_failed_total", "channel" => flow.channel.clone()).increment(1);
+    if locked {
+        metrics::counter!("latchkey_recovery_flows_locked_total").increment(1);
+    }
     Err(if locked {
         Error::TooManyAttempts
     } else {

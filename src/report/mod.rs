@@ -210,9 +210,7 @@ fn secured_notices(
 pub async fn unfreeze(services: &Services, identity_id: &str, client: &Client) -> Result<Identity> {
     identity::load(services, identity_id).await?.ok_or(Error::NotFound)?;
     let now = now_ms();
-    if services.store.unfreeze_identity(identity_id, now).await? {
-        let event = audit::event(Kind::AccountUnfrozen, Some(identity_id), client, json!({}));
-        services.store.insert_audit_event(&event).await?;
-    }
+    let event = audit::event(Kind::AccountUnfrozen, Some(identity_id), client, json!({}));
+    services.store.unfreeze_identity(identity_id, now, &event).await?;
     identity::load(services, identity_id).await?.ok_or(Error::NotFound)
 }

@@ -278,13 +278,15 @@ pub async fn clear_login_throttle(services: &Services, identity: &Identity) -> R
 
 pub async fn logout(services: &Services, raw_token: &str, client: &Client) -> Result<()> {
     let (session, _) = active_by_token(services, raw_token).await?;
-    services.store.revoke_session(&session.session_id, now_ms()).await?;
     let event = audit::event(
         Kind::Logout,
         Some(&session.identity_id),
         client,
         json!({"session_id": session.session_id}),
     );
-    services.store.insert_audit_event(&event).await?;
+    services
+        .store
+        .revoke_session(&session.session_id, now_ms(), &event)
+        .await?;
     Ok(())
 }

@@ -121,20 +121,24 @@ pub async fn revoke(services: &Services, raw: &str, client: &Client) -> Result<(
     let Some(found) = services.store.refresh_token_by_hash(&hash).await? else {
         return Ok(());
     };
-    services.store.revoke_refresh_family(&found.family_id, now_ms()).await?;
     let detail = json!({"family_id": found.family_id, "session_id": found.session_id});
     let event = audit::event(Kind::Logout, Some(&found.identity_id), client, detail);
-    services.store.insert_audit_event(&event).await?;
+    services
+        .store
+        .revoke_refresh_family(&found.family_id, now_ms(), &event)
+        .await?;
     Ok(())
 }
 
 async fn reuse(services: &Services, token: &RefreshTokenRecord, client: &Client) -> Error {
     let now = now_ms();
-    let revoked = services.store.revoke_refresh_family(&token.family_id, now).await;
     let detail = json!({"family_id": token.family_id, "session_id": token.session_id, "reason": "refresh_token_reuse"});
     let event = audit::event(Kind::SessionsRevoked, Some(&token.identity_id), client, detail);
-    let logged = services.store.insert_audit_event(&event).await;
-    match revoked.and(logged) {
+    match services
+        .store
+        .revoke_refresh_family(&token.family_id, now, &event)
+        .await
+    {
         Ok(()) => Error::Unauthorized,
         Err(e) => Error::Internal(e),
     }

@@ -24,6 +24,11 @@ pub type DynStore = Arc<dyn Store>;
 /// The row that stands in for "no such account" (created by the first migration).
 pub const PLACEHOLDER_IDENTITY_ID: &str = "00000000-0000-0000-0000-000000000000";
 
+/// The setting an import that wrote identities changes (to a new random
+/// value, in its transaction): how a running server learns that hashes it
+/// has not measured may now be checked (`identity::census`).
+pub const HASHES_IMPORTED_SETTING: &str = "password_hashes_imported";
+
 /// How a session is looked up: by its token's keyed hash, or by its id (a JWT's `sid`).
 #[derive(Debug, Clone, Copy)]
 pub enum SessionLookup<'a> {
@@ -91,7 +96,13 @@ pub trait Store: Send + Sync + 'static {
     /// Retires every active key but `keep`, publishing them until `published_until`.
     async fn retire_signing_keys_except(&self, keep: &str, now: i64, published_until: i64) -> anyhow::Result<()>;
 
-    async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()>;
+    /// Creates an identity with its addresses and its `identity.created` audit event.
+    async fn create_identity(
+        &self,
+        identity: &IdentityRecord,
+        addresses: &[AddressRecord],
+        audit: &AuditEventRecord,
+    ) -> StoreResult<()>;
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
     /// The identity a login names — or, when none does, the placeholder
     /// identity (`PLACEHOLDER_IDENTITY_ID`), read with the same query; with its addresses.
@@ -103,10 +114,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>>;
     async fn addresses(&self, identity_id: &str) -> anyhow::Result<Vec<AddressRecord>>;
     async fn list_identities(&self, limit: i64, offset: i64) -> anyhow::Result<Vec<IdentityRecord>>;
-    async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool>;
+    /// Deletes an identity with its addresses, sessions and flows, and
+    /// writes `audit`; false (and nothing written) when there is none.
+    async fn delete_identity(&self, identity_id: &str, audit: &AuditEventRecord) -> anyhow::Result<bool>;
     /// Writes imported identities, each whole or not at all (a savepoint
     /// each): one whose id, email, username or phone exists is skipped and
     /// named. With `commit` false everything is checked and rolled back.
+    /// A batch that wrote an identity changes `HASHES_IMPORTED_SETTING`.
     async fn import_identities(
         &self,
         items: &[ImportedIdentityRecord],
@@ -128,16 +142,25 @@ pub trait Store: Send + Sync + 'static {
     /// `Some(None)` username removes it); the rest stay as they are, so a
     /// concurrent password reset is never undone. A new password bumps the
     /// credential epoch and revokes every session in the same transaction.
-    /// False when there is no such identity.
-    async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool>;
-    async fn insert_address(&self, address: &AddressRecord) -> StoreResult<()>;
-    /// Marks one of an identity's addresses verified or not; false when it has no such address.
+    /// The `audit` events are written with the change. False (and nothing
+    /// written) when there is no such identity.
+    async fn update_identity(
+        &self,
+        identity_id: &str,
+        changes: &IdentityChanges,
+        now: i64,
+        audit: &[AuditEventRecord],
+    ) -> StoreResult<bool>;
+    async fn insert_address(&self, address: &AddressRecord, audit: &AuditEventRecord) -> StoreResult<()>;
+    /// Marks one of an identity's addresses verified or not, with `audit`;
+    /// false (and nothing written) when it has no such address.
     async fn set_address_verified(
         &self,
         identity_id: &str,
         kind: AddressKind,
         value: &str,
         verified: bool,
+        audit: &AuditEventRecord,
     ) -> anyhow::Result<bool>;
 
     /// Creates a flow and, for a real account, its outbox message, unless the
@@ -162,8 +185,8 @@ pub trait Store: Send + Sync + 'static {
         max_attempts: u32,
         now: i64,
     ) -> anyhow::Result<Option<RecoveryFlowRecord>>;
-    /// A flow whose attempts ran out: dead, code erased.
-    async fn kill_flow(&self, flow_id: &str) -> anyhow::Result<()>;
+    /// A flow whose attempts ran out: dead, code erased, with its audit event.
+    async fn kill_flow(&self, flow_id: &str, audit: &AuditEventRecord) -> anyhow::Result<()>;
     /// `sent` → `verified`, spending the code and rotating the cookie, only if
     /// the flow still holds `old_cookie_hash`. False if another request won.
     async fn mark_flow_verified(
@@ -181,8 +204,9 @@ pub trait Store: Send + Sync + 'static {
     /// Spends a "this wasn't me" link and secures the identity (see
     /// `SecuredIdentity`). `false` when the link was spent before.
     async fn secure_identity(&self, secure: &SecuredIdentity) -> anyhow::Result<bool>;
-    /// Lifts a freeze; `false` when the identity was not frozen.
-    async fn unfreeze_identity(&self, identity_id: &str, now: i64) -> anyhow::Result<bool>;
+    /// Lifts a freeze, with `audit`; `false` (and nothing written) when the
+    /// identity was not frozen.
+    async fn unfreeze_identity(&self, identity_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool>;
     async fn complete_recovery(&self, reset: &CompletedRecovery) -> anyhow::Result<bool>;
 
     /// Creates a session only if the identity's `credential_epoch` is still
@@ -206,8 +230,15 @@ pub trait Store: Send + Sync + 'static {
         let found = self.identity_with_addresses(&session.identity_id).await?;
         Ok(found.map(|(identity, addresses)| (session, identity, addresses)))
     }
-    async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool>;
-    async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64>;
+    /// Revokes a session and writes `audit`.
+    async fn revoke_session(&self, session_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool>;
+    /// Revokes every session of an identity and writes `audit`; how many were live.
+    async fn revoke_identity_sessions(
+        &self,
+        identity_id: &str,
+        now: i64,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<u64>;
 
     /// Reserves one password evaluation for a throttle key *before* Argon2
     /// runs, atomically: unless the key is locked, counts it as a failure (a
@@ -229,8 +260,9 @@ pub trait Store: Send + Sync + 'static {
     /// Spends an unspent, unrevoked token and stores its successor, atomically.
     /// False if it was already spent or revoked (a reuse).
     async fn rotate_refresh_token(&self, spent_id: &str, next: &RefreshTokenRecord, now: i64) -> anyhow::Result<bool>;
-    /// Reuse detected: revokes every token of the family and its session.
-    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> anyhow::Result<()>;
+    /// Revokes every token of the family and its session (a logout, or a
+    /// reuse detected), and writes `audit`.
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<()>;
 
     /// Leases up to `limit` due messages until `lease_until`, counting an attempt.
     async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>>;
@@ -294,6 +326,10 @@ pub trait Store: Send + Sync + 'static {
     /// and audit events from before `audit_before` (0: keep them all).
     async fn purge(&self, rows_before: i64, audit_before: i64, now: i64) -> anyhow::Result<Purged>;
 
+    /// An event that records no other write (a refused login, a wrong code,
+    /// a sent message). The event of a change is written by the method that
+    /// makes the change, in its transaction, so a crash never keeps one
+    /// without the other (the event is what webhooks are made from).
     async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()>;
     /// Newest first; optionally one identity's, optionally only since a time.
     async fn audit_events(

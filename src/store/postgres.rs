@@ -303,6 +303,15 @@ async fn import_batch(
         }
     }
     if commit {
+        if outcomes.iter().any(Option::is_none) {
+            sqlx::query(REPLACE_SETTING)
+                .bind(super::HASHES_IMPORTED_SETTING)
+                .bind(super::new_row_id())
+                .bind(crate::time::now_ms())
+                .execute(&mut *tx)
+                .await
+                .context("marking the import")?;
+        }
         tx.commit().await.context("committing an import batch")?;
     } else {
         tx.rollback().await.context("rolling back a dry run")?;
@@ -512,9 +521,15 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
+    async fn create_identity(
+        &self,
+        identity: &IdentityRecord,
+        addresses: &[AddressRecord],
+        audit: &AuditEventRecord,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         insert_identity(&mut tx, identity, addresses).await?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.context("committing identity")?;
         Ok(())
     }
@@ -608,7 +623,7 @@ impl Store for PostgresStore {
             .context("listing identities")
     }
 
-    async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool> {
+    async fn delete_identity(&self, identity_id: &str, audit: &AuditEventRecord) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let done = sqlx::query(DELETE_IDENTITY)
             .bind(identity_id)
@@ -616,13 +631,18 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("deleting identity")?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
         sqlx::query(DELETE_IDENTITY_FLOWS)
             .bind(identity_id)
             .execute(&mut *tx)
             .await
             .context("deleting the identity's recovery flows")?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.context("committing identity deletion")?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn update_password_hash(
@@ -643,7 +663,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool> {
+    async fn update_identity(
+        &self,
+        identity_id: &str,
+        changes: &IdentityChanges,
+        now: i64,
+        audit: &[AuditEventRecord],
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let done = sqlx::query(UPDATE_IDENTITY)
             .bind(identity_id)
@@ -656,6 +682,10 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(conflict_or("username", "updating identity"))?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
         if changes.password_hash.is_some() {
             // In the same transaction, so no session of the old password survives.
             sqlx::query(REVOKE_IDENTITY_SESSIONS)
@@ -665,11 +695,15 @@ impl Store for PostgresStore {
                 .await
                 .context("revoking sessions")?;
         }
+        for event in audit {
+            insert_audit(&mut *tx, event).await?;
+        }
         tx.commit().await.context("committing identity update")?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
-    async fn insert_address(&self, a: &AddressRecord) -> StoreResult<()> {
+    async fn insert_address(&self, a: &AddressRecord, audit: &AuditEventRecord) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
         sqlx::query(INSERT_ADDRESS)
             .bind(&a.address_id)
             .bind(&a.identity_id)
@@ -677,9 +711,11 @@ impl Store for PostgresStore {
             .bind(&a.value)
             .bind(a.verified)
             .bind(a.created_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(conflict_or("address", "inserting address"))?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing address")?;
         Ok(())
     }
 
@@ -689,16 +725,24 @@ impl Store for PostgresStore {
         kind: AddressKind,
         value: &str,
         verified: bool,
+        audit: &AuditEventRecord,
     ) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let done = sqlx::query(SET_ADDRESS_VERIFIED)
             .bind(identity_id)
             .bind(kind.as_str())
             .bind(value)
             .bind(verified)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("marking address verification")?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing address verification")?;
+        Ok(true)
     }
 
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
@@ -752,12 +796,15 @@ impl Store for PostgresStore {
             .context("reserving a code attempt")
     }
 
-    async fn kill_flow(&self, flow_id: &str) -> anyhow::Result<()> {
+    async fn kill_flow(&self, flow_id: &str, audit: &AuditEventRecord) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
         sqlx::query(KILL_FLOW)
             .bind(flow_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("killing flow")?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing the flow's end")?;
         Ok(())
     }
 
@@ -842,14 +889,21 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn unfreeze_identity(&self, identity_id: &str, now: i64) -> anyhow::Result<bool> {
+    async fn unfreeze_identity(&self, identity_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let done = sqlx::query(UNFREEZE_IDENTITY)
             .bind(identity_id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("unfreezing identity")?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing unfreeze")?;
+        Ok(true)
     }
 
     async fn complete_recovery(&self, r: &CompletedRecovery) -> anyhow::Result<bool> {
@@ -936,23 +990,34 @@ impl Store for PostgresStore {
             .context("reading session")
     }
 
-    async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool> {
+    async fn revoke_session(&self, session_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let done = sqlx::query(REVOKE_SESSION)
             .bind(session_id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("revoking session")?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing logout")?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64> {
+    async fn revoke_identity_sessions(
+        &self,
+        identity_id: &str,
+        now: i64,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
         let done = sqlx::query(REVOKE_IDENTITY_SESSIONS)
             .bind(identity_id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .context("revoking identity sessions")?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing session revocation")?;
         Ok(done.rows_affected())
     }
 
@@ -1033,7 +1098,7 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> anyhow::Result<()> {
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         sqlx::query(REVOKE_REFRESH_FAMILY)
             .bind(family_id)
@@ -1047,6 +1112,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("revoking the family's session")?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.context("committing family revocation")?;
         Ok(())
     }

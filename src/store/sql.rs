@@ -6,6 +6,9 @@
 
 pub const SETTING: &str = "select value from setting where setting_key = $1";
 pub const DELETE_SETTING: &str = "delete from setting where setting_key = $1";
+/// Sets a setting, replacing its value.
+pub const REPLACE_SETTING: &str = "insert into setting (setting_key, value, created_at) values ($1, $2, $3) \
+     on conflict (setting_key) do update set value = excluded.value, created_at = excluded.created_at";
 pub const INSERT_SETTING: &str = "insert into setting (setting_key, value, created_at) values ($1, $2, $3) \
      on conflict (setting_key) do nothing";
 

@@ -162,6 +162,7 @@ async fn operators_update_username_and_roles_and_a_new_password_revokes_every_se
                 ..Default::default()
             },
             0,
+            &[],
         )
         .await
         .expect("updated");

@@ -190,3 +190,128 @@ async fn a_server_killed_before_a_webhook_was_delivered_delivers_it_after_a_rest
     assert_eq!(received[0].body["type"], "identity.created");
     assert_eq!(received[0].verified_by, [true]);
 }
+
+/// kill -9 in the middle of a load of operator changes leaves no change
+/// without its audit event, and no event without its change: the event is
+/// what a webhook is made from, so one written after the change's commit
+/// could be lost to a crash between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_change_keeps_every_change_with_its_event() {
+    const CHANGES: usize = 150;
+    let dir = tempfile::tempdir().expect("dir");
+    let database_url = fresh_database(dir.path()).await;
+    let sink = SmtpSink::start().await;
+    let (port, admin_port) = (free_port(), free_port());
+    let mut server = Command::new(BIN)
+        .args(["serve", "--no-courier"])
+        .current_dir(dir.path())
+        .env("LATCHKEY_DATABASE_URL", &database_url)
+        .env("LATCHKEY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LATCHKEY_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+        .env("LATCHKEY_COURIER__SMTP_URL", format!("smtp://127.0.0.1:{}", sink.port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    wait_until_up(&format!("http://127.0.0.1:{port}")).await;
+
+    // Each task creates an identity, adds a phone number and deletes every
+    // other one, over about a second; kill -9 once a third has finished.
+    let client = crate::helpers::http_client_builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let admin = format!("http://127.0.0.1:{admin_port}/admin/identities");
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..CHANGES {
+        let (client, admin, done) = (client.clone(), admin.clone(), done.clone());
+        tasks.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(7 * n as u64)).await;
+            let email = format!("changed-{n}@example.com");
+            let Ok(created) = client.post(&admin).json(&json!({ "email": email })).send().await else {
+                return;
+            };
+            let Ok(body) = created.json::<serde_json::Value>().await else {
+                return;
+            };
+            let Some(id) = body["id"].as_str() else { return };
+            let phone = json!({"kind": "phone", "value": format!("+8490{n:07}")});
+            if client
+                .post(format!("{admin}/{id}/addresses"))
+                .json(&phone)
+                .send()
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if n % 2 == 0 && client.delete(format!("{admin}/{id}")).send().await.is_err() {
+                return;
+            }
+            done.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    while done.load(Ordering::SeqCst) < CHANGES / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill().expect("kill -9");
+    let _ = server.wait();
+    tasks.join_all().await;
+    assert!(
+        done.load(Ordering::SeqCst) < CHANGES,
+        "the kill came after the load: nothing was in flight"
+    );
+
+    let count = |sql: &'static str| crate::helpers::count_rows(&database_url, sql);
+    let placeholder = latchkey::store::PLACEHOLDER_IDENTITY_ID;
+    let identities = format!("select count(*) from identity where identity_id <> '{placeholder}'");
+    let identities = crate::helpers::count_rows(&database_url, &identities).await;
+    assert!(identities > 0, "nothing was created before the kill");
+    assert_eq!(
+        count(
+            "select count(*) from identity i where not exists (select 1 from audit_event a \
+             where a.identity_id = i.identity_id and a.kind = 'identity.created') \
+             and i.identity_id <> '00000000-0000-0000-0000-000000000000'"
+        )
+        .await,
+        0,
+        "an identity without its identity.created event"
+    );
+    assert_eq!(
+        count(
+            "select count(*) from audit_event c where c.kind = 'identity.created' \
+             and not exists (select 1 from identity i where i.identity_id = c.identity_id) \
+             and not exists (select 1 from audit_event d where d.identity_id = c.identity_id \
+             and d.kind = 'identity.deleted')"
+        )
+        .await,
+        0,
+        "an identity gone without its identity.deleted event"
+    );
+    assert_eq!(
+        count(
+            "select count(*) from address p join identity i on i.identity_id = p.identity_id \
+             where p.kind = 'phone' and not exists (select 1 from audit_event a \
+             where a.identity_id = p.identity_id and a.kind = 'address.added')"
+        )
+        .await,
+        0,
+        "a phone number without its address.added event"
+    );
+    assert_eq!(
+        count(
+            "select count(*) from audit_event a where a.kind in ('identity.created', 'address.added') \
+             and exists (select 1 from identity i where i.identity_id = a.identity_id) \
+             and a.identity_id not in (select identity_id from address where kind = 'phone') \
+             and a.kind = 'address.added'"
+        )
+        .await,
+        0,
+        "an address.added event for an address that was never added"
+    );
+    println!(
+        "{} of {CHANGES} changes finished before the kill; {identities} identities, each with its events",
+        done.load(Ordering::SeqCst)
+    );
+}

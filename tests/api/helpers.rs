@@ -433,12 +433,69 @@ pub async fn seed_accounts(services: &Services, prefix: &str, count: usize, pass
             verified: true,
             created_at: now,
         };
+        let client = latchkey::services::Client {
+            actor: Some("cli"),
+            ..Default::default()
+        };
+        let event = latchkey::audit::event(
+            latchkey::audit::Kind::IdentityCreated,
+            Some(&identity.identity_id),
+            &client,
+            serde_json::json!({}),
+        );
         services
             .store
-            .create_identity(&identity, &[address])
+            .create_identity(&identity, &[address], &event)
             .await
             .expect("seeded");
     }
+}
+
+#[allow(dead_code)] // the timing tests use it
+/// Imports `count` verified accounts `{prefix}-N@example.com` with one
+/// password hash straight through the store, as `latchkey identity import`
+/// does from another process: the running app takes no census for them.
+pub async fn import_accounts(services: &Services, prefix: &str, count: usize, password_hash: &str) {
+    use latchkey::store::{AddressRecord, IdentityRecord, ImportedIdentityRecord};
+    let now = latchkey::time::now_ms();
+    let client = latchkey::services::Client {
+        actor: Some("cli"),
+        ..Default::default()
+    };
+    let items: Vec<ImportedIdentityRecord> = (0..count)
+        .map(|n| {
+            let identity_id = uuid::Uuid::new_v4().to_string();
+            ImportedIdentityRecord {
+                identity: IdentityRecord {
+                    identity_id: identity_id.clone(),
+                    username: None,
+                    password_hash: Some(password_hash.to_owned()),
+                    roles: "[]".into(),
+                    created_at: now,
+                    updated_at: now,
+                    credential_epoch: 0,
+                    frozen_at: None,
+                    recovery_paused_until: None,
+                },
+                audit: latchkey::audit::event(
+                    latchkey::audit::Kind::IdentityCreated,
+                    Some(&identity_id),
+                    &client,
+                    serde_json::json!({"imported": true}),
+                ),
+                addresses: vec![AddressRecord {
+                    address_id: uuid::Uuid::new_v4().to_string(),
+                    identity_id,
+                    kind: "email".into(),
+                    value: format!("{prefix}-{n}@example.com"),
+                    verified: true,
+                    created_at: now,
+                }],
+            }
+        })
+        .collect();
+    let outcomes = services.store.import_identities(&items, true).await.expect("imported");
+    assert!(outcomes.iter().all(Option::is_none), "{outcomes:?}");
 }
 
 /// A port nothing listens on right now.

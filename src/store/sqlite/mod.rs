@@ -403,9 +403,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_identity(&self, identity: &IdentityRecord, addresses: &[AddressRecord]) -> StoreResult<()> {
-        let (i, addresses) = (identity.clone(), addresses.to_vec());
-        self.writer.write(move |c| insert_identity(c, &i, &addresses)).await
+    async fn create_identity(
+        &self,
+        identity: &IdentityRecord,
+        addresses: &[AddressRecord],
+        audit: &AuditEventRecord,
+    ) -> StoreResult<()> {
+        let (i, addresses, audit) = (identity.clone(), addresses.to_vec(), audit.clone());
+        self.writer
+            .write(move |c| insert_identity(c, &i, &addresses).and_then(|()| insert_audit(c, &audit)))
+            .await
     }
 
     async fn import_identities(
@@ -422,6 +429,16 @@ impl Store for SqliteStore {
                     .iter()
                     .map(|item| import_one(c, item))
                     .collect::<StoreResult<Vec<_>>>();
+                let wrote = outcomes.as_ref().is_ok_and(|o| o.iter().any(Option::is_none));
+                if commit && wrote {
+                    let mark = super::new_row_id();
+                    execute(
+                        c,
+                        REPLACE_SETTING,
+                        &[&HASHES_IMPORTED_SETTING, &mark, &crate::time::now_ms()],
+                    )
+                    .or_fail("marking the import")?;
+                }
                 let end = if commit && outcomes.is_ok() {
                     "release import_batch"
                 } else {
@@ -505,15 +522,19 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn delete_identity(&self, identity_id: &str) -> anyhow::Result<bool> {
-        let id = identity_id.to_owned();
+    async fn delete_identity(&self, identity_id: &str, audit: &AuditEventRecord) -> anyhow::Result<bool> {
+        let (id, audit) = (identity_id.to_owned(), audit.clone());
         Ok(self
             .writer
             .write(move |c| {
                 let deleted =
                     execute(c, DELETE_IDENTITY, &[&id, &PLACEHOLDER_IDENTITY_ID]).or_fail("deleting identity")?;
+                if deleted == 0 {
+                    return Ok(false);
+                }
                 execute(c, DELETE_IDENTITY_FLOWS, &[&id]).or_fail("deleting the identity's recovery flows")?;
-                Ok(deleted > 0)
+                insert_audit(c, &audit)?;
+                Ok(true)
             })
             .await?)
     }
@@ -534,8 +555,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn update_identity(&self, identity_id: &str, changes: &IdentityChanges, now: i64) -> StoreResult<bool> {
-        let (id, changes) = (identity_id.to_owned(), changes.clone());
+    async fn update_identity(
+        &self,
+        identity_id: &str,
+        changes: &IdentityChanges,
+        now: i64,
+        audit: &[AuditEventRecord],
+    ) -> StoreResult<bool> {
+        let (id, changes, audit) = (identity_id.to_owned(), changes.clone(), audit.to_vec());
         self.writer
             .write(move |c| {
                 let updated = execute(
@@ -552,18 +579,24 @@ impl Store for SqliteStore {
                     ],
                 )
                 .map_err(conflict_or("username", "updating identity"))?;
+                if updated == 0 {
+                    return Ok(false);
+                }
                 if changes.password_hash.is_some() {
                     // In the same transaction, so no session of the old password survives.
                     execute(c, REVOKE_IDENTITY_SESSIONS, &[&id, &now]).or_fail("revoking sessions")?;
                 }
-                Ok(updated > 0)
+                audit.iter().try_for_each(|event| insert_audit(c, event))?;
+                Ok(true)
             })
             .await
     }
 
-    async fn insert_address(&self, address: &AddressRecord) -> StoreResult<()> {
-        let address = address.clone();
-        self.writer.write(move |c| insert_address(c, &address)).await
+    async fn insert_address(&self, address: &AddressRecord, audit: &AuditEventRecord) -> StoreResult<()> {
+        let (address, audit) = (address.clone(), audit.clone());
+        self.writer
+            .write(move |c| insert_address(c, &address).and_then(|()| insert_audit(c, &audit)))
+            .await
     }
 
     async fn set_address_verified(
@@ -572,14 +605,19 @@ impl Store for SqliteStore {
         kind: AddressKind,
         value: &str,
         verified: bool,
+        audit: &AuditEventRecord,
     ) -> anyhow::Result<bool> {
-        let (id, value) = (identity_id.to_owned(), value.to_owned());
+        let (id, value, audit) = (identity_id.to_owned(), value.to_owned(), audit.clone());
         Ok(self
             .writer
             .write(move |c| {
-                execute(c, SET_ADDRESS_VERIFIED, &[&id, &kind.as_str(), &value, &verified])
-                    .or_fail("marking address verification")
-                    .map(|n| n > 0)
+                let changed = execute(c, SET_ADDRESS_VERIFIED, &[&id, &kind.as_str(), &value, &verified])
+                    .or_fail("marking address verification")?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                insert_audit(c, &audit)?;
+                Ok(true)
             })
             .await?)
     }
@@ -639,10 +677,13 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn kill_flow(&self, flow_id: &str) -> anyhow::Result<()> {
-        let id = flow_id.to_owned();
+    async fn kill_flow(&self, flow_id: &str, audit: &AuditEventRecord) -> anyhow::Result<()> {
+        let (id, audit) = (flow_id.to_owned(), audit.clone());
         self.writer
-            .write(move |c| execute(c, KILL_FLOW, &[&id]).or_fail("killing flow"))
+            .write(move |c| {
+                execute(c, KILL_FLOW, &[&id]).or_fail("killing flow")?;
+                insert_audit(c, &audit)
+            })
             .await?;
         Ok(())
     }
@@ -705,14 +746,16 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn unfreeze_identity(&self, identity_id: &str, now: i64) -> anyhow::Result<bool> {
-        let id = identity_id.to_owned();
+    async fn unfreeze_identity(&self, identity_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool> {
+        let (id, audit) = (identity_id.to_owned(), audit.clone());
         Ok(self
             .writer
             .write(move |c| {
-                execute(c, UNFREEZE_IDENTITY, &[&id, &now])
-                    .or_fail("unfreezing identity")
-                    .map(|n| n == 1)
+                if execute(c, UNFREEZE_IDENTITY, &[&id, &now]).or_fail("unfreezing identity")? != 1 {
+                    return Ok(false);
+                }
+                insert_audit(c, &audit)?;
+                Ok(true)
             })
             .await?)
     }
@@ -790,26 +833,32 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn revoke_session(&self, session_id: &str, now: i64) -> anyhow::Result<bool> {
-        let id = session_id.to_owned();
+    async fn revoke_session(&self, session_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool> {
+        let (id, audit) = (session_id.to_owned(), audit.clone());
         Ok(self
             .writer
             .write(move |c| {
-                execute(c, REVOKE_SESSION, &[&id, &now])
-                    .or_fail("revoking session")
-                    .map(|n| n > 0)
+                let revoked = execute(c, REVOKE_SESSION, &[&id, &now]).or_fail("revoking session")?;
+                insert_audit(c, &audit)?;
+                Ok(revoked > 0)
             })
             .await?)
     }
 
-    async fn revoke_identity_sessions(&self, identity_id: &str, now: i64) -> anyhow::Result<u64> {
-        let id = identity_id.to_owned();
+    async fn revoke_identity_sessions(
+        &self,
+        identity_id: &str,
+        now: i64,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<u64> {
+        let (id, audit) = (identity_id.to_owned(), audit.clone());
         Ok(self
             .writer
             .write(move |c| {
-                execute(c, REVOKE_IDENTITY_SESSIONS, &[&id, &now])
-                    .or_fail("revoking identity sessions")
-                    .map(|n| n as u64)
+                let revoked =
+                    execute(c, REVOKE_IDENTITY_SESSIONS, &[&id, &now]).or_fail("revoking identity sessions")?;
+                insert_audit(c, &audit)?;
+                Ok(revoked as u64)
             })
             .await?)
     }
@@ -891,12 +940,13 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> anyhow::Result<()> {
-        let id = family_id.to_owned();
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<()> {
+        let (id, audit) = (family_id.to_owned(), audit.clone());
         self.writer
             .write(move |c| {
                 execute(c, REVOKE_REFRESH_FAMILY, &[&id, &now]).or_fail("revoking refresh family")?;
-                execute(c, REVOKE_FAMILY_SESSION, &[&id, &now]).or_fail("revoking the family's session")
+                execute(c, REVOKE_FAMILY_SESSION, &[&id, &now]).or_fail("revoking the family's session")?;
+                insert_audit(c, &audit)
             })
             .await?;
         Ok(())
