@@ -455,6 +455,19 @@ impl Settings {
             }
             None => figment = figment.merge(Toml::file("latchkey.toml")),
         }
+        // Endpoints and their secrets are a list of tables: the file's
+        // shape, which an environment variable would only half express.
+        if let Some((name, _)) = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+            .find(|(k, _)| {
+                let k = k.to_ascii_uppercase();
+                k == "LATCHKEY_WEBHOOKS" || k.starts_with("LATCHKEY_WEBHOOKS__")
+            })
+        {
+            anyhow::bail!(
+                "invalid configuration: {name}: webhooks are configured in the file only ([[webhooks]] in latchkey.toml)"
+            );
+        }
         let mut ignored: Vec<String> = Vec::new();
         loop {
             let skip = ignored.clone();
@@ -596,6 +609,22 @@ mod tests {
             assert_eq!(settings.session.jwt_lifespan.as_secs(), 2);
             assert!(settings.public_is_https());
             assert_eq!(settings.password.min_length, 15);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn webhooks_come_from_the_file_only() {
+        figment::Jail::expect_with(|jail| {
+            // A platform's variables for a service called `latchkey-webhooks` are not a configuration.
+            jail.set_env("LATCHKEY_WEBHOOKS_SERVICE_HOST", "10.0.0.7");
+            Settings::load(None).map_err(|e| format!("{e:#}"))?;
+            jail.set_env(
+                "LATCHKEY_WEBHOOKS",
+                r#"[{url="http://127.0.0.1:9/h",secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]"#,
+            );
+            let error = format!("{:#}", Settings::load(None).err().ok_or("accepted from the environment")?);
+            assert!(error.contains("LATCHKEY_WEBHOOKS") && error.contains("file only"), "{error}");
             Ok(())
         });
     }
