@@ -623,8 +623,14 @@ mod tests {
                 "LATCHKEY_WEBHOOKS",
                 r#"[{url="http://127.0.0.1:9/h",secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]"#,
             );
-            let error = format!("{:#}", Settings::load(None).err().ok_or("accepted from the environment")?);
-            assert!(error.contains("LATCHKEY_WEBHOOKS") && error.contains("file only"), "{error}");
+            let error = format!(
+                "{:#}",
+                Settings::load(None).err().ok_or("accepted from the environment")?
+            );
+            assert!(
+                error.contains("LATCHKEY_WEBHOOKS") && error.contains("file only"),
+                "{error}"
+            );
             Ok(())
         });
     }

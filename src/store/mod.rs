@@ -301,8 +301,8 @@ pub trait Store: Send + Sync + 'static {
     /// Fails the pending deliveries past their retry window that no lease
     /// covers (an endpoint removed from the configuration), and marks
     /// undispatched events from before `stale_before` dispatched without
-    /// deliveries; how many deliveries failed.
-    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<u64>;
+    /// deliveries; the endpoint (key) of each delivery failed.
+    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<Vec<String>>;
     /// Disables an endpoint (it answered 410) and every pending delivery of
     /// it, with the audit event; false (and no event) when it was disabled
     /// already.

@@ -1218,13 +1218,12 @@ impl Store for PostgresStore {
         Ok(changed > 0)
     }
 
-    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<u64> {
-        let expired = sqlx::query(EXPIRE_WEBHOOK_DELIVERIES)
+    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<Vec<String>> {
+        let expired: Vec<String> = sqlx::query_scalar(EXPIRE_WEBHOOK_DELIVERIES)
             .bind(now)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await
-            .context("expiring webhook deliveries")?
-            .rows_affected();
+            .context("expiring webhook deliveries")?;
         sqlx::query(SKIP_STALE_EVENTS)
             .bind(stale_before)
             .execute(&self.pool)

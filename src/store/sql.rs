@@ -251,7 +251,8 @@ pub const FINISH_WEBHOOK_FAILED: &str = "update webhook_delivery set status = 'f
 /// of an endpoint no longer configured anywhere would otherwise wait forever.
 pub const EXPIRE_WEBHOOK_DELIVERIES: &str = "update webhook_delivery set status = 'failed', \
        last_error = 'not delivered within its retry window', lease_until = null \
-     where status = 'pending' and give_up_at < $1 and (lease_until is null or lease_until < $1)";
+     where status = 'pending' and give_up_at < $1 and (lease_until is null or lease_until < $1) \
+     returning endpoint";
 /// Events older than a delivery's retry window when first dispatched (no
 /// instance had webhooks when they happened) are marked without
 /// deliveries: enabling webhooks sends what happens from then on, not a

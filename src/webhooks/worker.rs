@@ -239,6 +239,24 @@ impl Webhooks {
         Ok(held)
     }
 
+    /// Counts deliveries the sweep failed as `outcome="failed"`, under the
+    /// label of their endpoint (`#key` for one no longer configured).
+    fn count_expired(&self, expired: &[String]) {
+        let mut per_endpoint: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        for key in expired {
+            *per_endpoint.entry(key.as_str()).or_default() += 1;
+        }
+        for (key, count) in per_endpoint {
+            let label = self
+                .endpoints
+                .iter()
+                .find(|e| e.key() == key)
+                .map_or_else(|| format!("#{key}"), Endpoint::label);
+            metrics::counter!("latchkey_webhook_deliveries_total", "endpoint" => label, "outcome" => "failed")
+                .increment(count);
+        }
+    }
+
     /// Dispatches and delivers until `shutdown` turns true: one task
     /// dispatching, one per endpoint delivering. Without endpoints nothing
     /// runs: an instance configured without webhooks leaves events to one
@@ -257,8 +275,11 @@ impl Webhooks {
                     swept = Some(Instant::now());
                     let now = now_ms();
                     match me.store.expire_webhook_deliveries(now, now - ms(RETRY_WINDOW)).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::warn!(deliveries = n, "webhook deliveries expired undelivered"),
+                        Ok(expired) if expired.is_empty() => {}
+                        Ok(expired) => {
+                            tracing::warn!(deliveries = expired.len(), "webhook deliveries expired undelivered");
+                            me.count_expired(&expired);
+                        }
                         Err(e) => tracing::error!(error = %format!("{e:#}"), "expiring webhook deliveries failed"),
                     }
                 }

@@ -14,17 +14,17 @@ use crate::helpers::*;
 /// passlib's and OpenLDAP's layouts, Ory Kratos's tests and Firebase's README.
 fn vectors() -> Vec<(String, &'static str, &'static str)> {
     const PW: &str = "correct horse battery";
-    let argon2i = {
+    let argon2 = |algorithm, memory_kib, iterations| {
         use argon2::password_hash::PasswordHasher as _;
         let hasher = argon2::Argon2::new(
-            argon2::Algorithm::Argon2i,
+            algorithm,
             argon2::Version::V0x13,
-            argon2::Params::new(8192, 2, 1, None).expect("params"),
+            argon2::Params::new(memory_kib, iterations, 1, None).expect("params"),
         );
         hasher
             .hash_password_with_salt(PW.as_bytes(), b"0123456789abcdef")
             .map(|h: argon2::password_hash::phc::PasswordHash| h.to_string())
-            .expect("argon2i")
+            .expect("argon2")
     };
     let sha512 = {
         use sha_crypt::PasswordHasher as _;
@@ -36,7 +36,11 @@ fn vectors() -> Vec<(String, &'static str, &'static str)> {
     vec![
         (bcrypt::hash(PW, 6).expect("bcrypt"), PW, "bcrypt"),
         (bcrypt::hash(PW, 5).expect("bcrypt").replacen("$2b$", "$2y$", 1), PW, "bcrypt"),
-        (argon2i, PW, "argon2i"),
+        (bcrypt::hash(PW, 4).expect("bcrypt").replacen("$2b$", "$2a$", 1), PW, "bcrypt"),
+        (argon2(argon2::Algorithm::Argon2i, 8192, 2), PW, "argon2i"),
+        (argon2(argon2::Algorithm::Argon2d, 8192, 2), PW, "argon2d"),
+        // latchkey's own algorithm under other parameters (another system's, or older ones).
+        (argon2(argon2::Algorithm::Argon2id, 8192, 1), PW, "argon2id"),
         (sha512, PW, "sha512-crypt"),
         ("$1$saltsalt$UevX3RQ4rPNbqFqf8dVFn.".into(), PW, "md5-crypt"),
         ("$5$saltsaltsalt$9ZURjmMOadyQOcorTsuSvXoPv7wEQSJbPU3LXY8gsN6".into(), PW, "sha256-crypt"),
@@ -98,7 +102,7 @@ async fn every_format_logs_in_once_and_is_then_stored_as_argon2id() {
         .collect();
     let answer = import(&app, Value::Array(items)).await;
     assert_eq!(answer["imported"], vectors.len(), "{answer}");
-    assert_eq!(answer["algorithms"]["bcrypt"], 2);
+    assert_eq!(answer["algorithms"]["bcrypt"], 3);
     for (n, (_, password, algorithm)) in vectors.iter().enumerate() {
         let login = format!("user{n}@example.com");
         let id = answer["results"][n]["id"].as_str().expect("id").to_owned();
@@ -122,6 +126,9 @@ async fn every_format_logs_in_once_and_is_then_stored_as_argon2id() {
         );
         assert_eq!(app.login(&login, &format!("{password}!")).await.status(), 401);
     }
+    // Every one now under the current parameters, the other Argon2id's too.
+    let current = "select count(*) from identity where password_hash like '$argon2id$v=19$m=19456,t=2,p=1$%'";
+    assert_eq!(count_rows(&app.database_url, current).await, vectors.len() as i64);
     let metrics = app.admin_text("/metrics").await;
     assert!(
         metrics.contains("latchkey_password_hashes{algorithm=\"bcrypt\"}"),

@@ -12,7 +12,7 @@ use crate::sms_sink::SmsSink;
 
 /// The `/ui/report?…` path and query in a mail's text, checked to be the
 /// same link in its HTML part.
-fn report_link(mail: &crate::smtp_sink::Mail) -> String {
+pub fn report_link(mail: &crate::smtp_sink::Mail) -> String {
     let pattern = regex::Regex::new(r"https?://\S+(/ui/report\?token=[0-9a-z.-]+&lang=[a-z]+)").expect("re");
     let captures = pattern.captures(&mail.body).expect("a report link in the text");
     let html = mail
@@ -25,7 +25,7 @@ fn report_link(mail: &crate::smtp_sink::Mail) -> String {
     captures[1].to_owned()
 }
 
-async fn open_link(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::Response {
+pub async fn open_link(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::Response {
     app.client
         .request(method.clone(), app.url(path))
         .header(

@@ -350,7 +350,7 @@ async fn a_late_finish_cannot_overwrite_a_newer_claim_and_orphans_expire() {
     let leased = claim(now + 3_000).await;
     assert_eq!(
         store.expire_webhook_deliveries(now + 3_005, 0).await.expect("expire"),
-        0,
+        Vec::<String>::new(),
         "a leased delivery expired"
     );
     assert!(
@@ -360,7 +360,11 @@ async fn a_late_finish_cannot_overwrite_a_newer_claim_and_orphans_expire() {
             .expect("finish")
     );
     assert_eq!(
-        store.expire_webhook_deliveries(now + 3_005, 0).await.expect("expire"),
+        store
+            .expire_webhook_deliveries(now + 3_005, 0)
+            .await
+            .expect("expire")
+            .len(),
         1
     );
     let failed = store.failed_webhook_deliveries(10).await.expect("failed");
@@ -574,4 +578,148 @@ async fn login_locked_is_raised_once_per_streak() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
     assert_eq!(locked[0].body["type"], "login.locked");
+}
+
+/// The events of operator changes, a locked flow, a freeze ("this wasn't
+/// me") and an unfreeze reach the receiver with their actor; and the
+/// delivery counter names the endpoint by host and key.
+#[tokio::test]
+async fn operator_changes_a_locked_flow_a_freeze_and_an_unfreeze_raise_their_events() {
+    let secret = new_secret();
+    let receiver = Receiver::start(0, vec![secret.clone()]).await;
+    let url = receiver.url.clone();
+    let listed = [
+        "identity.updated",
+        "password.changed",
+        "sessions.revoked",
+        "recovery.locked",
+        "account.frozen",
+        "account.unfrozen",
+        "identity.deleted",
+    ];
+    let endpoint = latchkey::webhooks::label(&url);
+    let app = spawn_app_with(move |s| {
+        quick(s);
+        s.webhooks = vec![hook(&url, &[secret], &listed)];
+    })
+    .await;
+    let email = "ops@example.com";
+    let id = app.create_identity(email, Some(PASSWORD), true).await;
+    let path = format!("/admin/identities/{id}");
+    let admin =
+        |method: reqwest::Method, path: &str| app.client.request(method, format!("{}{path}", app.admin_address));
+    let patched = admin(reqwest::Method::PATCH, &path)
+        .json(&serde_json::json!({"roles": ["support"]}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    let password = serde_json::json!({"password": "an operator's new passphrase"});
+    let patched = admin(reqwest::Method::PATCH, &path)
+        .json(&password)
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    let phone = serde_json::json!({"kind": "phone", "value": "+84901234567"});
+    assert_eq!(app.admin_post(&format!("{path}/addresses"), &phone).await.status(), 201);
+
+    // Five wrong codes lock the flow.
+    let cookie = app.started_flow(email).await;
+    let code = app.code_from_mail(email, 1).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        app.verify(&cookie, wrong).await;
+    }
+    // A reset, then "this wasn't me" from its notice freezes the account.
+    let cookie = app.verified_flow(email).await;
+    assert_eq!(app.reset(&cookie, NEW_PASSWORD).await.status(), 200);
+    let notice = app.mail.wait_for(email, 3).await.remove(2);
+    let link = crate::report::report_link(&notice);
+    let secured = crate::report::open_link(&app, reqwest::Method::POST, &link).await;
+    assert_eq!(secured.status(), 200);
+    let unfrozen = app
+        .admin_post(&format!("{path}/unfreeze"), &serde_json::json!({}))
+        .await;
+    assert_eq!(unfrozen.status(), 200);
+    let deleted = admin(reqwest::Method::DELETE, &path).send().await.expect("delete");
+    assert_eq!(deleted.status(), 204);
+
+    receiver
+        .wait_until("every listed event", |r| {
+            listed.iter().all(|t| r.iter().any(|x| x.body["type"] == *t))
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let count = |t: &str| receiver.of_type(t).len();
+    // Roles, password, address; each with the operator as its actor.
+    assert_eq!(count("identity.updated"), 3, "{:?}", receiver.received());
+    for updated in receiver.of_type("identity.updated") {
+        assert_eq!(updated.body["data"]["actor"], "admin_loopback", "{}", updated.raw);
+    }
+    // The operator's new password and the reset.
+    assert_eq!(count("password.changed"), 2);
+    for once in [
+        "recovery.locked",
+        "account.frozen",
+        "account.unfrozen",
+        "identity.deleted",
+    ] {
+        assert_eq!(count(once), 1, "{once}: {:?}", receiver.received());
+    }
+    for r in receiver.received() {
+        assert_eq!(r.body["data"]["identity_id"], id.as_str(), "{}", r.raw);
+        assert_eq!(r.verified_by, [true]);
+    }
+
+    let metrics = app.admin_text("/metrics").await;
+    let sent = format!("latchkey_webhook_deliveries_total{{endpoint=\"{endpoint}\",outcome=\"sent\"}}");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&sent))
+        .unwrap_or_else(|| panic!("{sent} in {metrics}"));
+    let delivered: usize = line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a count");
+    assert_eq!(delivered, receiver.received().len(), "{line}");
+    assert!(
+        metrics.contains(&format!("latchkey_webhook_queue_depth{{endpoint=\"{endpoint}\"}}")),
+        "{metrics}"
+    );
+}
+
+/// A delivery the minute's sweep gives up (its endpoint was removed from
+/// the configuration) is counted as failed, under the endpoint's key.
+#[tokio::test]
+async fn a_delivery_the_sweep_gives_up_is_counted_as_failed() {
+    let app = spawn_app().await;
+    app.create_identity("swept@example.com", None, true).await;
+    let removed = "http://127.0.0.1:9/removed";
+    let with = |url: &str| {
+        let mut settings = Settings::clone(&app.services.settings);
+        settings.webhooks = vec![hook(url, &[new_secret()], &["identity.created"])];
+        latchkey::webhooks::worker::Webhooks::new(app.services.store.clone(), std::sync::Arc::new(settings))
+            .expect("worker")
+    };
+    assert_eq!(with(removed).dispatch().await.expect("dispatch"), 1);
+    app.execute_sql("update webhook_delivery set give_up_at = 0").await;
+
+    // A worker configured with another endpoint sweeps at its start.
+    let worker = std::sync::Arc::new(with("http://127.0.0.1:9/kept"));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run_until_stopped(stopped));
+    let failed = loop {
+        let failed = app.services.store.failed_webhook_deliveries(10).await.expect("failed");
+        if !failed.is_empty() {
+            break failed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.send(true).expect("stop");
+    running.await.expect("stopped");
+    assert_eq!(failed.len(), 1);
+    let metrics = app.admin_text("/metrics").await;
+    let counted = format!(
+        "latchkey_webhook_deliveries_total{{endpoint=\"#{}\",outcome=\"failed\"}} 1",
+        latchkey::webhooks::key(removed)
+    );
+    assert!(metrics.contains(&counted), "{counted} not in {metrics}");
 }

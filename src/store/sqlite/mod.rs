@@ -1067,13 +1067,14 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<u64> {
+    async fn expire_webhook_deliveries(&self, now: i64, stale_before: i64) -> anyhow::Result<Vec<String>> {
         Ok(self
             .writer
             .write(move |c| {
-                let expired = execute(c, EXPIRE_WEBHOOK_DELIVERIES, &[&now]).or_fail("expiring webhook deliveries")?;
+                let expired =
+                    all(c, EXPIRE_WEBHOOK_DELIVERIES, &[&now], |r| r.get(0)).or_fail("expiring webhook deliveries")?;
                 execute(c, SKIP_STALE_EVENTS, &[&stale_before]).or_fail("skipping stale events")?;
-                Ok(expired as u64)
+                Ok(expired)
             })
             .await?)
     }
