@@ -661,3 +661,70 @@ async fn a_cli_import_into_a_running_server_is_covered_before_its_first_check() 
     let shown: Value = serde_json::from_slice(&show(dir.path()).stdout).expect("show");
     assert_eq!(shown["password_algorithm"], "argon2id");
 }
+
+/// `webhooks failed` lists a given-up delivery under its endpoint's label
+/// (host and key, never the URL's path) and without its payload's secrets;
+/// `webhooks replay ID` queues it again, after which the list is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_failed_lists_a_given_up_delivery_and_replay_queues_it_again() {
+    let app = crate::helpers::spawn_app().await;
+    let url = "http://127.0.0.1:9/hooks/T0/secret-path";
+    let secret = crate::webhook_receiver::new_secret();
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("latchkey.toml"),
+        format!("[[webhooks]]\nurl = \"{url}\"\nsecret = \"{secret}\"\nevents = [\"identity.created\"]\n"),
+    )
+    .expect("config");
+    app.create_identity("given-up@example.com", None, true).await;
+    let mut settings = latchkey::config::Settings::clone(&app.services.settings);
+    settings.webhooks = latchkey::config::Settings::load(Some(&dir.path().join("latchkey.toml")))
+        .expect("config")
+        .webhooks;
+    let worker = latchkey::webhooks::worker::Webhooks::new(app.services.store.clone(), std::sync::Arc::new(settings))
+        .expect("worker");
+    assert_eq!(worker.dispatch().await.expect("dispatch"), 1);
+    app.execute_sql("update webhook_delivery set give_up_at = 0").await;
+    let now = latchkey::time::now_ms();
+    assert_eq!(
+        app.services
+            .store
+            .expire_webhook_deliveries(now, 0)
+            .await
+            .expect("expire")
+            .len(),
+        1
+    );
+
+    let env = [("LATCHKEY_DATABASE_URL", app.database_url.as_str())];
+    let listed = latchkey_with_env(dir.path(), &["webhooks", "failed"], &env);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let failed: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{text}");
+    assert_eq!(failed[0]["endpoint"], latchkey::webhooks::label(url), "{text}");
+    assert_eq!(failed[0]["status"], "failed", "{text}");
+    assert_eq!(failed[0]["event_type"], "identity.created", "{text}");
+    assert!(!text.contains("secret-path") && !text.contains(&secret), "{text}");
+    let id = failed[0]["id"]
+        .as_str()
+        .or(failed[0]["webhook_delivery_id"].as_str())
+        .expect("an id")
+        .to_owned();
+
+    let replayed = latchkey_with_env(dir.path(), &["webhooks", "replay", &id], &env);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let listed = latchkey_with_env(dir.path(), &["webhooks", "failed"], &env);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&listed.stdout).expect("JSON"),
+        json!([])
+    );
+    let pending = "select count(*) from webhook_delivery where status = 'pending'";
+    assert_eq!(crate::helpers::count_rows(&app.database_url, pending).await, 1);
+    let twice = latchkey_with_env(dir.path(), &["webhooks", "replay", &id], &env);
+    assert!(!twice.status.success(), "a pending delivery was replayed");
+}
