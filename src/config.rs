@@ -538,6 +538,15 @@ impl Settings {
         if let Some(token) = &self.admin.token {
             anyhow::ensure!(token.len() >= 32, "admin.token must be at least 32 characters");
         }
+        // Mail clients block or warn on plain-http images, and one would
+        // tell any network on the way that the mail was opened.
+        if let Some(logo) = &self.branding.logo_url {
+            let parsed = reqwest::Url::parse(logo).ok();
+            anyhow::ensure!(
+                parsed.is_some_and(|u| u.scheme() == "https" && u.host_str().is_some()),
+                "branding.logo_url must be an https URL"
+            );
+        }
         // A zero backoff would retry a failing receiver without pause for a
         // day; a zero timeout would fail every request.
         anyhow::ensure!(
@@ -609,6 +618,18 @@ mod tests {
             assert_eq!(settings.session.jwt_lifespan.as_secs(), 2);
             assert!(settings.public_is_https());
             assert_eq!(settings.password.min_length, 15);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_logo_must_be_served_over_https() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LATCHKEY_BRANDING__LOGO_URL", "http://example.com/logo.png");
+            let error = format!("{:#}", Settings::load(None).err().ok_or("an http logo was accepted")?);
+            assert!(error.contains("branding.logo_url"), "{error}");
+            jail.set_env("LATCHKEY_BRANDING__LOGO_URL", "https://example.com/logo.png");
+            Settings::load(None).map_err(|e| format!("{e:#}"))?;
             Ok(())
         });
     }

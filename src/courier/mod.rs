@@ -81,6 +81,8 @@ pub enum Message {
         locale: Locale,
         #[serde(default)]
         origin: Origin,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report_link: Option<String>,
     },
     /// Someone asked to recover an account for an address that has none.
     UnknownRecipient {
@@ -182,15 +184,18 @@ impl Message {
                 locale,
                 origin,
                 report_link,
+            }
+            | Message::PasswordChangedSms {
+                to,
+                locale,
+                origin,
+                report_link,
             } => {
                 let vars = Vars {
                     report_link: report_link.clone(),
                     ..noticed(origin, *locale)
                 };
                 ("password_changed", to, *locale, vars)
-            }
-            Message::PasswordChangedSms { to, locale, origin } => {
-                ("password_changed", to, *locale, noticed(origin, *locale))
             }
             Message::UnknownRecipient { to, locale } => ("unknown_recipient", to, *locale, Vars::default()),
             Message::AccountSecured { to, locale, origin } | Message::AccountSecuredSms { to, locale, origin } => {

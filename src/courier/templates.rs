@@ -217,9 +217,34 @@ impl Templates {
         Ok(templates)
     }
 
-    /// Renders every template with every value set and with only the
-    /// required ones; returns how many templates there are.
+    /// Names every variable each template uses, in any branch, against the
+    /// ones it is given, then renders it with every value set and with only
+    /// the required ones; returns how many templates there are. (Rendering
+    /// alone misses a misspelt name in a branch the samples do not take.)
     pub fn check(&self) -> anyhow::Result<usize> {
+        let serde_json::Value::Object(known) = serde_json::to_value(Vars::sample())? else {
+            anyhow::bail!("template variables are not a map");
+        };
+        for source in &self.sources {
+            let template = self.env.get_template(&source.name)?;
+            let mut unknown: Vec<String> = template
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|name| !known.contains_key(name) && self.env.globals().all(|(global, _)| global != name))
+                .collect();
+            if !unknown.is_empty() {
+                unknown.sort();
+                let shown = source
+                    .file
+                    .as_ref()
+                    .map_or_else(|| format!("built-in {}", source.name), |f| f.display().to_string());
+                anyhow::bail!(
+                    "template {shown} names unknown variables: {} (known: {})",
+                    unknown.join(", "),
+                    known.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
         for locale in Locale::ALL {
             for message in MESSAGES {
                 for &part in Part::of(message) {
@@ -328,6 +353,26 @@ mod tests {
         let text = templates.render(Locale::Vi, "recovery_code", Part::Text, &Vars::sample())?;
         assert!(text.contains("Mã khôi phục của bạn là: 123456\n"), "{text}");
         assert!(text.contains("vẫn giữ nguyên"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_misspelt_variable_in_a_branch_no_sample_takes_is_refused() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("en"))?;
+        // `support_contact` is set in one sample and unset in the other, so
+        // both branches render; the `else` of a value every sample sets does not.
+        std::fs::write(
+            dir.path().join("en/recovery_code.sms"),
+            "{% if code %}{{ code }}{% else %}{{ cdoe }}{% endif %}",
+        )?;
+        let error = format!(
+            "{:#}",
+            Templates::load(Some(dir.path()), Locale::En)
+                .err()
+                .ok_or_else(|| anyhow::anyhow!("accepted"))?
+        );
+        assert!(error.contains("recovery_code.sms") && error.contains("cdoe"), "{error}");
         Ok(())
     }
 

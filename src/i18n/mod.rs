@@ -90,20 +90,34 @@ pub fn openapi_text(locale: Locale, english: &str) -> Option<&'static str> {
     }
 }
 
-/// A moment (Unix milliseconds) as a person reads it in a notice, in UTC:
-/// "1 December 2026, 09:30 UTC" or "09:30 UTC ngày 01/12/2026".
+/// A moment (Unix milliseconds) as a person reads it in a notice: in
+/// English in UTC, "1 December 2026, 09:30 UTC" (English readers live in
+/// every zone); in Vietnamese in Vietnam's one zone, UTC+7 without daylight
+/// saving, "16:30 ngày 01/12/2026 (giờ Việt Nam)".
 pub fn datetime(locale: Locale, unix_ms: i64) -> String {
-    let at =
+    let utc =
         time::OffsetDateTime::from_unix_timestamp(unix_ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let (hour, minute) = (at.hour(), at.minute());
     match locale {
-        Locale::En => format!("{} {} {}, {hour:02}:{minute:02} UTC", at.day(), at.month(), at.year()),
-        Locale::Vi => format!(
-            "{hour:02}:{minute:02} UTC ngày {:02}/{:02}/{}",
-            at.day(),
-            u8::from(at.month()),
-            at.year()
+        Locale::En => format!(
+            "{} {} {}, {:02}:{:02} UTC",
+            utc.day(),
+            utc.month(),
+            utc.year(),
+            utc.hour(),
+            utc.minute()
         ),
+        Locale::Vi => {
+            let vietnam = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
+            let at = utc.to_offset(vietnam);
+            format!(
+                "{:02}:{:02} ngày {:02}/{:02}/{} (giờ Việt Nam)",
+                at.hour(),
+                at.minute(),
+                at.day(),
+                u8::from(at.month()),
+                at.year()
+            )
+        }
     }
 }
 
@@ -222,7 +236,13 @@ mod tests {
     fn notices_say_when_in_each_language() {
         let ms = 1_764_581_400_000; // 2025-12-01T09:30:00Z
         assert_eq!(super::datetime(Locale::En, ms), "1 December 2025, 09:30 UTC");
-        assert_eq!(super::datetime(Locale::Vi, ms), "09:30 UTC ngày 01/12/2025");
+        assert_eq!(super::datetime(Locale::Vi, ms), "16:30 ngày 01/12/2025 (giờ Việt Nam)");
+        // Past 17:00 UTC it is the next day in Vietnam.
+        let late = ms + 8 * 3600 * 1000;
+        assert_eq!(
+            super::datetime(Locale::Vi, late),
+            "00:30 ngày 02/12/2025 (giờ Việt Nam)"
+        );
     }
 
     #[test]

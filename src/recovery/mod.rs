@@ -688,6 +688,7 @@ fn password_changed_notices(
                 to,
                 locale,
                 origin: origin.clone(),
+                report_link: Some(report_link.clone()),
             },
             false => Message::PasswordChanged {
                 to,

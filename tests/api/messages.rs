@@ -90,7 +90,7 @@ async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan
             "có hiệu lực trong 10 phút",
             "đã được thay đổi lúc",
             "không có tài khoản nào",
-            "đã được bảo vệ lúc",
+            "đã được khóa để bảo vệ lúc",
         ),
     ] {
         let app = spawn_app_with(branded).await;
