@@ -10,6 +10,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use super::{diagnostics, error, health, recovery, session, v2};
+use crate::config::Settings;
 use crate::i18n::{self, Locale};
 use crate::services::Services;
 
@@ -33,21 +34,49 @@ struct ApiDoc;
 pub fn router() -> axum::Router<Services> {
     axum::Router::new()
         .route("/openapi.json", get(default_language))
-        .route("/openapi.en.json", get(|| async { Json(document(Locale::En)) }))
-        .route("/openapi.vi.json", get(|| async { Json(document(Locale::Vi)) }))
+        .route(
+            "/openapi.en.json",
+            get(|State(services): State<Services>| async move { Json(document(Locale::En, &services.settings)) }),
+        )
+        .route(
+            "/openapi.vi.json",
+            get(|State(services): State<Services>| async move { Json(document(Locale::Vi, &services.settings)) }),
+        )
 }
 
 async fn default_language(State(services): State<Services>) -> Json<Value> {
-    Json(document(services.default_locale()))
+    Json(document(services.default_locale(), &services.settings))
 }
 
-/// The document with every `summary` and `description` in `locale`.
-pub fn document(locale: Locale) -> Value {
+/// The document with every `summary` and `description` in `locale`, and
+/// this configuration's lifespans where a text names one.
+pub fn document(locale: Locale, settings: &Settings) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
     if locale != Locale::En {
         translate(&mut doc, locale);
     }
+    let values = [
+        (
+            "{recovery_lifespan}",
+            i18n::duration(locale, settings.recovery.lifespan),
+        ),
+        ("{sms_lifespan}", i18n::duration(locale, settings.recovery.sms_lifespan)),
+    ];
+    fill(&mut doc, &values);
     doc
+}
+
+fn fill(value: &mut Value, values: &[(&str, String)]) {
+    match value {
+        Value::String(text) if text.contains('{') => {
+            for (name, with) in values {
+                *text = text.replace(name, with);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(|child| fill(child, values)),
+        Value::Array(items) => items.iter_mut().for_each(|item| fill(item, values)),
+        _ => {}
+    }
 }
 
 fn translate(value: &mut Value, locale: Locale) {
@@ -96,7 +125,33 @@ mod tests {
             }
         }
         let mut missing = Vec::new();
-        walk(&document(Locale::En), &mut missing);
+        let english = serde_json::to_value(<super::ApiDoc as utoipa::OpenApi>::openapi()).unwrap_or_default();
+        walk(&english, &mut missing);
         assert!(missing.is_empty(), "untranslated: {missing:#?}");
+    }
+
+    /// A lifespan in the document is the configured one, in each language.
+    #[test]
+    fn lifespans_are_the_configured_ones() {
+        let settings = crate::config::Settings {
+            recovery: crate::config::RecoverySettings {
+                lifespan: std::time::Duration::from_secs(20 * 60),
+                sms_lifespan: std::time::Duration::from_secs(5 * 60),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for (locale, recovery, sms) in [
+            (Locale::En, "20 minutes", "5 minutes"),
+            (Locale::Vi, "20 phút", "5 phút"),
+        ] {
+            let text = document(locale, &settings).to_string();
+            assert!(
+                !text.contains("{recovery_lifespan}") && !text.contains("{sms_lifespan}"),
+                "{text}"
+            );
+            assert!(text.contains(recovery) && text.contains(sms), "{locale:?}");
+            assert!(!text.contains("15 minutes") && !text.contains("15 phút"), "{locale:?}");
+        }
     }
 }

@@ -46,7 +46,7 @@ pub struct RecoveryRequest {
 /// Recovery token.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RecoveryToken {
-    /// One-time token for password reset, valid for the recovery lifespan (`recovery.lifespan`, 15 minutes by default).
+    /// One-time token for password reset, valid for {recovery_lifespan} (`recovery.lifespan`; {sms_lifespan} when the code went by SMS, `recovery.sms_lifespan`).
     token: String,
 }
 

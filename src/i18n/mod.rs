@@ -90,6 +90,24 @@ pub fn openapi_text(locale: Locale, english: &str) -> Option<&'static str> {
     }
 }
 
+/// A configured duration as a person reads it: "15 minutes", "1 hour",
+/// "90 seconds"; "15 phút", "1 giờ", "90 giây".
+pub fn duration(locale: Locale, duration: std::time::Duration) -> String {
+    let secs = duration.as_secs();
+    let (n, unit) = if secs >= 3600 && secs.is_multiple_of(3600) {
+        (secs / 3600, ("hour", "giờ"))
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        (secs / 60, ("minute", "phút"))
+    } else {
+        (secs, ("second", "giây"))
+    };
+    match locale {
+        Locale::En if n == 1 => format!("1 {}", unit.0),
+        Locale::En => format!("{n} {}s", unit.0),
+        Locale::Vi => format!("{n} {}", unit.1),
+    }
+}
+
 /// A moment (Unix milliseconds) as a person reads it in a notice: in
 /// English in UTC, "1 December 2026, 09:30 UTC" (English readers live in
 /// every zone); in Vietnamese in Vietnam's one zone, UTC+7 without daylight

@@ -161,8 +161,8 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     ("Recovery token.", "Token khôi phục."),
     (
-        "One-time token for password reset, valid for the recovery lifespan (`recovery.lifespan`, 15 minutes by default).",
-        "Token dùng một lần để đặt lại mật khẩu, có hiệu lực trong thời hạn khôi phục (`recovery.lifespan`, mặc định 15 phút).",
+        "One-time token for password reset, valid for {recovery_lifespan} (`recovery.lifespan`; {sms_lifespan} when the code went by SMS, `recovery.sms_lifespan`).",
+        "Token dùng một lần để đặt lại mật khẩu, có hiệu lực trong {recovery_lifespan} (`recovery.lifespan`; {sms_lifespan} nếu mã được gửi qua SMS, `recovery.sms_lifespan`).",
     ),
     (
         "Request to sign in and receive a token pair.",

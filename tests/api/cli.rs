@@ -492,9 +492,17 @@ fn templates_check_passes_on_the_built_ins_and_names_the_broken_override() {
     )
     .expect("config");
     for (file, source, complaint) in [
-        ("vi/recovery_code.txt", "Mã: {{ kode }}", "names unknown variables: kode"),
+        (
+            "vi/recovery_code.txt",
+            "Mã: {{ kode }}",
+            "names unknown variables: kode",
+        ),
         // Named in a branch no sample takes: found all the same.
-        ("vi/recovery_code.txt", "{% if code %}{{ code }}{% else %}{{ kode }}{% endif %}", "kode"),
+        (
+            "vi/recovery_code.txt",
+            "{% if code %}{{ code }}{% else %}{{ kode }}{% endif %}",
+            "kode",
+        ),
         ("vi/recovery_code.txt", "Mã: {% if code %}", "does not parse"),
         ("vi/recovery_cod.txt", "Mã: {{ code }}", "no message has this template"),
     ] {
