@@ -250,6 +250,76 @@ mod tests {
         }
     }
 
+    /// The English words a text left untranslated would show: none may
+    /// appear in a Vietnamese catalog entry, OpenAPI text or message
+    /// template, outside code (`recovery.lifespan`), template syntax and URLs.
+    #[test]
+    fn no_vietnamese_text_is_left_in_english() {
+        const ENGLISH: &[&str] = &[
+            "the", "and", "your", "you", "with", "for", "this", "that", "not", "was", "has", "are", "from", "please",
+            "code", "password", "account", "session", "recovery", "request", "link", "sign", "valid", "error",
+            "invalid", "missing", "expired", "wrong", "new", "send", "sent", "reset", "verify", "login", "refresh",
+            "family", "revoked", "unknown", "too", "many", "hello", "support", "contact", "minutes", "secured",
+        ];
+        fn prose(text: &str) -> String {
+            // Drop `code`, {{ … }}, {% … %}, { $… } and URLs.
+            let mut out = String::new();
+            let mut rest = text;
+            while let Some(c) = rest.chars().next() {
+                let skip = |open: &str, close: &str, rest: &str| {
+                    rest.starts_with(open)
+                        .then(|| rest[open.len()..].find(close).map(|end| open.len() + end + close.len()))
+                        .flatten()
+                };
+                let jump = skip("`", "`", rest)
+                    .or_else(|| skip("{{", "}}", rest))
+                    .or_else(|| skip("{%", "%}", rest))
+                    .or_else(|| skip("{", "}", rest))
+                    .or_else(|| skip("<", ">", rest))
+                    .or_else(|| {
+                        rest.starts_with("http")
+                            .then(|| rest.find(char::is_whitespace).unwrap_or(rest.len()))
+                    });
+                match jump {
+                    Some(n) => {
+                        out.push(' ');
+                        rest = &rest[n..];
+                    }
+                    None => {
+                        out.push(c);
+                        rest = &rest[c.len_utf8()..];
+                    }
+                }
+            }
+            out
+        }
+        let mut texts: Vec<(String, String)> = super::openapi_vi::TEXTS
+            .iter()
+            .map(|(_, vi)| ("openapi".to_owned(), (*vi).to_owned()))
+            .collect();
+        for line in include_str!("../../locales/vi/latchkey.ftl").lines() {
+            if let Some((id, value)) = line.split_once(" = ") {
+                texts.push((id.to_owned(), value.to_owned()));
+            }
+        }
+        for entry in
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/messages/vi")).expect("vi templates")
+        {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("template");
+            texts.push((path.display().to_string(), text));
+        }
+        let mut found = Vec::new();
+        for (whence, text) in &texts {
+            for word in prose(text).split(|c: char| !c.is_alphanumeric()) {
+                if ENGLISH.contains(&word.to_lowercase().as_str()) {
+                    found.push(format!("{whence}: {word:?} in {text:?}"));
+                }
+            }
+        }
+        assert!(found.is_empty(), "English in Vietnamese texts:\n{}", found.join("\n"));
+    }
+
     #[test]
     fn notices_say_when_in_each_language() {
         let ms = 1_764_581_400_000; // 2025-12-01T09:30:00Z

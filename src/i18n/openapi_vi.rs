@@ -19,15 +19,15 @@ pub const TEXTS: &[(&str, &str)] = &[
     ("Token logout", "Đăng xuất bằng token"),
     (
         "Revokes the refresh token's whole family and its session (RFC 7009 style). An unknown, spent or revoked token gets the same answer.",
-        "Thu hồi toàn bộ họ refresh token và phiên của nó (theo kiểu RFC 7009). Token không xác định, đã dùng hoặc đã thu hồi nhận cùng một câu trả lời.",
+        "Thu hồi toàn bộ chuỗi token làm mới và phiên gắn với chuỗi đó (theo kiểu RFC 7009). Token không xác định, đã dùng hoặc đã bị thu hồi đều nhận cùng một phản hồi.",
     ),
     (
         "Refresh family and session revoked",
-        "Đã thu hồi họ refresh token và phiên",
+        "Đã thu hồi chuỗi token làm mới và phiên",
     ),
     (
         "Request to revoke a refresh token.",
-        "Yêu cầu thu hồi một refresh token.",
+        "Yêu cầu thu hồi một token làm mới.",
     ),
     (
         "Any string: an unknown, spent or malformed token is answered like a live one.",
@@ -59,7 +59,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "Request to sign in with a login and a password.",
-        "Yêu cầu đăng nhập bằng tên đăng nhập và mật khẩu.",
+        "Yêu cầu đăng nhập bằng tài khoản (email, số điện thoại hoặc tên đăng nhập) và mật khẩu.",
     ),
     ("Email address or username.", "Địa chỉ email hoặc tên đăng nhập."),
     ("AuthLoginResponse schema.", "Lược đồ AuthLoginResponse."),
@@ -141,7 +141,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "Request naming a session by its session token.",
-        "Yêu cầu chỉ định một phiên bằng mã phiên.",
+        "Yêu cầu chỉ định một phiên bằng token phiên.",
     ),
     (
         "Session token returned after authentication.",
@@ -210,15 +210,15 @@ pub const TEXTS: &[(&str, &str)] = &[
     ("Sign in", "Đăng nhập"),
     (
         "Checks a login and password and returns an authenticated session. An unknown account and a wrong password get the same answer.",
-        "Kiểm tra tên đăng nhập và mật khẩu rồi trả về phiên đã xác thực. Tài khoản không tồn tại và mật khẩu sai nhận cùng một phản hồi.",
+        "Kiểm tra tài khoản (email, số điện thoại hoặc tên đăng nhập) và mật khẩu rồi trả về phiên đã xác thực. Tài khoản không tồn tại và mật khẩu sai đều nhận cùng một phản hồi.",
     ),
     ("Active session", "Phiên đang hoạt động"),
-    ("Wrong login or password", "Sai tên đăng nhập hoặc mật khẩu"),
+    ("Wrong login or password", "Tài khoản hoặc mật khẩu không đúng"),
     ("Too many failed logins", "Đăng nhập thất bại quá nhiều lần"),
     ("Current session", "Phiên hiện tại"),
     (
         "Returns the session of a Bearer JWT or an X-Session-Token.",
-        "Trả về phiên của một Bearer JWT hoặc một X-Session-Token.",
+        "Trả về phiên của một Bearer JWT hoặc một `X-Session-Token`.",
     ),
     (
         "Session token, instead of a Bearer JWT.",
@@ -226,7 +226,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     (
         "Missing, expired or revoked session",
-        "Phiên không có, đã hết hạn hoặc đã bị thu hồi",
+        "Phiên không tồn tại, đã hết hạn hoặc đã bị thu hồi",
     ),
     ("Refresh session JWT", "Làm mới JWT của phiên"),
     (
@@ -246,7 +246,7 @@ pub const TEXTS: &[(&str, &str)] = &[
         "Các khóa công khai (JWKS) dùng để xác minh mọi JWT do latchkey cấp.",
     ),
     ("JSON Web Key Set", "Bộ khóa JSON Web Key Set"),
-    ("Recovery access request", "Yêu cầu truy cập khôi phục"),
+    ("Recovery access request", "Yêu cầu khôi phục tài khoản"),
     (
         "Sends a 6-digit recovery code to the verified email or phone of the account and returns a one-time token for the confirm request.",
         "Gửi mã khôi phục gồm 6 chữ số đến email hoặc số điện thoại đã xác minh của tài khoản và trả về token dùng một lần cho yêu cầu xác nhận.",
@@ -254,7 +254,7 @@ pub const TEXTS: &[(&str, &str)] = &[
     ("Recovery token", "Token khôi phục"),
     (
         "Account not found (only with reveal_unknown_accounts)",
-        "Không tìm thấy tài khoản (chỉ khi bật reveal_unknown_accounts)",
+        "Không tìm thấy tài khoản (chỉ khi bật `recovery.reveal_unknown_accounts`)",
     ),
     ("Recovery attempts exceeded", "Đã vượt quá số lần yêu cầu khôi phục"),
     ("Recovery confirm", "Xác nhận khôi phục"),
@@ -270,13 +270,13 @@ pub const TEXTS: &[(&str, &str)] = &[
     ("Token login", "Đăng nhập (nhận cặp token)"),
     (
         "Checks a login and password and returns a token pair.",
-        "Kiểm tra tên đăng nhập và mật khẩu rồi trả về một cặp token.",
+        "Kiểm tra tài khoản (email, số điện thoại hoặc tên đăng nhập) và mật khẩu rồi trả về một cặp token.",
     ),
     ("Token pair", "Cặp token"),
     ("Refresh tokens", "Làm mới token"),
     (
         "Spends a refresh token for a new token pair. Presenting a spent refresh token revokes its whole family.",
-        "Dùng một token làm mới để lấy cặp token mới. Gửi lại một token làm mới đã dùng sẽ thu hồi toàn bộ họ token của nó.",
+        "Dùng một token làm mới để lấy cặp token mới. Gửi lại một token làm mới đã dùng sẽ thu hồi toàn bộ chuỗi token của nó.",
     ),
     ("The refresh token to spend.", "Token làm mới cần dùng."),
     ("New token pair", "Cặp token mới"),
