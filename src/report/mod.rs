@@ -120,6 +120,12 @@ pub fn open(services: &Services, token: &str, now: i64) -> Result<Report> {
     })
 }
 
+/// Whether an opened link was used already (its page then says so rather
+/// than offering a button that would do nothing).
+pub async fn spent(services: &Services, report: &Report) -> Result<bool> {
+    Ok(services.store.link_spent(&report.digest).await?)
+}
+
 /// What acting on a link did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -198,6 +198,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> anyhow::Result<bool>;
     /// Spends a verified flow and applies the reset atomically; false when the
     /// flow was already spent or expired (another request won).
+    /// Whether a "this wasn't me" or "didn't ask for this" link (by its
+    /// keyed hash) was spent.
+    async fn link_spent(&self, digest: &str) -> anyhow::Result<bool>;
     /// Spends a "didn't ask for this" link: kills the identity's live flows
     /// and pauses new codes. `false` when the link was spent before.
     async fn cancel_recovery(&self, cancel: &CancelledRecovery) -> anyhow::Result<bool>;

@@ -462,6 +462,15 @@ impl Store for PostgresStore {
         Ok(found.map(|(value,)| value))
     }
 
+    async fn link_spent(&self, digest: &str) -> anyhow::Result<bool> {
+        let count: i64 = sqlx::query_scalar(LINK_SPENT)
+            .bind(digest)
+            .fetch_one(&self.readers)
+            .await
+            .context("reading a spent link")?;
+        Ok(count > 0)
+    }
+
     async fn delete_setting(&self, key: &str) -> anyhow::Result<bool> {
         let done = sqlx::query(DELETE_SETTING)
             .bind(key)

@@ -104,6 +104,7 @@ pub const SPEND_FLOW: &str = "update recovery_flow set state = 'used', used_at =
 pub const RESET_PASSWORD: &str = "update identity set password_hash = $2, updated_at = $3, \
        credential_epoch = credential_epoch + 1 where identity_id = $1";
 /// A report link, spent once: a second insert of its digest is a conflict.
+pub const LINK_SPENT: &str = "select count(*) from spent_link where link_digest = $1";
 pub const SPEND_LINK: &str = "insert into spent_link (link_digest, identity_id, kind, expires_at, spent_at) \
      values ($1, $2, $3, $4, $5) on conflict (link_digest) do nothing";
 pub const PAUSE_RECOVERY: &str = "update identity set recovery_paused_until = $2 where identity_id = $1";

@@ -73,6 +73,11 @@ pub(super) async fn page(State(services): State<Services>, client: ClientInfo, R
     let Ok(opened) = report::open(&services, &token, now_ms()) else {
         return said(&services, locale, StatusCode::UNAUTHORIZED, "invalid");
     };
+    match report::spent(&services, &opened).await {
+        Ok(true) => return said(&services, locale, StatusCode::OK, "used"),
+        Ok(false) => {}
+        Err(e) => return ApiError::new(e, locale).into_response(),
+    }
     let name = opened.kind.as_str();
     let minutes = pause_minutes(&services);
     render(

@@ -192,6 +192,28 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), bytes).expect("screenshot written");
     }
 
+    /// Waits for the page's heading to read `expected` (a result page
+    /// may keep its address), then checks it.
+    async fn wait_for_heading(&self, expected: &str) {
+        let script =
+            json!({"script": "const h = document.querySelector('h1'); return h ? h.textContent : ''", "args": []});
+        for _ in 0..600 {
+            let response = self
+                .http
+                .post(format!("{}/execute/sync", self.session))
+                .json(&script)
+                .send()
+                .await
+                .expect("webdriver call");
+            let heading: Value = response.json().await.expect("webdriver json");
+            if heading["value"] == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(self.text("h1").await, expected);
+    }
+
     async fn quit(mut self) {
         let _ = self.http.delete(&self.session).send().await;
         let _ = self.driver.kill();
@@ -376,25 +398,81 @@ async fn cancel_from_the_mail_in_the_browser(lang: &str, [asked, done]: [&str; 2
     assert_eq!(browser.text("h1").await, asked);
     browser.screenshot(&format!("{lang}-report-1-confirm")).await;
     browser.submit().await;
-    // The result page has the same address: wait for its heading instead.
-    let script = json!({"script": "const h = document.querySelector('h1'); return h ? h.textContent : ''", "args": []});
-    for _ in 0..600 {
-        let response = browser
-            .http
-            .post(format!("{}/execute/sync", browser.session))
-            .json(&script)
-            .send()
-            .await
-            .expect("webdriver call");
-        let heading: Value = response.json().await.expect("webdriver json");
-        if heading["value"] == done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(browser.text("h1").await, done);
+    browser.wait_for_heading(done).await;
     browser.screenshot(&format!("{lang}-report-2-done")).await;
     browser.quit().await;
+}
+
+/// The password-changed notice's "this wasn't me" link in a browser: the
+/// confirmation, the secured account, the spent link opened again, and a
+/// tampered link.
+async fn this_wasnt_me_in_the_browser(lang: &str, [asked, secured, used, invalid]: [&str; 4]) {
+    let _turn = ONE_BROWSER.lock().await;
+    let Some(browser) = Browser::start().await else { return };
+    let app = spawn_app_with(|s| s.branding.support_contact = Some("help@example.com".into())).await;
+    let email = format!("not-me-{lang}@example.com");
+    app.create_identity(&email, Some(PASSWORD), true).await;
+    let started = app
+        .client
+        .post(app.url("/api/auth/recovery/start"))
+        .header("accept-language", lang)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .expect("sent");
+    let cookie = recovery_cookie(started.headers()).expect("cookie");
+    let code = app.code_from_mail(&email, 1).await;
+    let verified = app.verify(&cookie, &code).await;
+    let cookie = recovery_cookie(verified.headers()).expect("rotated cookie");
+    assert_eq!(app.reset(&cookie, NEW_PASSWORD).await.status(), 200);
+    let notice = app.mail.wait_for(&email, 2).await.remove(1);
+    let pattern = regex::Regex::new(r"/ui/report\?\S+").expect("regex");
+    let link = app.url(pattern.find(&notice.body).expect("a link").as_str());
+
+    browser.goto(&link).await;
+    assert_eq!(browser.text("h1").await, asked);
+    browser.screenshot(&format!("{lang}-not-me-1-confirm")).await;
+    browser.submit().await;
+    browser.wait_for_heading(secured).await;
+    browser.screenshot(&format!("{lang}-not-me-2-secured")).await;
+    assert_eq!(app.login(&email, NEW_PASSWORD).await.status(), 401);
+
+    browser.goto(&link).await;
+    browser.wait_for_heading(used).await;
+    browser.screenshot(&format!("{lang}-not-me-3-used")).await;
+    let tampered = link.replacen("token=", "token=0", 1);
+    browser.goto(&tampered).await;
+    browser.wait_for_heading(invalid).await;
+    browser.screenshot(&format!("{lang}-not-me-4-invalid")).await;
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_wasnt_me_in_the_browser_in_english() {
+    this_wasnt_me_in_the_browser(
+        "en",
+        [
+            "Secure your account?",
+            "Your account is secured",
+            "This link was already used",
+            "This link does not work",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_wasnt_me_in_the_browser_in_vietnamese() {
+    this_wasnt_me_in_the_browser(
+        "vi",
+        [
+            "Khóa tài khoản để bảo vệ?",
+            "Tài khoản của bạn đã được khóa để bảo vệ",
+            "Liên kết này đã được sử dụng",
+            "Liên kết này không dùng được",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

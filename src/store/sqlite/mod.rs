@@ -340,6 +340,13 @@ impl Store for SqliteStore {
             .read("reading setting", |c| optional(c, SETTING, &[&key], |row| row.get(0)))
     }
 
+    async fn link_spent(&self, digest: &str) -> anyhow::Result<bool> {
+        let count: Option<i64> = self.readers.read("reading a spent link", |c| {
+            optional(c, LINK_SPENT, &[&digest], |row| row.get(0))
+        })?;
+        Ok(count.unwrap_or(0) > 0)
+    }
+
     async fn delete_setting(&self, key: &str) -> anyhow::Result<bool> {
         let key = key.to_owned();
         let deleted = self
