@@ -738,3 +738,49 @@ async fn webhooks_failed_lists_a_given_up_delivery_and_replay_queues_it_again() 
     let twice = latchkey_with_env(dir.path(), &["webhooks", "replay", &id], &env);
     assert!(!twice.status.success(), "a pending delivery was replayed");
 }
+
+/// `identity unfreeze` on an account frozen by "this wasn't me": it logs in
+/// again, the trail names the CLI, and a second unfreeze changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_unfreeze_lifts_a_freeze_once() {
+    let app = crate::helpers::spawn_app().await;
+    let email = "frozen@example.com";
+    let id = app.create_identity(email, Some(PASSWORD), true).await;
+    let cookie = app.verified_flow(email).await;
+    assert_eq!(app.reset(&cookie, NEW_PASSWORD).await.status(), 200);
+    let notice = app.mail.wait_for(email, 2).await.remove(1);
+    let link = crate::report::report_link(&notice);
+    let secured = crate::report::open_link(&app, reqwest::Method::POST, &link).await;
+    assert_eq!(secured.status(), 200);
+    assert_eq!(app.login(email, NEW_PASSWORD).await.status(), 401);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let env = [("LATCHKEY_DATABASE_URL", app.database_url.as_str())];
+    let shown = latchkey_with_env(dir.path(), &["identity", "show", &id], &env);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&shown.stdout).expect("show")["frozen"],
+        true
+    );
+    for _ in 0..2 {
+        let unfrozen = latchkey_with_env(dir.path(), &["identity", "unfreeze", &id], &env);
+        assert!(
+            unfrozen.status.success(),
+            "{}",
+            String::from_utf8_lossy(&unfrozen.stderr)
+        );
+        let identity: Value = serde_json::from_slice(&unfrozen.stdout).expect("identity");
+        assert_eq!(identity["frozen"], false, "{identity}");
+    }
+    assert_eq!(app.login(email, NEW_PASSWORD).await.status(), 200);
+    let audit = app.admin_json(&format!("/admin/audit?identity={id}")).await;
+    let unfrozen: Vec<&Value> = audit
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "account.unfrozen")
+        .collect();
+    assert_eq!(unfrozen.len(), 1, "{audit}");
+    assert!(unfrozen[0]["detail"].to_string().contains("cli"), "{}", unfrozen[0]);
+    let unknown = latchkey_with_env(dir.path(), &["identity", "unfreeze", "no-such-id"], &env);
+    assert!(!unknown.status.success());
+}

@@ -72,9 +72,31 @@ fn both_parts_say(mail: &Mail, needles: &[&str]) {
     mailparse::dateparse(&date).expect("an RFC 5322 date");
 }
 
+/// The link `pattern` finds in the text part is in the HTML part as an
+/// `href`, absolute under `public_url`, in the mail's language.
+fn same_link_in_both_parts(mail: &crate::smtp_sink::Mail, pattern: &regex::Regex, public_url: &str, lang: &str) {
+    let link = pattern
+        .find(&mail.body)
+        .unwrap_or_else(|| panic!("no {pattern} in {}", mail.body))
+        .as_str();
+    assert!(mail.body.contains(&format!("{public_url}{link}")), "{}", mail.body);
+    assert!(link.ends_with(&format!("&lang={lang}")), "{link}");
+    let html = mail
+        .html
+        .as_deref()
+        .expect("html")
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/");
+    assert!(
+        html.contains(&format!("href=\"{public_url}{link}\"")),
+        "{link} not in {html}"
+    );
+}
+
 #[tokio::test]
 async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan() {
     let report_pattern = regex::Regex::new(r"/ui/report\?token=[0-9a-z.-]+&lang=[a-z]+").expect("re");
+    let continue_pattern = regex::Regex::new(r"/ui/recovery/continue\?token=[0-9a-f.-]+&lang=[a-z]+").expect("re");
     for (lang, code_is, minutes, changed, unknown, secured_word) in [
         (
             "en",
@@ -102,6 +124,11 @@ async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan
         both_parts_say(&mails[0], &[&code, minutes, "Acme Bank", "help@acme.example"]);
         assert!(mails[0].body.contains(&format!("{code_is}{code}")), "{}", mails[0].body);
         assert!(mails[0].subject.contains("Acme Bank"), "{}", mails[0].subject);
+        let public_url = app.services.settings.public_url.trim_end_matches('/').to_owned();
+        // The continue link and "didn't ask for this?", the same in both parts.
+        for pattern in [&continue_pattern, &report_pattern] {
+            same_link_in_both_parts(&mails[0], pattern, &public_url, lang);
+        }
 
         let verified = {
             let response = app.verify(&cookie, &code).await;
@@ -115,6 +142,7 @@ async fn every_mail_is_text_and_html_with_the_same_content_branding_and_lifespan
             &[changed, "127.0.0.1", "Firefox, Linux", "Acme Bank", "help@acme.example"],
         );
         assert!(!notice.body.contains(&code), "the notice repeats the code");
+        same_link_in_both_parts(notice, &report_pattern, &public_url, lang);
 
         // The notice's "this wasn't me": the confirmation, in the flow's language.
         let report = report_pattern
