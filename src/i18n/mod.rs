@@ -254,7 +254,7 @@ mod tests {
     /// appear in a Vietnamese catalog entry, OpenAPI text or message
     /// template, outside code (`recovery.lifespan`), template syntax and URLs.
     #[test]
-    fn no_vietnamese_text_is_left_in_english() {
+    fn no_vietnamese_text_is_left_in_english() -> anyhow::Result<()> {
         const ENGLISH: &[&str] = &[
             "the", "and", "your", "you", "with", "for", "this", "that", "not", "was", "has", "are", "from", "please",
             "code", "password", "account", "session", "recovery", "request", "link", "sign", "valid", "error",
@@ -302,11 +302,9 @@ mod tests {
                 texts.push((id.to_owned(), value.to_owned()));
             }
         }
-        for entry in
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/messages/vi")).expect("vi templates")
-        {
-            let path = entry.expect("entry").path();
-            let text = std::fs::read_to_string(&path).expect("template");
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/messages/vi"))? {
+            let path = entry?.path();
+            let text = std::fs::read_to_string(&path)?;
             texts.push((path.display().to_string(), text));
         }
         let mut found = Vec::new();
@@ -318,6 +316,7 @@ mod tests {
             }
         }
         assert!(found.is_empty(), "English in Vietnamese texts:\n{}", found.join("\n"));
+        Ok(())
     }
 
     #[test]
