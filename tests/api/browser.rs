@@ -333,15 +333,7 @@ async fn continue_from_the_mail_in_another_browser(lang: &str, title: &str) {
     let app = spawn_app().await;
     let email = format!("link-{lang}@example.com");
     app.create_identity(&email, Some(PASSWORD), true).await;
-    let started = app
-        .client
-        .post(app.url("/api/auth/recovery/start"))
-        .header("accept-language", lang)
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(started.status(), 200);
+    start_in(&app, &email, lang).await;
     let mail = app.mail.wait_for(&email, 1).await.remove(0);
     let pattern = regex::Regex::new(r"/ui/recovery/continue\?\S+").expect("regex");
     let link = app.url(pattern.find(&mail.body).expect("a link").as_str());
@@ -381,15 +373,7 @@ async fn cancel_from_the_mail_in_the_browser(lang: &str, [asked, done]: [&str; 2
     let app = spawn_app_with(|s| s.branding.support_contact = Some("help@example.com".into())).await;
     let email = format!("cancel-{lang}@example.com");
     app.create_identity(&email, Some(PASSWORD), true).await;
-    let started = app
-        .client
-        .post(app.url("/api/auth/recovery/start"))
-        .header("accept-language", lang)
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(started.status(), 200);
+    start_in(&app, &email, lang).await;
     let mail = app.mail.wait_for(&email, 1).await.remove(0);
     let pattern = regex::Regex::new(r"/ui/report\?\S+").expect("regex");
     let link = app.url(pattern.find(&mail.body).expect("a link").as_str());
@@ -412,15 +396,7 @@ async fn this_wasnt_me_in_the_browser(lang: &str, [asked, secured, used, invalid
     let app = spawn_app_with(|s| s.branding.support_contact = Some("help@example.com".into())).await;
     let email = format!("not-me-{lang}@example.com");
     app.create_identity(&email, Some(PASSWORD), true).await;
-    let started = app
-        .client
-        .post(app.url("/api/auth/recovery/start"))
-        .header("accept-language", lang)
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .expect("sent");
-    let cookie = recovery_cookie(started.headers()).expect("cookie");
+    let cookie = start_in(&app, &email, lang).await;
     let code = app.code_from_mail(&email, 1).await;
     let verified = app.verify(&cookie, &code).await;
     let cookie = recovery_cookie(verified.headers()).expect("rotated cookie");

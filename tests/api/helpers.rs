@@ -402,6 +402,20 @@ impl TestApp {
     }
 }
 
+/// Starts a recovery for `email` from a browser speaking `lang`; the flow's cookie.
+pub async fn start_in(app: &TestApp, email: &str, lang: &str) -> String {
+    let response = app
+        .client
+        .post(app.url("/api/auth/recovery/start"))
+        .header("accept-language", lang)
+        .json(&serde_json::json!({ "email": email }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    recovery_cookie(response.headers()).expect("cookie")
+}
+
 pub async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("JSON body")
 }
@@ -410,42 +424,11 @@ pub async fn json(response: reqwest::Response) -> Value {
 /// the store, all with one password hash (or none): fast enough for the
 /// load, timing and crash tests, which need hundreds.
 pub async fn seed_accounts(services: &Services, prefix: &str, count: usize, password_hash: Option<String>) {
-    use latchkey::store::{AddressRecord, IdentityRecord};
-    let now = latchkey::time::now_ms();
     for n in 0..count {
-        let identity_id = uuid::Uuid::new_v4().to_string();
-        let identity = IdentityRecord {
-            identity_id: identity_id.clone(),
-            username: None,
-            password_hash: password_hash.clone(),
-            roles: "[]".into(),
-            created_at: now,
-            updated_at: now,
-            credential_epoch: 0,
-            frozen_at: None,
-            recovery_paused_until: None,
-        };
-        let address = AddressRecord {
-            address_id: uuid::Uuid::new_v4().to_string(),
-            identity_id,
-            kind: "email".into(),
-            value: format!("{prefix}-{n}@example.com"),
-            verified: true,
-            created_at: now,
-        };
-        let client = latchkey::services::Client {
-            actor: Some("cli"),
-            ..Default::default()
-        };
-        let event = latchkey::audit::event(
-            latchkey::audit::Kind::IdentityCreated,
-            Some(&identity.identity_id),
-            &client,
-            serde_json::json!({}),
-        );
+        let item = seeded_account(prefix, n, password_hash.clone());
         services
             .store
-            .create_identity(&identity, &[address], &event)
+            .create_identity(&item.identity, &item.addresses, &item.audit)
             .await
             .expect("seeded");
     }
@@ -456,46 +439,49 @@ pub async fn seed_accounts(services: &Services, prefix: &str, count: usize, pass
 /// password hash straight through the store, as `latchkey identity import`
 /// does from another process: the running app takes no census for them.
 pub async fn import_accounts(services: &Services, prefix: &str, count: usize, password_hash: &str) {
+    let items: Vec<_> = (0..count)
+        .map(|n| seeded_account(prefix, n, Some(password_hash.to_owned())))
+        .collect();
+    let outcomes = services.store.import_identities(&items, true).await.expect("imported");
+    assert!(outcomes.iter().all(Option::is_none), "{outcomes:?}");
+}
+
+/// The verified account `{prefix}-{n}@example.com`, with its `identity.created` event (by the CLI).
+fn seeded_account(prefix: &str, n: usize, password_hash: Option<String>) -> latchkey::store::ImportedIdentityRecord {
     use latchkey::store::{AddressRecord, IdentityRecord, ImportedIdentityRecord};
     let now = latchkey::time::now_ms();
+    let identity_id = uuid::Uuid::new_v4().to_string();
     let client = latchkey::services::Client {
         actor: Some("cli"),
         ..Default::default()
     };
-    let items: Vec<ImportedIdentityRecord> = (0..count)
-        .map(|n| {
-            let identity_id = uuid::Uuid::new_v4().to_string();
-            ImportedIdentityRecord {
-                identity: IdentityRecord {
-                    identity_id: identity_id.clone(),
-                    username: None,
-                    password_hash: Some(password_hash.to_owned()),
-                    roles: "[]".into(),
-                    created_at: now,
-                    updated_at: now,
-                    credential_epoch: 0,
-                    frozen_at: None,
-                    recovery_paused_until: None,
-                },
-                audit: latchkey::audit::event(
-                    latchkey::audit::Kind::IdentityCreated,
-                    Some(&identity_id),
-                    &client,
-                    serde_json::json!({"imported": true}),
-                ),
-                addresses: vec![AddressRecord {
-                    address_id: uuid::Uuid::new_v4().to_string(),
-                    identity_id,
-                    kind: "email".into(),
-                    value: format!("{prefix}-{n}@example.com"),
-                    verified: true,
-                    created_at: now,
-                }],
-            }
-        })
-        .collect();
-    let outcomes = services.store.import_identities(&items, true).await.expect("imported");
-    assert!(outcomes.iter().all(Option::is_none), "{outcomes:?}");
+    ImportedIdentityRecord {
+        identity: IdentityRecord {
+            identity_id: identity_id.clone(),
+            username: None,
+            password_hash,
+            roles: "[]".into(),
+            created_at: now,
+            updated_at: now,
+            credential_epoch: 0,
+            frozen_at: None,
+            recovery_paused_until: None,
+        },
+        audit: latchkey::audit::event(
+            latchkey::audit::Kind::IdentityCreated,
+            Some(&identity_id),
+            &client,
+            serde_json::json!({}),
+        ),
+        addresses: vec![AddressRecord {
+            address_id: uuid::Uuid::new_v4().to_string(),
+            identity_id,
+            kind: "email".into(),
+            value: format!("{prefix}-{n}@example.com"),
+            verified: true,
+            created_at: now,
+        }],
+    }
 }
 
 /// A port nothing listens on right now.

@@ -15,12 +15,7 @@ use crate::sms_sink::SmsSink;
 pub fn report_link(mail: &crate::smtp_sink::Mail) -> String {
     let pattern = regex::Regex::new(r"https?://\S+(/ui/report\?token=[0-9a-z.-]+&lang=[a-z]+)").expect("re");
     let captures = pattern.captures(&mail.body).expect("a report link in the text");
-    let html = mail
-        .html
-        .as_deref()
-        .expect("html")
-        .replace("&amp;", "&")
-        .replace("&#x2f;", "/");
+    let html = mail.html_with_plain_links();
     assert!(html.contains(&captures[0]), "not the same link in the HTML: {html}");
     captures[1].to_owned()
 }

@@ -21,6 +21,18 @@ pub struct Mail {
     pub subject: String,
 }
 
+impl Mail {
+    /// The HTML part with the escapes a link's `&` and `/` get undone, to
+    /// look for a link of the text part in it.
+    pub fn html_with_plain_links(&self) -> String {
+        self.html
+            .as_deref()
+            .expect("an HTML part")
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+    }
+}
+
 #[derive(Clone)]
 pub struct SmtpSink {
     pub port: u16,
