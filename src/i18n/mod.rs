@@ -126,7 +126,7 @@ pub fn datetime(locale: Locale, unix_ms: i64) -> String {
         ),
         Locale::Vi => {
             let vietnam = time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC);
-            let at = utc.to_offset(vietnam);
+            let at = utc.checked_to_offset(vietnam).unwrap_or(utc);
             format!(
                 "{:02}:{:02} ngày {:02}/{:02}/{} (giờ Việt Nam)",
                 at.hour(),

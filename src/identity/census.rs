@@ -21,19 +21,25 @@ use crate::store::HASHES_IMPORTED_SETTING;
 /// How often `serve` takes the census (the gauge follows rehashes at login within this).
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
-/// Which import the current census has seen (the value of
-/// `HASHES_IMPORTED_SETTING` read before its hashes were).
+/// How many imports the current floor covers (the count in
+/// `HASHES_IMPORTED_SETTING`, read before the census read the hashes).
 #[derive(Debug, Default)]
-pub struct Covered(std::sync::Mutex<Option<String>>);
+pub struct Covered(std::sync::atomic::AtomicU64);
 
 impl Covered {
-    fn get(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    fn covers(&self, mark: u64) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire) >= mark
     }
 
-    fn set(&self, mark: Option<String>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = mark;
+    fn set(&self, mark: u64) {
+        self.0.fetch_max(mark, std::sync::atomic::Ordering::AcqRel);
     }
+}
+
+/// The import count, 0 before any import.
+async fn import_mark(services: &Services) -> Result<u64> {
+    let mark = services.store.stored_setting(HASHES_IMPORTED_SETTING).await?;
+    Ok(mark.and_then(|m| m.parse().ok()).unwrap_or(0))
 }
 
 /// Every label the gauge has, so one that drops to zero is shown as zero.
@@ -84,25 +90,44 @@ pub async fn take(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
 /// Called before every password check, known account or not (so the wait,
 /// once after an import, says nothing about the account), and after the
 /// account was read: an imported account that read saw has its import's
-/// mark visible here too.
+/// count visible here too. The census runs in a task of its own, so a
+/// request that gives up (its client left, its time ran out) does not
+/// abort one that others wait on; checks that waited for it do not take it
+/// again. If it fails, the floor goes up to `FLOOR_WITHOUT_CENSUS` (above
+/// every cost an import accepts) until the minute's census succeeds.
 pub async fn cover_imports(services: &Services) -> Result<()> {
-    let mark = services.store.stored_setting(HASHES_IMPORTED_SETTING).await?;
-    if mark.is_none() || mark == services.census.get() {
+    let mark = import_mark(services).await?;
+    if services.census.covers(mark) {
         return Ok(());
     }
-    let _one = TAKING.lock().await;
-    if mark == services.census.get() {
-        return Ok(()); // another check took it meanwhile
-    }
-    if let Err(e) = take_alone(services).await {
-        // The floor is up at `FLOOR_WITHOUT_CENSUS`: the check may go on.
-        tracing::error!(error = %e, "taking the password hash census after an import failed");
-    }
+    let services = services.clone();
+    let taking = tokio::spawn(async move {
+        let _one = TAKING.lock().await;
+        if services.census.covers(mark) {
+            return;
+        }
+        if let Err(e) = take_alone(&services).await {
+            let hasher = &services.hasher;
+            hasher.set_failure_floor(hasher.failure_floor().max(FLOOR_WITHOUT_CENSUS));
+            services.census.set(mark);
+            tracing::error!(error = %e, "taking the password hash census after an import failed");
+        }
+    });
+    taking
+        .await
+        .map_err(|e| anyhow::anyhow!("the password hash census stopped: {e}"))?;
     Ok(())
 }
 
 async fn take_alone(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
-    let mark = services.store.stored_setting(HASHES_IMPORTED_SETTING).await?;
+    let mark = match import_mark(services).await {
+        Ok(mark) => mark,
+        Err(e) => {
+            let hasher = &services.hasher;
+            hasher.set_failure_floor(hasher.failure_floor().max(FLOOR_WITHOUT_CENSUS));
+            return Err(e);
+        }
+    };
     let current_like = format!("{}%", current_prefix());
     let census = match services.store.password_hash_census(&current_like).await {
         Ok(census) => census,

@@ -133,8 +133,10 @@ fn raw_hash(password: &[u8], salt: &[u8], blocks: &mut Blocks) -> anyhow::Result
     Ok(out)
 }
 
-/// Ends a check of an imported hash the way every Argon2id check ends: one
-/// Argon2id run over the thread's 19 MiB of blocks, its result dropped. What
+/// Ends a check of a hash that is not latchkey's own (imported, or Argon2
+/// under other parameters, which runs in memory of its own) the way every
+/// Argon2id check ends: one Argon2id run over the thread's 19 MiB of
+/// blocks, under a random salt, its result dropped. What
 /// a check leaves behind shows in what follows it: an Argon2id run evicts
 /// the caches the answer's own work then misses in, a bcrypt run (4 KiB of
 /// state) does not, and the timing tests told a wrong password for an
@@ -142,8 +144,8 @@ fn raw_hash(password: &[u8], salt: &[u8], blocks: &mut Blocks) -> anyhow::Result
 /// took after the same failure floor. The floor covers this run too (it is
 /// measured with it).
 fn argon2_tail(password: &str, blocks: &mut Blocks) {
-    const SALT: &[u8; SALT_LEN] = b"latchkey-tail-01";
-    std::hint::black_box(raw_hash(password.as_bytes(), SALT, blocks).ok());
+    let salt = crate::random::bytes::<SALT_LEN>();
+    std::hint::black_box(raw_hash(password.as_bytes(), &salt, blocks).ok());
 }
 
 /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for a new password.
@@ -185,10 +187,17 @@ pub fn is_own(stored: &str) -> bool {
 
 /// (valid, needs a rehash)
 fn verify_blocking(password: &str, stored: &str, blocks: &mut Blocks) -> (bool, bool) {
+    let outcome = verify_against(password, stored, blocks);
+    if !is_own(stored) {
+        argon2_tail(password, blocks);
+    }
+    outcome
+}
+
+fn verify_against(password: &str, stored: &str, blocks: &mut Blocks) -> (bool, bool) {
     if !is_argon2(stored) {
         // An imported hash: always replaced once the password is known.
         let valid = super::legacy::LegacyHash::parse(stored).is_ok_and(|h| h.verify(password.as_bytes()));
-        argon2_tail(password, blocks);
         return (valid, valid);
     }
     let Ok(parsed) = PasswordHash::new(stored) else {

@@ -24,9 +24,9 @@ pub type DynStore = Arc<dyn Store>;
 /// The row that stands in for "no such account" (created by the first migration).
 pub const PLACEHOLDER_IDENTITY_ID: &str = "00000000-0000-0000-0000-000000000000";
 
-/// The setting an import that wrote identities changes (to a new random
-/// value, in its transaction): how a running server learns that hashes it
-/// has not measured may now be checked (`identity::census`).
+/// The setting an import that wrote identities counts up (in its
+/// transaction): how a running server learns that hashes it has not
+/// measured may now be checked (`identity::census`).
 pub const HASHES_IMPORTED_SETTING: &str = "password_hashes_imported";
 
 /// How a session is looked up: by its token's keyed hash, or by its id (a JWT's `sid`).
@@ -120,7 +120,7 @@ pub trait Store: Send + Sync + 'static {
     /// Writes imported identities, each whole or not at all (a savepoint
     /// each): one whose id, email, username or phone exists is skipped and
     /// named. With `commit` false everything is checked and rolled back.
-    /// A batch that wrote an identity changes `HASHES_IMPORTED_SETTING`.
+    /// A batch that wrote an identity counts `HASHES_IMPORTED_SETTING` up.
     async fn import_identities(
         &self,
         items: &[ImportedIdentityRecord],
@@ -185,7 +185,8 @@ pub trait Store: Send + Sync + 'static {
         max_attempts: u32,
         now: i64,
     ) -> anyhow::Result<Option<RecoveryFlowRecord>>;
-    /// A flow whose attempts ran out: dead, code erased, with its audit event.
+    /// A flow whose attempts ran out: dead, code erased, with its audit
+    /// event (none when another request killed it first).
     async fn kill_flow(&self, flow_id: &str, audit: &AuditEventRecord) -> anyhow::Result<()>;
     /// `sent` → `verified`, spending the code and rotating the cookie, only if
     /// the flow still holds `old_cookie_hash`. False if another request won.
@@ -196,8 +197,6 @@ pub trait Store: Send + Sync + 'static {
         new_cookie_hash: &str,
         now: i64,
     ) -> anyhow::Result<bool>;
-    /// Spends a verified flow and applies the reset atomically; false when the
-    /// flow was already spent or expired (another request won).
     /// Whether a "this wasn't me" or "didn't ask for this" link (by its
     /// keyed hash) was spent.
     async fn link_spent(&self, digest: &str) -> anyhow::Result<bool>;
@@ -210,6 +209,8 @@ pub trait Store: Send + Sync + 'static {
     /// Lifts a freeze, with `audit`; `false` (and nothing written) when the
     /// identity was not frozen.
     async fn unfreeze_identity(&self, identity_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool>;
+    /// Spends a verified flow and applies the reset atomically; false when the
+    /// flow was already spent or expired (another request won).
     async fn complete_recovery(&self, reset: &CompletedRecovery) -> anyhow::Result<bool>;
 
     /// Creates a session only if the identity's `credential_epoch` is still
@@ -233,7 +234,7 @@ pub trait Store: Send + Sync + 'static {
         let found = self.identity_with_addresses(&session.identity_id).await?;
         Ok(found.map(|(identity, addresses)| (session, identity, addresses)))
     }
-    /// Revokes a session and writes `audit`.
+    /// Revokes a session and, if it was live, writes `audit`.
     async fn revoke_session(&self, session_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool>;
     /// Revokes every session of an identity and writes `audit`; how many were live.
     async fn revoke_identity_sessions(
@@ -264,7 +265,8 @@ pub trait Store: Send + Sync + 'static {
     /// False if it was already spent or revoked (a reuse).
     async fn rotate_refresh_token(&self, spent_id: &str, next: &RefreshTokenRecord, now: i64) -> anyhow::Result<bool>;
     /// Revokes every token of the family and its session (a logout, or a
-    /// reuse detected), and writes `audit`.
+    /// reuse detected), and writes `audit` when that revoked anything (a
+    /// spent token replayed again raises no second event).
     async fn revoke_refresh_family(&self, family_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<()>;
 
     /// Leases up to `limit` due messages until `lease_until`, counting an attempt.
@@ -329,10 +331,14 @@ pub trait Store: Send + Sync + 'static {
     /// and audit events from before `audit_before` (0: keep them all).
     async fn purge(&self, rows_before: i64, audit_before: i64, now: i64) -> anyhow::Result<Purged>;
 
-    /// An event that records no other write (a refused login, a wrong code,
-    /// a sent message). The event of a change is written by the method that
+    /// An event that records no other write (a wrong code, a sent message,
+    /// a refused start). The event of a change is written by the method that
     /// makes the change, in its transaction, so a crash never keeps one
-    /// without the other (the event is what webhooks are made from).
+    /// without the other (the event is what webhooks are made from). The
+    /// exception is a refused login (and `login.locked` with it): its
+    /// throttle count is reserved before Argon2 runs, when whether it fails
+    /// is not known, so a crash during the check keeps the count and loses
+    /// the event.
     async fn insert_audit_event(&self, event: &AuditEventRecord) -> anyhow::Result<()>;
     /// Newest first; optionally one identity's, optionally only since a time.
     async fn audit_events(

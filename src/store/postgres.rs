@@ -267,6 +267,17 @@ async fn import_batch(
     commit: bool,
 ) -> anyhow::Result<Vec<ImportOutcome>> {
     let mut tx = pool.begin().await.context("beginning an import batch")?;
+    if commit {
+        // First: the marker's row lock queues concurrent imports one behind
+        // another (a bump at the end made one more lock to deadlock on). A
+        // batch that writes nothing bumps it too: one census more.
+        sqlx::query(BUMP_SETTING)
+            .bind(super::HASHES_IMPORTED_SETTING)
+            .bind(crate::time::now_ms())
+            .execute(&mut *tx)
+            .await
+            .context("marking the import")?;
+    }
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
         let i = &item.identity;
@@ -303,15 +314,6 @@ async fn import_batch(
         }
     }
     if commit {
-        if outcomes.iter().any(Option::is_none) {
-            sqlx::query(REPLACE_SETTING)
-                .bind(super::HASHES_IMPORTED_SETTING)
-                .bind(super::new_row_id())
-                .bind(crate::time::now_ms())
-                .execute(&mut *tx)
-                .await
-                .context("marking the import")?;
-        }
         tx.commit().await.context("committing an import batch")?;
     } else {
         tx.rollback().await.context("rolling back a dry run")?;
@@ -640,18 +642,18 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("deleting identity")?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await.context("rolling back")?;
-            return Ok(false);
-        }
+        // Flows have no foreign key: a start that raced an earlier delete left one.
         sqlx::query(DELETE_IDENTITY_FLOWS)
             .bind(identity_id)
             .execute(&mut *tx)
             .await
             .context("deleting the identity's recovery flows")?;
-        insert_audit(&mut *tx, audit).await?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            insert_audit(&mut *tx, audit).await?;
+        }
         tx.commit().await.context("committing identity deletion")?;
-        Ok(true)
+        Ok(deleted)
     }
 
     async fn update_password_hash(
@@ -807,12 +809,14 @@ impl Store for PostgresStore {
 
     async fn kill_flow(&self, flow_id: &str, audit: &AuditEventRecord) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        sqlx::query(KILL_FLOW)
+        let killed = sqlx::query(KILL_FLOW)
             .bind(flow_id)
             .execute(&mut *tx)
             .await
             .context("killing flow")?;
-        insert_audit(&mut *tx, audit).await?;
+        if killed.rows_affected() > 0 {
+            insert_audit(&mut *tx, audit).await?;
+        }
         tx.commit().await.context("committing the flow's end")?;
         Ok(())
     }
@@ -1007,9 +1011,12 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("revoking session")?;
-        insert_audit(&mut *tx, audit).await?;
+        let revoked = done.rows_affected() > 0;
+        if revoked {
+            insert_audit(&mut *tx, audit).await?;
+        }
         tx.commit().await.context("committing logout")?;
-        Ok(done.rows_affected() > 0)
+        Ok(revoked)
     }
 
     async fn revoke_identity_sessions(
@@ -1109,19 +1116,23 @@ impl Store for PostgresStore {
 
     async fn revoke_refresh_family(&self, family_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        sqlx::query(REVOKE_REFRESH_FAMILY)
-            .bind(family_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context("revoking refresh family")?;
-        sqlx::query(REVOKE_FAMILY_SESSION)
+        // The session first, then the tokens, as `secure_identity` locks
+        // them: two writers taking the rows in opposite orders can deadlock.
+        let session = sqlx::query(REVOKE_FAMILY_SESSION)
             .bind(family_id)
             .bind(now)
             .execute(&mut *tx)
             .await
             .context("revoking the family's session")?;
-        insert_audit(&mut *tx, audit).await?;
+        let tokens = sqlx::query(REVOKE_REFRESH_FAMILY)
+            .bind(family_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("revoking refresh family")?;
+        if session.rows_affected() + tokens.rows_affected() > 0 {
+            insert_audit(&mut *tx, audit).await?;
+        }
         tx.commit().await.context("committing family revocation")?;
         Ok(())
     }

@@ -6,9 +6,10 @@
 
 pub const SETTING: &str = "select value from setting where setting_key = $1";
 pub const DELETE_SETTING: &str = "delete from setting where setting_key = $1";
-/// Sets a setting, replacing its value.
-pub const REPLACE_SETTING: &str = "insert into setting (setting_key, value, created_at) values ($1, $2, $3) \
-     on conflict (setting_key) do update set value = excluded.value, created_at = excluded.created_at";
+/// Counts a setting up by one (from 1), as decimal text.
+pub const BUMP_SETTING: &str = "insert into setting (setting_key, value, created_at) values ($1, '1', $2) \
+     on conflict (setting_key) do update set value = cast(cast(setting.value as bigint) + 1 as text), \
+     created_at = excluded.created_at";
 pub const INSERT_SETTING: &str = "insert into setting (setting_key, value, created_at) values ($1, $2, $3) \
      on conflict (setting_key) do nothing";
 
@@ -103,8 +104,8 @@ pub const SPEND_FLOW: &str = "update recovery_flow set state = 'used', used_at =
      where recovery_flow_id = $1 and identity_id = $2 and state = $4 and expires_at > $3 and not decoy";
 pub const RESET_PASSWORD: &str = "update identity set password_hash = $2, updated_at = $3, \
        credential_epoch = credential_epoch + 1 where identity_id = $1";
-/// A report link, spent once: a second insert of its digest is a conflict.
 pub const LINK_SPENT: &str = "select count(*) from spent_link where link_digest = $1";
+/// A report link, spent once: a second insert of its digest is a conflict.
 pub const SPEND_LINK: &str = "insert into spent_link (link_digest, identity_id, kind, expires_at, spent_at) \
      values ($1, $2, $3, $4, $5) on conflict (link_digest) do nothing";
 pub const PAUSE_RECOVERY: &str = "update identity set recovery_paused_until = $2 where identity_id = $1";

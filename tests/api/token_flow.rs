@@ -247,6 +247,12 @@ async fn v2_login_and_refresh_rotate_tokens_and_a_reused_refresh_token_revokes_t
             .status(),
         401
     );
+    // Replayed again and again: one revocation, one event (one webhook).
+    for _ in 0..3 {
+        assert_eq!(refresh(&first["refreshToken"]).await.expect("sent").status(), 401);
+    }
+    let audit = app.admin_json("/admin/audit").await.to_string();
+    assert_eq!(audit.matches("refresh_token_reuse").count(), 1, "{audit}");
 
     let wrong = app
         .post_json(

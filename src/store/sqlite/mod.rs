@@ -438,13 +438,8 @@ impl Store for SqliteStore {
                     .collect::<StoreResult<Vec<_>>>();
                 let wrote = outcomes.as_ref().is_ok_and(|o| o.iter().any(Option::is_none));
                 if commit && wrote {
-                    let mark = super::new_row_id();
-                    execute(
-                        c,
-                        REPLACE_SETTING,
-                        &[&HASHES_IMPORTED_SETTING, &mark, &crate::time::now_ms()],
-                    )
-                    .or_fail("marking the import")?;
+                    execute(c, BUMP_SETTING, &[&HASHES_IMPORTED_SETTING, &crate::time::now_ms()])
+                        .or_fail("marking the import")?;
                 }
                 let end = if commit && outcomes.is_ok() {
                     "release import_batch"
@@ -536,10 +531,11 @@ impl Store for SqliteStore {
             .write(move |c| {
                 let deleted =
                     execute(c, DELETE_IDENTITY, &[&id, &PLACEHOLDER_IDENTITY_ID]).or_fail("deleting identity")?;
+                // Flows have no foreign key: a start that raced an earlier delete left one.
+                execute(c, DELETE_IDENTITY_FLOWS, &[&id]).or_fail("deleting the identity's recovery flows")?;
                 if deleted == 0 {
                     return Ok(false);
                 }
-                execute(c, DELETE_IDENTITY_FLOWS, &[&id]).or_fail("deleting the identity's recovery flows")?;
                 insert_audit(c, &audit)?;
                 Ok(true)
             })
@@ -688,8 +684,10 @@ impl Store for SqliteStore {
         let (id, audit) = (flow_id.to_owned(), audit.clone());
         self.writer
             .write(move |c| {
-                execute(c, KILL_FLOW, &[&id]).or_fail("killing flow")?;
-                insert_audit(c, &audit)
+                if execute(c, KILL_FLOW, &[&id]).or_fail("killing flow")? > 0 {
+                    insert_audit(c, &audit)?;
+                }
+                Ok(())
             })
             .await?;
         Ok(())
@@ -845,9 +843,11 @@ impl Store for SqliteStore {
         Ok(self
             .writer
             .write(move |c| {
-                let revoked = execute(c, REVOKE_SESSION, &[&id, &now]).or_fail("revoking session")?;
-                insert_audit(c, &audit)?;
-                Ok(revoked > 0)
+                let revoked = execute(c, REVOKE_SESSION, &[&id, &now]).or_fail("revoking session")? > 0;
+                if revoked {
+                    insert_audit(c, &audit)?;
+                }
+                Ok(revoked)
             })
             .await?)
     }
@@ -951,9 +951,14 @@ impl Store for SqliteStore {
         let (id, audit) = (family_id.to_owned(), audit.clone());
         self.writer
             .write(move |c| {
-                execute(c, REVOKE_REFRESH_FAMILY, &[&id, &now]).or_fail("revoking refresh family")?;
-                execute(c, REVOKE_FAMILY_SESSION, &[&id, &now]).or_fail("revoking the family's session")?;
-                insert_audit(c, &audit)
+                // The session first, then the tokens: the order every writer uses.
+                let session =
+                    execute(c, REVOKE_FAMILY_SESSION, &[&id, &now]).or_fail("revoking the family's session")?;
+                let tokens = execute(c, REVOKE_REFRESH_FAMILY, &[&id, &now]).or_fail("revoking refresh family")?;
+                if session + tokens > 0 {
+                    insert_audit(c, &audit)?;
+                }
+                Ok(())
             })
             .await?;
         Ok(())
