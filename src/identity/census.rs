@@ -107,8 +107,6 @@ pub async fn cover_imports(services: &Services) -> Result<()> {
             return;
         }
         if let Err(e) = take_alone(&services).await {
-            let hasher = &services.hasher;
-            hasher.set_failure_floor(hasher.failure_floor().max(FLOOR_WITHOUT_CENSUS));
             services.census.set(mark);
             tracing::error!(error = %e, "taking the password hash census after an import failed");
         }
@@ -119,24 +117,21 @@ pub async fn cover_imports(services: &Services) -> Result<()> {
     Ok(())
 }
 
+/// The census under `TAKING`; when any part of it fails, the floor becomes
+/// `FLOOR_WITHOUT_CENSUS` unless it is higher.
 async fn take_alone(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
-    let mark = match import_mark(services).await {
-        Ok(mark) => mark,
-        Err(e) => {
-            let hasher = &services.hasher;
-            hasher.set_failure_floor(hasher.failure_floor().max(FLOOR_WITHOUT_CENSUS));
-            return Err(e);
-        }
-    };
+    let taken = count_and_calibrate(services).await;
+    if taken.is_err() {
+        let hasher = &services.hasher;
+        hasher.set_failure_floor(hasher.failure_floor().max(FLOOR_WITHOUT_CENSUS));
+    }
+    taken
+}
+
+async fn count_and_calibrate(services: &Services) -> Result<BTreeMap<&'static str, i64>> {
+    let mark = import_mark(services).await?;
     let current_like = format!("{}%", current_prefix());
-    let census = match services.store.password_hash_census(&current_like).await {
-        Ok(census) => census,
-        Err(e) => {
-            let hasher = &services.hasher;
-            hasher.set_failure_floor(hasher.failure_floor().max(FLOOR_WITHOUT_CENSUS));
-            return Err(e.into());
-        }
-    };
+    let census = services.store.password_hash_census(&current_like).await?;
     let mut counts: BTreeMap<&'static str, i64> = ALGORITHMS.iter().map(|a| (*a, 0)).collect();
     *counts.entry("argon2id").or_default() += census.current;
     // The costliest hash of each algorithm: at most one check per algorithm.

@@ -260,6 +260,24 @@ where
     Ok(())
 }
 
+/// Runs one statement and, when it changed a row (or `always`), writes
+/// `audit` in the same transaction; how many rows it changed.
+async fn changed_with_audit(
+    pool: &PgPool,
+    statement: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    audit: &AuditEventRecord,
+    always: bool,
+    what: &'static str,
+) -> anyhow::Result<u64> {
+    let mut tx = pool.begin().await.context("beginning transaction")?;
+    let changed = statement.execute(&mut *tx).await.context(what)?.rows_affected();
+    if changed > 0 || always {
+        insert_audit(&mut *tx, audit).await?;
+    }
+    tx.commit().await.context(what)?;
+    Ok(changed)
+}
+
 /// One try of an import batch (see `Store::import_identities`).
 async fn import_batch(
     pool: &sqlx::PgPool,
@@ -738,22 +756,12 @@ impl Store for PostgresStore {
         verified: bool,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        let done = sqlx::query(SET_ADDRESS_VERIFIED)
+        let statement = sqlx::query(SET_ADDRESS_VERIFIED)
             .bind(identity_id)
             .bind(kind.as_str())
             .bind(value)
-            .bind(verified)
-            .execute(&mut *tx)
-            .await
-            .context("marking address verification")?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await.context("rolling back")?;
-            return Ok(false);
-        }
-        insert_audit(&mut *tx, audit).await?;
-        tx.commit().await.context("committing address verification")?;
-        Ok(true)
+            .bind(verified);
+        Ok(changed_with_audit(&self.pool, statement, audit, false, "marking address verification").await? > 0)
     }
 
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
@@ -808,16 +816,8 @@ impl Store for PostgresStore {
     }
 
     async fn kill_flow(&self, flow_id: &str, audit: &AuditEventRecord) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        let killed = sqlx::query(KILL_FLOW)
-            .bind(flow_id)
-            .execute(&mut *tx)
-            .await
-            .context("killing flow")?;
-        if killed.rows_affected() > 0 {
-            insert_audit(&mut *tx, audit).await?;
-        }
-        tx.commit().await.context("committing the flow's end")?;
+        let statement = sqlx::query(KILL_FLOW).bind(flow_id);
+        changed_with_audit(&self.pool, statement, audit, false, "killing flow").await?;
         Ok(())
     }
 
@@ -903,20 +903,8 @@ impl Store for PostgresStore {
     }
 
     async fn unfreeze_identity(&self, identity_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        let done = sqlx::query(UNFREEZE_IDENTITY)
-            .bind(identity_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context("unfreezing identity")?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await.context("rolling back")?;
-            return Ok(false);
-        }
-        insert_audit(&mut *tx, audit).await?;
-        tx.commit().await.context("committing unfreeze")?;
-        Ok(true)
+        let statement = sqlx::query(UNFREEZE_IDENTITY).bind(identity_id).bind(now);
+        Ok(changed_with_audit(&self.pool, statement, audit, false, "unfreezing identity").await? == 1)
     }
 
     async fn complete_recovery(&self, r: &CompletedRecovery) -> anyhow::Result<bool> {
@@ -1004,19 +992,8 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_session(&self, session_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        let done = sqlx::query(REVOKE_SESSION)
-            .bind(session_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context("revoking session")?;
-        let revoked = done.rows_affected() > 0;
-        if revoked {
-            insert_audit(&mut *tx, audit).await?;
-        }
-        tx.commit().await.context("committing logout")?;
-        Ok(revoked)
+        let statement = sqlx::query(REVOKE_SESSION).bind(session_id).bind(now);
+        Ok(changed_with_audit(&self.pool, statement, audit, false, "revoking session").await? > 0)
     }
 
     async fn revoke_identity_sessions(
@@ -1025,16 +1002,9 @@ impl Store for PostgresStore {
         now: i64,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<u64> {
-        let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        let done = sqlx::query(REVOKE_IDENTITY_SESSIONS)
-            .bind(identity_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context("revoking identity sessions")?;
-        insert_audit(&mut *tx, audit).await?;
-        tx.commit().await.context("committing session revocation")?;
-        Ok(done.rows_affected())
+        // An operator's action is audited even when no session was live.
+        let statement = sqlx::query(REVOKE_IDENTITY_SESSIONS).bind(identity_id).bind(now);
+        changed_with_audit(&self.pool, statement, audit, true, "revoking identity sessions").await
     }
 
     async fn reserve_login_attempt(
