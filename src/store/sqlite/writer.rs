@@ -3,8 +3,8 @@
 //!
 //! SQLite allows one writer at a time, so writes queue here instead of
 //! sleeping in SQLite's busy handler, and the commit (the WAL write) is
-//! shared by the whole group. Each write runs in a savepoint, so one
-//! write's failure is rolled back alone and never becomes another's. A
+//! shared by the whole group. A write that fails is rolled back alone and
+//! never becomes another's (`commit_group`). A
 //! write is answered only after its group has committed, so nothing that
 //! was answered is lost to a crash. If the commit itself fails, each write
 //! of the group is retried in a transaction of its own.
@@ -27,7 +27,7 @@ const QUEUE: usize = 1024;
 /// A write as the writer thread runs it: `run` may be called again when a
 /// group is retried, and `finish` hands the outcome back once it is final.
 trait Job: Send {
-    /// Runs the write; false when it failed (its savepoint is rolled back).
+    /// Runs the write; false when it failed (and its changes must be rolled back).
     fn run(&mut self, conn: &Connection) -> bool;
     fn finish(self: Box<Self>, committed: anyhow::Result<()>);
 }
@@ -143,23 +143,53 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wal_frames: &A
                 Err(_) => break,
             }
         }
-        match commit(&conn, &mut group) {
-            Ok(()) => group.drain(..).for_each(|job| job.finish(Ok(()))),
-            Err(_) => {
-                for mut job in group.drain(..) {
-                    let alone = commit(&conn, std::slice::from_mut(&mut job));
-                    job.finish(alone);
-                }
+        if commit_group(&conn, &mut group).is_ok() {
+            group.drain(..).for_each(|job| job.finish(Ok(())));
+        } else {
+            for mut job in group.drain(..) {
+                let alone = commit(&conn, std::slice::from_mut(&mut job), Isolation::Savepoints);
+                job.finish(alone.map(|_| ()));
             }
         }
     }
 }
 
-/// One transaction for `jobs`, each in its own savepoint.
-fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<()> {
+/// How the writes of one transaction are kept apart.
+#[derive(Clone, Copy, PartialEq)]
+enum Isolation {
+    /// None: the first write that fails rolls the whole transaction back.
+    None,
+    /// Each write in a savepoint of its own, so a failed one is rolled back alone.
+    Savepoints,
+}
+
+/// Commits `jobs` in one transaction. Writes rarely fail, so the group is
+/// first run without savepoints: a savepoint makes SQLite copy every page a
+/// write touches into a sub-journal, which cost a start flood 16 % of its
+/// throughput (BENCHMARKS.md, 2026-12-05, evening). If a write fails, that
+/// transaction is rolled back and the group runs again with a savepoint per
+/// write, so a failed write is still rolled back alone and never becomes
+/// another's; a failure costs its group one run more, never more.
+fn commit_group(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<()> {
+    if commit(conn, jobs, Isolation::None)? {
+        return Ok(());
+    }
+    commit(conn, jobs, Isolation::Savepoints).map(|_| ())
+}
+
+/// One transaction for `jobs`. False when, without savepoints, a write
+/// failed and the transaction was rolled back instead of committed.
+fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>], isolation: Isolation) -> anyhow::Result<bool> {
     let outcome = (|| {
         exec(conn, "begin immediate")?;
         for job in jobs.iter_mut() {
+            if isolation == Isolation::None {
+                if !job.run(conn) {
+                    exec(conn, "rollback")?;
+                    return Ok(false);
+                }
+                continue;
+            }
             exec(conn, "savepoint job")?;
             if job.run(conn) {
                 exec(conn, "release job")?;
@@ -171,7 +201,8 @@ fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> anyhow::Result<()> {
                 exec(conn, "release job")?;
             }
         }
-        exec(conn, "commit")
+        exec(conn, "commit")?;
+        Ok(true)
     })();
     if outcome.is_err() && !conn.is_autocommit() {
         let _ = exec(conn, "rollback");
@@ -219,4 +250,56 @@ fn exec(conn: &Connection, sql: &str) -> anyhow::Result<()> {
         .and_then(|mut statement| statement.execute([]))
         .with_context(|| format!("SQLite `{sql}`"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A write that inserts `n` and then fails when `fail` says so.
+    fn insert(n: i64, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<StoreResult<()>>) {
+        let (reply, answer) = oneshot::channel();
+        let work = move |c: &Connection| -> StoreResult<()> {
+            c.execute("insert into t (n) values (?1)", [n])
+                .map_err(|e| StoreError::Other(e.into()))?;
+            if fail {
+                return Err(StoreError::Other(anyhow::anyhow!("write {n} fails after its insert")));
+            }
+            Ok(())
+        };
+        let job = Box::new(Write {
+            work,
+            outcome: None,
+            reply,
+        });
+        (job, answer)
+    }
+
+    #[test]
+    fn a_failed_write_in_a_group_is_rolled_back_alone() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let conn = super::super::conn::open(&dir.path().join("w.db"), Duration::from_secs(1), true)?;
+        conn.execute_batch("create table t (n integer not null)")?;
+        let mut group = Vec::new();
+        let mut answers = Vec::new();
+        for n in 0..10 {
+            let (job, answer) = insert(n, n == 4 || n == 7);
+            group.push(job);
+            answers.push(answer);
+        }
+        commit_group(&conn, &mut group)?;
+        group.drain(..).for_each(|job| job.finish(Ok(())));
+        for (n, mut answer) in answers.into_iter().enumerate() {
+            let outcome = answer.try_recv()?;
+            assert_eq!(outcome.is_err(), n == 4 || n == 7, "write {n}");
+        }
+        let kept: Vec<i64> = conn
+            .prepare("select n from t order by n")?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(kept, vec![0, 1, 2, 3, 5, 6, 8, 9]);
+        Ok(())
+    }
 }
