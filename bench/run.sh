@@ -74,8 +74,8 @@ python3 bench/seed.py "http://127.0.0.1:18081" 1000 1
 anon_peak=$work/anon-peak
 echo 0 > "$anon_peak"
 (
-  peak=0
   while sleep 0.2; do
+    peak=$(cat "$anon_peak")
     total=0
     for p in "${pids[@]}"; do
       kb=$(awk '/RssAnon/ {print $2}' "/proc/$p/status" 2>/dev/null) || exit 0
@@ -172,10 +172,16 @@ fi
 if wants reset; then
   python3 bench/flows.py "${urls[0]}" "$work/mail" token "$((1000 + verify_flows))" "$reset_flows" "$work/reset.txt"
   hash_ceiling reset
+  # The target is the peak under the reset flood itself: the kernel's
+  # high-water mark (and the sampler's) start over here (`clear_refs` 5).
+  for p in "${pids[@]}"; do echo 5 > "/proc/$p/clear_refs"; done
+  echo 0 > "$anon_peak"
   BENCH_FLOWS=$work/reset.txt run reset confirm.lua /v2/auth/recovery/confirm "$hash_connections"
+  reset_rss=$(peak_rss)
 fi
 
-# The peak memory of the scenarios above (before the peers' run stops them).
+# The peak memory since the start, or since the reset flood began when it ran
+# (before the peers' run stops the servers).
 rss=$(for p in "${pids[@]}"; do awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print int(s / 1024)}')
 
 # better-auth's request-password-reset and latchkey's start through the
@@ -232,6 +238,8 @@ for s in login reset; do
     verdict "$s >= 90% of the Argon2 ceiling just before (successes/s)" "$v/${CEIL[$s]}" "$v >= 0.9 * ${CEIL[$s]}"
   fi
 done
-if [ -n "$rss" ] && [ "$rss" -gt 0 ]; then
-  verdict "peak RSS < 150 MB" "$rss MB (anon $(($(cat "$anon_peak") / 1024)) MB)" "$rss < 150"
+if [ -n "${reset_rss:-}" ]; then
+  verdict "peak RSS < 150 MB under the reset flood" "$reset_rss" "$rss < 150"
+elif [ -n "$rss" ] && [ "$rss" -gt 0 ]; then
+  verdict "peak RSS < 150 MB (no reset flood: the whole run)" "$rss MB (anon $(($(cat "$anon_peak") / 1024)) MB)" "$rss < 150"
 fi
