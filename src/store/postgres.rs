@@ -16,6 +16,8 @@ use super::sql::*;
 use super::*;
 use crate::config::DatabaseSettings;
 
+mod starts;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, attempts = attempts + 1 \
@@ -169,6 +171,7 @@ async fn start_in(pool: &PgPool, start: &NewRecoveryFlow) -> anyhow::Result<Star
 
 pub struct PostgresStore {
     pool: PgPool,
+    starts: starts::Starts,
     /// Reads share the one pool: PostgreSQL runs writers concurrently.
     readers: PgPool,
 }
@@ -186,6 +189,7 @@ impl PostgresStore {
             .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(database_url)))?;
         Ok(Self {
             readers: pool.clone(),
+            starts: starts::Starts::spawn(pool.clone()),
             pool,
         })
     }
@@ -765,7 +769,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-        start_in(&self.pool, start).await
+        self.starts.start(start).await
     }
 
     async fn code_attempts_since(

@@ -69,6 +69,42 @@ async fn twenty_simultaneous_starts_for_one_login_admit_exactly_the_limit() {
     assert_eq!(audit.matches("recovery.rate_limited").count(), 17, "{audit}");
 }
 
+/// Starts for one login that arrive together are written together (in one
+/// transaction; on PostgreSQL by one statement). Each still supersedes the
+/// ones before it, in its group too: one code stays alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_simultaneous_starts_for_one_login_leave_one_live_code() {
+    let app = spawn_app_with(|s| s.recovery.max_starts_per_hour = 0).await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let (address, client) = (app.address.clone(), app.client.clone());
+        tasks.spawn(async move {
+            client
+                .post(format!("{address}/api/auth/recovery/start"))
+                .json(&json!({"email": "alice@example.com"}))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = tasks.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    let flows = app.dump_table("recovery_flow").await;
+    assert_eq!(flows.matches("recovery_flow_id=").count(), 30, "{flows}");
+    assert_eq!(
+        flows.matches(r#"state=Some("sent")"#).count(),
+        1,
+        "one live flow: {flows}"
+    );
+    assert_eq!(flows.matches("code_hash=Some(").count(), 1, "one live code: {flows}");
+    let audit = app.dump_table("audit_event").await;
+    assert_eq!(audit.matches("recovery.requested").count(), 30, "{audit}");
+}
+
 #[tokio::test]
 async fn the_attempt_cap_holds_across_instances() {
     let a = spawn_app().await;
