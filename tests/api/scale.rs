@@ -105,6 +105,82 @@ async fn thirty_simultaneous_starts_for_one_login_leave_one_live_code() {
     assert_eq!(audit.matches("recovery.requested").count(), 30, "{audit}");
 }
 
+/// A group of starts that finds one of its flows locked past its lock
+/// timeout (here by another transaction holding alice's live flow) gives
+/// way: it is rolled back and each start runs again alone. Every start is
+/// still answered, each login keeps one live code, and nothing is written
+/// twice. (Carol's held flow keeps both batchers busy while alice's and
+/// bob's starts queue up, so they meet alice's lock as one group.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_starts_that_waits_on_a_locked_flow_gives_way_and_each_start_still_lands() {
+    if !matches!(crate::BACKEND, Backend::Postgres) {
+        return;
+    }
+    let app = spawn_app_with(|s| s.recovery.max_starts_per_hour = 0).await;
+    let pool = sqlx::PgPool::connect(&app.database_url).await.expect("open db");
+    let mut holders = Vec::new();
+    for who in ["carol", "alice", "bob"] {
+        let email = format!("{who}@example.com");
+        app.create_identity(&email, Some(PASSWORD), true).await;
+        assert_eq!(app.start_recovery(&email).await.status(), 200);
+        if who == "bob" {
+            continue;
+        }
+        let mut holder = pool.begin().await.expect("begin");
+        sqlx::query("select 1 from recovery_flow where state = 'sent' order by created_at desc limit 1 for update")
+            .execute(&mut *holder)
+            .await
+            .expect("lock the newest live flow");
+        holders.push(holder);
+    }
+    let start = |who: &'static str| {
+        let (address, client) = (app.address.clone(), app.client.clone());
+        async move {
+            client
+                .post(format!("{address}/api/auth/recovery/start"))
+                .json(&json!({ "email": format!("{who}@example.com") }))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        tasks.spawn(start("carol"));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for i in 0..10 {
+        tasks.spawn(start(if i % 2 == 0 { "alice" } else { "bob" }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let alice_holder = holders.pop().expect("alice's holder");
+    holders
+        .pop()
+        .expect("carol's holder")
+        .commit()
+        .await
+        .expect("release carol's flow");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    alice_holder.commit().await.expect("release alice's flow");
+    let statuses = tasks.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    let (flows, live): (i64, i64) =
+        sqlx::query_as("select count(*), count(*) filter (where state = 'sent') from recovery_flow")
+            .fetch_one(&pool)
+            .await
+            .expect("count flows");
+    assert_eq!((flows, live), (15, 3), "every start wrote one flow, one live per login");
+    let (requested,): (i64,) = sqlx::query_as("select count(*) from audit_event where kind = 'recovery.requested'")
+        .fetch_one(&pool)
+        .await
+        .expect("count events");
+    assert_eq!(requested, 15);
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn the_attempt_cap_holds_across_instances() {
     let a = spawn_app().await;

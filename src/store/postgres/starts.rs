@@ -107,8 +107,9 @@ const LOCK_KEYS: &str = "select pg_advisory_xact_lock(lock) from \
 
 /// A group of starts (`$1`…`$31`: one array per column, in the order of
 /// `start_in`'s statement) after their locks. A start is admitted while its
-/// login started fewer than its limit since its window began, counting the
-/// admitted starts before it in the group; of a login's admitted starts,
+/// login started fewer than its limit since its window began, counting
+/// every start before it in the group (so a group refuses, never admits,
+/// more than starts one at a time would); of a login's admitted starts,
 /// the newest keeps its code and the others are superseded as they are
 /// written. Answers the ordinals (from 1) of the admitted starts.
 /// The older flows are found through the group's logins (`= any`, on
@@ -168,6 +169,16 @@ async fn write_group(pool: &PgPool, group: &[Pending]) -> anyhow::Result<Vec<Sta
         .execute(&mut *tx)
         .await
         .context("locking the start keys")?;
+    // A group locks the live flows of several logins. An account's
+    // recovery, freeze or cancellation locks one of its flows and then the
+    // others (`CLOSE_IDENTITY_FLOWS`), so when two logins of one account
+    // are in a group the two can wait for each other. The group gives way
+    // first: it stops waiting long before PostgreSQL's deadlock check
+    // (1 s) would pick a side, and its starts run again one at a time.
+    sqlx::query("set local lock_timeout = '100ms'")
+        .execute(&mut *tx)
+        .await
+        .context("bounding the group's lock waits")?;
     let admitted = insert_group(&mut tx, &starts).await?;
     let mut outcomes = Vec::with_capacity(starts.len());
     for (ordinal, start) in (1..).zip(&starts) {
