@@ -8,6 +8,21 @@ use serde_json::json;
 
 use crate::helpers::*;
 
+/// A start for `email` on `app`, to run in a task of its own: its status.
+fn start(app: &TestApp, email: &str) -> impl std::future::Future<Output = u16> + Send + 'static {
+    let (address, client, email) = (app.address.clone(), app.client.clone(), email.to_owned());
+    async move {
+        client
+            .post(format!("{address}/api/auth/recovery/start"))
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .expect("sent")
+            .status()
+            .as_u16()
+    }
+}
+
 #[tokio::test]
 async fn the_start_limit_holds_across_two_instances() {
     let a = spawn_app().await;
@@ -34,21 +49,7 @@ async fn twenty_simultaneous_starts_for_one_login_admit_exactly_the_limit() {
     a.create_identity("alice@example.com", Some(PASSWORD), true).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
-        let (address, client) = if i % 2 == 0 {
-            (a.address.clone(), a.client.clone())
-        } else {
-            (b.address.clone(), b.client.clone())
-        };
-        tasks.spawn(async move {
-            client
-                .post(format!("{address}/api/auth/recovery/start"))
-                .json(&json!({"email": "alice@example.com"}))
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16()
-        });
+        tasks.spawn(start(if i % 2 == 0 { &a } else { &b }, "alice@example.com"));
     }
     let mut statuses = tasks.join_all().await;
     statuses.sort_unstable();
@@ -78,17 +79,7 @@ async fn thirty_simultaneous_starts_for_one_login_leave_one_live_code() {
     app.create_identity("alice@example.com", Some(PASSWORD), true).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..30 {
-        let (address, client) = (app.address.clone(), app.client.clone());
-        tasks.spawn(async move {
-            client
-                .post(format!("{address}/api/auth/recovery/start"))
-                .json(&json!({"email": "alice@example.com"}))
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16()
-        });
+        tasks.spawn(start(&app, "alice@example.com"));
     }
     let statuses = tasks.join_all().await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -133,26 +124,20 @@ async fn a_group_of_starts_that_waits_on_a_locked_flow_gives_way_and_each_start_
             .expect("lock the newest live flow");
         holders.push(holder);
     }
-    let start = |who: &'static str| {
-        let (address, client) = (app.address.clone(), app.client.clone());
-        async move {
-            client
-                .post(format!("{address}/api/auth/recovery/start"))
-                .json(&json!({ "email": format!("{who}@example.com") }))
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16()
-        }
-    };
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..2 {
-        tasks.spawn(start("carol"));
+        tasks.spawn(start(&app, "carol@example.com"));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     for i in 0..10 {
-        tasks.spawn(start(if i % 2 == 0 { "alice" } else { "bob" }));
+        tasks.spawn(start(
+            &app,
+            if i % 2 == 0 {
+                "alice@example.com"
+            } else {
+                "bob@example.com"
+            },
+        ));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     let alice_holder = holders.pop().expect("alice's holder");

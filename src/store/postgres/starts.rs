@@ -206,6 +206,12 @@ async fn insert_group(tx: &mut Tx<'_>, starts: &[&NewRecoveryFlow]) -> anyhow::R
                 .map(|s| s.message.as_ref().map(|m| m.$field.clone()))
                 .collect::<Vec<_>>()
         };
+        (optional $field:ident) => {
+            starts
+                .iter()
+                .map(|s| s.message.as_ref().and_then(|m| m.$field.clone()))
+                .collect::<Vec<_>>()
+        };
     }
     let limits: Vec<i64> = starts.iter().map(|s| s.start_limit()).collect();
     let rows: Vec<i64> = sqlx::query_scalar(GROUP_START)
@@ -230,41 +236,16 @@ async fn insert_group(tx: &mut Tx<'_>, starts: &[&NewRecoveryFlow]) -> anyhow::R
         .bind(column!(audit.detail))
         .bind(column!(audit.created_at))
         .bind(message!(outbox_message_id))
-        .bind(
-            starts
-                .iter()
-                .map(|s| s.message.as_ref().and_then(|m| m.identity_id.clone()))
-                .collect::<Vec<_>>(),
-        )
+        .bind(message!(optional identity_id))
         .bind(message!(channel))
-        .bind(
-            starts
-                .iter()
-                .map(|s| s.message.as_ref().and_then(|m| m.sealed_payload.clone()))
-                .collect::<Vec<_>>(),
-        )
+        .bind(message!(optional sealed_payload))
         .bind(message!(status))
         .bind(message!(attempts))
         .bind(message!(next_attempt_at))
-        .bind(
-            starts
-                .iter()
-                .map(|s| s.message.as_ref().and_then(|m| m.lease_until))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            starts
-                .iter()
-                .map(|s| s.message.as_ref().and_then(|m| m.last_error.clone()))
-                .collect::<Vec<_>>(),
-        )
+        .bind(message!(optional lease_until))
+        .bind(message!(optional last_error))
         .bind(message!(created_at))
-        .bind(
-            starts
-                .iter()
-                .map(|s| s.message.as_ref().and_then(|m| m.sent_at))
-                .collect::<Vec<_>>(),
-        )
+        .bind(message!(optional sent_at))
         .fetch_all(&mut **tx)
         .await
         .context("inserting a group of recovery flows")?;
