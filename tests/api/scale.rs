@@ -70,6 +70,40 @@ async fn twenty_simultaneous_starts_for_one_login_admit_exactly_the_limit() {
     assert_eq!(audit.matches("recovery.rate_limited").count(), 17, "{audit}");
 }
 
+/// Starts refused in a burst say when to retry as a start alone would: an
+/// hour after the oldest admitted one, not at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_refused_in_a_burst_are_told_to_retry_in_an_hour() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (address, client) = (app.address.clone(), app.client.clone());
+        tasks.spawn(async move {
+            let response = client
+                .post(format!("{address}/api/auth/recovery/start"))
+                .json(&json!({"email": "alice@example.com"}))
+                .send()
+                .await
+                .expect("sent");
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            (response.status().as_u16(), retry_after)
+        });
+    }
+    let answers = tasks.join_all().await;
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 200).count(), 3, "{answers:?}");
+    for (status, retry_after) in &answers {
+        if *status == 429 {
+            let secs = retry_after.expect("a refused start says when to retry");
+            assert!((3500..=3600).contains(&secs), "{answers:?}");
+        }
+    }
+}
+
 /// Starts for one login that arrive together are written together (in one
 /// transaction; on PostgreSQL by one statement). Each still supersedes the
 /// ones before it, in its group too: one code stays alive.
