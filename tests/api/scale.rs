@@ -10,17 +10,14 @@ use crate::helpers::*;
 
 /// A start for `email` on `app`, to run in a task of its own: its status.
 fn start(app: &TestApp, email: &str) -> impl std::future::Future<Output = u16> + Send + 'static {
-    let (address, client, email) = (app.address.clone(), app.client.clone(), email.to_owned());
-    async move {
-        client
-            .post(format!("{address}/api/auth/recovery/start"))
-            .json(&json!({ "email": email }))
-            .send()
-            .await
-            .expect("sent")
-            .status()
-            .as_u16()
-    }
+    let request = start_request(app, email);
+    async move { request.send().await.expect("sent").status().as_u16() }
+}
+
+fn start_request(app: &TestApp, email: &str) -> reqwest::RequestBuilder {
+    app.client
+        .post(app.url("/api/auth/recovery/start"))
+        .json(&json!({ "email": email }))
 }
 
 #[tokio::test]
@@ -78,14 +75,9 @@ async fn starts_refused_in_a_burst_are_told_to_retry_in_an_hour() {
     app.create_identity("alice@example.com", Some(PASSWORD), true).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..12 {
-        let (address, client) = (app.address.clone(), app.client.clone());
+        let request = start_request(&app, "alice@example.com");
         tasks.spawn(async move {
-            let response = client
-                .post(format!("{address}/api/auth/recovery/start"))
-                .json(&json!({"email": "alice@example.com"}))
-                .send()
-                .await
-                .expect("sent");
+            let response = request.send().await.expect("sent");
             let retry_after = response
                 .headers()
                 .get("retry-after")

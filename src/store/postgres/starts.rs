@@ -3,9 +3,10 @@
 //!
 //! A start alone costs three round trips (`BEGIN` with its key's lock, the
 //! start statement, `COMMIT`), a statement's planning and execution, and a
-//! WAL flush. A group costs four round trips and one statement whatever its
+//! WAL flush. A group costs five round trips and one statement whatever its
 //! size: it takes every key's lock (in one order, so groups on any instance
-//! never wait for each other in a cycle), then `GROUP_START` admits each
+//! never wait for each other in a cycle), bounds its row-lock waits, then
+//! `GROUP_START` admits each
 //! start whose login has room under the start limit, counting the starts
 //! before it in the group, and writes the admitted ones as a start alone
 //! would, superseding older flows of the same login (in the group too). A

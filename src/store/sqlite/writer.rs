@@ -155,7 +155,7 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wal_frames: &A
 }
 
 /// How the writes of one transaction are kept apart.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Isolation {
     /// None: the first write that fails rolls the whole transaction back.
     None,
@@ -183,22 +183,23 @@ fn commit(conn: &Connection, jobs: &mut [Box<dyn Job>], isolation: Isolation) ->
     let outcome = (|| {
         exec(conn, "begin immediate")?;
         for job in jobs.iter_mut() {
-            if isolation == Isolation::None {
-                if !job.run(conn) {
-                    exec(conn, "rollback")?;
-                    return Ok(false);
+            match isolation {
+                Isolation::None => {
+                    if !job.run(conn) {
+                        exec(conn, "rollback")?;
+                        return Ok(false);
+                    }
                 }
-                continue;
-            }
-            exec(conn, "savepoint job")?;
-            if job.run(conn) {
-                exec(conn, "release job")?;
-            } else {
-                // Some errors (a full disk, I/O) roll the whole transaction
-                // back; then the group has failed, not just this write.
-                anyhow::ensure!(!conn.is_autocommit(), "the transaction was rolled back");
-                exec(conn, "rollback to job")?;
-                exec(conn, "release job")?;
+                Isolation::Savepoints => {
+                    exec(conn, "savepoint job")?;
+                    if !job.run(conn) {
+                        // Some errors (a full disk, I/O) roll the whole transaction
+                        // back; then the group has failed, not just this write.
+                        anyhow::ensure!(!conn.is_autocommit(), "the transaction was rolled back");
+                        exec(conn, "rollback to job")?;
+                    }
+                    exec(conn, "release job")?;
+                }
             }
         }
         exec(conn, "commit")?;
