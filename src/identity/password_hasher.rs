@@ -112,6 +112,11 @@ fn start_pool(threads: usize, recent_us: &Arc<AtomicU64>) -> anyhow::Result<mpsc
     Ok(jobs)
 }
 
+/// The last leg of a failure's wait (`PasswordHasher::hold_failure`): short
+/// enough that the kernel's slack is the plain timer slack and tokio keeps
+/// it on its finest wheel.
+const LAST_LEG: Duration = Duration::from_millis(10);
+
 fn overloaded() -> Error {
     Error::Overloaded { retry_after_secs: 1 }
 }
@@ -308,8 +313,23 @@ impl PasswordHasher {
     /// thread began the check): every failed password check is answered no
     /// sooner, whichever hash it ran against. Call it after dropping the
     /// slot, so the wait holds no place in the queue.
+    ///
+    /// The wait ends with a leg of at most `LAST_LEG`, whatever came before
+    /// it. How late a sleeping thread wakes grows with how long it slept:
+    /// the kernel lets an `epoll_wait` timeout run late by 0.1 % of its
+    /// length (at least the 50 µs timer slack), and tokio files a sleep of
+    /// more than 64 ms on a coarser wheel. A wrong password for an imported
+    /// hash sleeps a short remainder after its slow check, an unknown login
+    /// most of the floor after a fast one: in one piece, the unknown login
+    /// woke about 0.1 ms later, and the timing tests told them apart.
     pub async fn hold_failure(&self, began: Instant) {
-        tokio::time::sleep_until((began + self.failure_floor()).into()).await;
+        let deadline = began + self.failure_floor();
+        if let Some(last_leg) = deadline.checked_sub(LAST_LEG)
+            && Instant::now() < last_leg
+        {
+            tokio::time::sleep_until(last_leg.into()).await;
+        }
+        tokio::time::sleep_until(deadline.into()).await;
     }
 
     /// The least time a failing check takes (see `floor_us`).
