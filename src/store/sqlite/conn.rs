@@ -37,6 +37,11 @@ pub fn path_of(url: &str) -> anyhow::Result<PathBuf> {
 /// `secure_delete` so deleted rows (a forgotten secret, purged flows) are
 /// overwritten, not just unlinked, and the file memory-mapped, so a read
 /// after another connection's commit maps the pages instead of copying them in again.
+/// The mapping covers the first 16 MiB, and pages beyond it are read into
+/// the connection's own cache. Each connection maps the file on its own:
+/// 64 MiB put the peak RSS of a reset flood after a verify flood at
+/// 152–170 MB, against 104 MB, with no measurable gain in starts, verifies
+/// or session checks (BENCHMARKS.md, 2026-12-05, night).
 pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> anyhow::Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
@@ -48,7 +53,7 @@ pub fn open(path: &Path, busy_timeout: Duration, create: bool) -> anyhow::Result
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "pragma journal_mode = wal; pragma synchronous = normal; pragma foreign_keys = on; \
-         pragma secure_delete = on; pragma mmap_size = 67108864;",
+         pragma secure_delete = on; pragma mmap_size = 16777216;",
     )
     .with_context(|| format!("configuring SQLite database {}", path.display()))?;
     Ok(conn)
