@@ -114,7 +114,7 @@ const LOCK_KEYS: &str = "select pg_advisory_xact_lock(lock) from \
 /// the newest keeps its code and the others are superseded as they are
 /// written. Answers the ordinals (from 1) of the admitted starts.
 /// The older flows are found through the group's logins (`= any`, on
-/// `recovery_flow_live_idx`); `expires_at + 0` keeps the planner from
+/// `recovery_flow_address_idx`); `expires_at + 0` keeps the planner from
 /// also scanning `recovery_flow_expires_idx` over every live flow, and a
 /// join with `admitted` from scanning the table (each took 40 % of
 /// PostgreSQL's CPU in a start flood).
