@@ -5,7 +5,8 @@
 -- entry per login, and a start reads only the flow it supersedes.
 create index recovery_flow_live_idx on recovery_flow (address_key) where state = 'sent';
 -- PostgreSQL does without it: there it gained no starts, and with 'state'
--- in an index predicate the superseding update can no longer be HOT, so a
+-- in an index predicate the superseding update can no longer be HOT (our
+-- best guess at the cause, not measured), so a
 -- start for a login with a live flow (an account whose owner just asked)
 -- took measurably longer than one for an unknown login: the timing test
 -- told them apart in 2 of 10 runs, and in none of 12 without the index.
