@@ -221,19 +221,10 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEventRecord,
         credential_epoch: i64,
     ) -> anyhow::Result<bool>;
-    async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>>;
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>>;
     /// A session and its identity with addresses (a session check), in one
-    /// read where the backend can; `None` when either is missing.
-    async fn session_with_identity(&self, lookup: SessionLookup<'_>) -> anyhow::Result<Option<SessionWithIdentity>> {
-        let session = match lookup {
-            SessionLookup::TokenHash(hash) => self.session_by_token_hash(hash).await?,
-            SessionLookup::Id(id) => self.session(id).await?,
-        };
-        let Some(session) = session else { return Ok(None) };
-        let found = self.identity_with_addresses(&session.identity_id).await?;
-        Ok(found.map(|(identity, addresses)| (session, identity, addresses)))
-    }
+    /// statement; `None` when either is missing.
+    async fn session_with_identity(&self, lookup: SessionLookup<'_>) -> anyhow::Result<Option<SessionWithIdentity>>;
     /// Revokes a session and, if it was live, writes `audit`.
     async fn revoke_session(&self, session_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool>;
     /// Revokes every session of an identity and writes `audit`; how many were live.

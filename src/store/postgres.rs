@@ -979,12 +979,18 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>> {
-        sqlx::query_as(SESSION_BY_TOKEN)
-            .bind(token_hash)
-            .fetch_optional(&self.readers)
+    async fn session_with_identity(&self, lookup: SessionLookup<'_>) -> anyhow::Result<Option<SessionWithIdentity>> {
+        let (sql, key) = match lookup {
+            SessionLookup::TokenHash(hash) => (SESSION_WITH_IDENTITY_BY_TOKEN, hash),
+            SessionLookup::Id(id) => (SESSION_WITH_IDENTITY_BY_ID, id),
+        };
+        let rows = sqlx::query_as::<_, SessionIdentityRow>(sql)
+            .bind(key)
+            .bind(PLACEHOLDER_IDENTITY_ID)
+            .fetch_all(&self.readers)
             .await
-            .context("reading session by token")
+            .context("reading a session with its identity")?;
+        Ok(SessionIdentityRow::collect(rows))
     }
 
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>> {

@@ -64,6 +64,42 @@ pub struct IdentityAddressRow {
     pub address_created_at: Option<i64>,
 }
 
+/// A session joined with its identity and one of the identity's addresses
+/// (`SESSION_WITH_IDENTITY_BY_*`): a session check in one statement.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionIdentityRow {
+    pub session_id: String,
+    pub token_hash: String,
+    pub authenticated_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub session_created_at: i64,
+    #[sqlx(flatten)]
+    pub identity: IdentityAddressRow,
+}
+
+impl SessionIdentityRow {
+    /// The session, its identity and its addresses, from the rows of one session.
+    pub fn collect(mut rows: Vec<Self>) -> Option<(SessionRecord, IdentityRecord, Vec<AddressRecord>)> {
+        let first = rows.first_mut()?;
+        let session = SessionRecord {
+            session_id: std::mem::take(&mut first.session_id),
+            identity_id: first.identity.identity.identity_id.clone(),
+            token_hash: std::mem::take(&mut first.token_hash),
+            authenticated_at: first.authenticated_at,
+            expires_at: first.expires_at,
+            revoked_at: first.revoked_at,
+            ip_address: first.ip_address.take(),
+            user_agent: first.user_agent.take(),
+            created_at: first.session_created_at,
+        };
+        let (identity, addresses) = IdentityAddressRow::collect(rows.into_iter().map(|row| row.identity).collect())?;
+        Some((session, identity, addresses))
+    }
+}
+
 impl IdentityAddressRow {
     /// The identity and its addresses, from the rows of one identity.
     pub fn collect(rows: Vec<Self>) -> Option<(IdentityRecord, Vec<AddressRecord>)> {

@@ -4,6 +4,23 @@
 //! one dialect can say (`for share`, `skip locked`, casts) lives in that
 //! backend's module.
 
+/// The columns and joins of a session check (`SessionIdentityRow`), up to
+/// the condition that picks the session.
+macro_rules! session_with_identity {
+    () => {
+        "select s.session_id, s.token_hash, s.authenticated_at, s.expires_at, s.revoked_at, s.ip_address, \
+         s.user_agent, s.created_at as session_created_at, i.*, a.address_id, a.kind, a.value, a.verified, \
+         a.created_at as address_created_at \
+         from session s join identity i on i.identity_id = s.identity_id and i.identity_id <> $2 \
+         left join address a on a.identity_id = i.identity_id where "
+    };
+}
+macro_rules! order_addresses {
+    () => {
+        " order by a.created_at, a.kind, a.value"
+    };
+}
+
 pub const SETTING: &str = "select value from setting where setting_key = $1";
 pub const DELETE_SETTING: &str = "delete from setting where setting_key = $1";
 /// Counts a setting up by one (from 1), as decimal text.
@@ -43,6 +60,13 @@ pub const IDENTITY_WITH_ADDRESSES: &str = "select i.*, a.address_id, a.kind, a.v
      from identity i left join address a on a.identity_id = i.identity_id \
      where i.identity_id = $1 and i.identity_id <> $2 \
      order by a.created_at, a.kind, a.value";
+/// A session check in one statement: the session whose token hash is `$1`
+/// with its identity (never the placeholder `$2`) and a row per address.
+pub const SESSION_WITH_IDENTITY_BY_TOKEN: &str =
+    concat!(session_with_identity!(), "s.token_hash = $1", order_addresses!());
+/// The same for the session whose id is `$1` (a JWT's `sid`).
+pub const SESSION_WITH_IDENTITY_BY_ID: &str =
+    concat!(session_with_identity!(), "s.session_id = $1", order_addresses!());
 pub const ADDRESSES: &str = "select * from address where identity_id = $1 order by created_at, kind, value";
 pub const LIST_IDENTITIES: &str =
     "select * from identity where identity_id <> $3 order by created_at, identity_id limit $1 offset $2";
@@ -121,7 +145,6 @@ pub const CLOSE_IDENTITY_FLOWS: &str = "update recovery_flow set state = 'dead',
 
 pub const INSERT_SESSION: &str = "insert into session (session_id, identity_id, token_hash, authenticated_at, \
        expires_at, revoked_at, ip_address, user_agent, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-pub const SESSION_BY_TOKEN: &str = "select * from session where token_hash = $1";
 pub const SESSION: &str = "select * from session where session_id = $1";
 pub const REVOKE_SESSION: &str = "update session set revoked_at = $2 where session_id = $1 and revoked_at is null";
 pub const REVOKE_IDENTITY_SESSIONS: &str =

@@ -809,12 +809,6 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn session_by_token_hash(&self, token_hash: &str) -> anyhow::Result<Option<SessionRecord>> {
-        self.readers.read("reading session by token", |c| {
-            optional(c, SESSION_BY_TOKEN, &[&token_hash], SessionRecord::from_row)
-        })
-    }
-
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>> {
         self.readers.read("reading session", |c| {
             optional(c, SESSION, &[&session_id], SessionRecord::from_row)
@@ -822,20 +816,14 @@ impl Store for SqliteStore {
     }
 
     async fn session_with_identity(&self, lookup: SessionLookup<'_>) -> anyhow::Result<Option<SessionWithIdentity>> {
-        self.readers.read("reading a session with its identity", |c| {
-            let session = match lookup {
-                SessionLookup::TokenHash(hash) => optional(c, SESSION_BY_TOKEN, &[&hash], SessionRecord::from_row)?,
-                SessionLookup::Id(id) => optional(c, SESSION, &[&id], SessionRecord::from_row)?,
-            };
-            let Some(session) = session else { return Ok(None) };
-            let rows = all(
-                c,
-                IDENTITY_WITH_ADDRESSES,
-                &[&session.identity_id, &PLACEHOLDER_IDENTITY_ID],
-                IdentityAddressRow::from_row,
-            )?;
-            Ok(IdentityAddressRow::collect(rows).map(|(identity, addresses)| (session, identity, addresses)))
-        })
+        let (sql, key) = match lookup {
+            SessionLookup::TokenHash(hash) => (SESSION_WITH_IDENTITY_BY_TOKEN, hash),
+            SessionLookup::Id(id) => (SESSION_WITH_IDENTITY_BY_ID, id),
+        };
+        let rows = self.readers.read("reading a session with its identity", |c| {
+            all(c, sql, &[&key, &PLACEHOLDER_IDENTITY_ID], SessionIdentityRow::from_row)
+        })?;
+        Ok(SessionIdentityRow::collect(rows))
     }
 
     async fn revoke_session(&self, session_id: &str, now: i64, audit: &AuditEventRecord) -> anyhow::Result<bool> {
