@@ -126,7 +126,25 @@ fn params() -> anyhow::Result<Params> {
 }
 
 fn new_blocks() -> Blocks {
-    vec![Block::default(); MEMORY_KIB as usize]
+    let mut blocks: Blocks = Vec::with_capacity(MEMORY_KIB as usize);
+    huge_pages(&blocks);
+    blocks.resize(MEMORY_KIB as usize, Block::default());
+    blocks
+}
+
+/// Asks the kernel to back the (not yet touched) block buffer with 2 MiB pages.
+fn huge_pages(blocks: &Blocks) {
+    const HUGE: usize = 2 << 20;
+    let start = blocks.as_ptr() as usize;
+    let end = start + blocks.capacity() * std::mem::size_of::<Block>();
+    let (first, last) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
+    if last > first {
+        // SAFETY: the range lies inside the buffer's own allocation, and
+        // MADV_HUGEPAGE changes only how its pages are backed, not their contents.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE);
+        }
+    }
 }
 
 /// Argon2id of `password` and `salt` with the configured cost, into `blocks`.
