@@ -651,14 +651,14 @@ async fn complete(
             audit::event(Kind::SessionsRevoked, Some(identity_id), client, detail),
         ],
         session,
+        // Whoever was locked out by failed logins proved themselves: unlock.
+        clear_throttle: session::throttle_keys(services, &identity),
     };
     if !services.store.complete_recovery(&completed).await? {
         return Err(Error::RecoverySessionMissing);
     }
     services.courier.wake();
     metrics::counter!("latchkey_recovery_flows_completed_total").increment(1);
-    // Whoever was locked out by failed logins proved themselves: unlock.
-    session::clear_login_throttle(services, &identity).await?;
     let jwt = session::sign_jwt(services, &completed.session)?;
     Ok(IssuedSession {
         token,

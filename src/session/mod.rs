@@ -130,14 +130,6 @@ fn identity_throttle_key(services: &Services, identity: Option<&Identity>, login
     }
 }
 
-async fn reserve(services: &Services, key: &str, policy: LoginLockPolicy) -> Result<LoginReservation> {
-    let now = now_ms();
-    Ok(services
-        .store
-        .reserve_login_attempt(key, now, now - DAY_MS, policy)
-        .await?)
-}
-
 /// Checks a password and opens a session. A hasher slot is taken first (so
 /// an `overloaded` answer costs nothing), then the evaluation is reserved on
 /// two throttle keys before Argon2 runs: the typed login's (a lock is
@@ -148,20 +140,31 @@ async fn reserve(services: &Services, key: &str, policy: LoginLockPolicy) -> Res
 pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
     let slot = services.hasher.slot()?;
     let key = throttle_key(services, login);
-    let failures = match reserve(services, &key, LOGIN_LOCKS).await? {
-        LoginReservation::Locked { until } => {
+    let identity = identity::find_by_typed_login(services, login).await?;
+    let identity_key = identity_throttle_key(services, identity.as_ref(), login);
+    // Both reservations in one write; the account's only if the login's is open.
+    let now = now_ms();
+    let reservations = services
+        .store
+        .reserve_login_attempts(
+            &[(&key, LOGIN_LOCKS), (&identity_key, ACCOUNT_LOCKS)],
+            now,
+            now - DAY_MS,
+        )
+        .await?;
+    let failures = match reservations.first() {
+        Some(&LoginReservation::Reserved { failures }) => failures,
+        Some(&LoginReservation::Locked { until }) => {
             let wait = (until - now_ms() + 999) / 1000;
             return Err(Error::TooManyRequests {
                 retry_after_secs: u64::try_from(wait).unwrap_or(1).max(1),
             });
         }
-        LoginReservation::Reserved { failures } => failures,
+        None => return Err(anyhow::anyhow!("no answer for the login's reservation").into()),
     };
-    let identity = identity::find_by_typed_login(services, login).await?;
-    let identity_key = identity_throttle_key(services, identity.as_ref(), login);
-    let (account_open, account_failures) = match reserve(services, &identity_key, ACCOUNT_LOCKS).await? {
-        LoginReservation::Reserved { failures } => (true, failures),
-        LoginReservation::Locked { .. } => (false, 0),
+    let (account_open, account_failures) = match reservations.get(1) {
+        Some(&LoginReservation::Reserved { failures }) => (true, failures),
+        _ => (false, 0),
     };
     // A frozen account fails like a locked one: the same Argon2 work, never a match.
     let open = account_open && !identity.as_ref().is_some_and(Identity::is_frozen);
@@ -189,7 +192,6 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
             return Err(Error::InvalidCredentials { identity_id: None });
         }
     };
-    services.store.clear_login_throttle(&[key, identity_key]).await?;
     let now = now_ms();
     let (token, record) = new_session(services, identity.id(), client, now);
     let event = audit::event(
@@ -199,10 +201,12 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
         json!({"session_id": record.session_id}),
     );
     // The password was verified under this epoch; if a reset or an operator
-    // changed it since, the old password no longer opens anything.
+    // changed it since, the old password no longer opens anything (and the
+    // failed-login streaks stay). Otherwise the session and the cleared
+    // streaks are one write.
     if !services
         .store
-        .create_session(&record, &event, identity.record.credential_epoch)
+        .create_session(&record, &event, identity.record.credential_epoch, &[key, identity_key])
         .await?
     {
         return Err(Error::InvalidCredentials { identity_id: None });
@@ -266,14 +270,14 @@ pub async fn refresh(services: &Services, raw_token: &str) -> Result<IssuedSessi
     })
 }
 
-/// Forgets the failed-login streaks of every login of `identity`.
-pub async fn clear_login_throttle(services: &Services, identity: &Identity) -> Result<()> {
+/// The throttle keys of every login of `identity` and of the account: what
+/// a password reset clears.
+pub fn throttle_keys(services: &Services, identity: &Identity) -> Vec<String> {
     let mut logins: Vec<String> = identity.addresses.iter().map(|a| a.value.clone()).collect();
     logins.extend(identity.record.username.clone());
     let mut keys: Vec<String> = logins.iter().map(|l| throttle_key(services, l)).collect();
     keys.push(identity_throttle_key(services, Some(identity), ""));
-    services.store.clear_login_throttle(&keys).await?;
-    Ok(())
+    keys
 }
 
 pub async fn logout(services: &Services, raw_token: &str, client: &Client) -> Result<()> {

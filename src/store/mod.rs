@@ -214,12 +214,15 @@ pub trait Store: Send + Sync + 'static {
     async fn complete_recovery(&self, reset: &CompletedRecovery) -> anyhow::Result<bool>;
 
     /// Creates a session only if the identity's `credential_epoch` is still
-    /// the one its password was verified under; false when it changed.
+    /// the one its password was verified under, and in the same transaction
+    /// clears the login throttle keys `clear_throttle`; false (and nothing
+    /// written) when the epoch changed.
     async fn create_session(
         &self,
         session: &SessionRecord,
         audit: &AuditEventRecord,
         credential_epoch: i64,
+        clear_throttle: &[String],
     ) -> anyhow::Result<bool>;
     async fn session(&self, session_id: &str) -> anyhow::Result<Option<SessionRecord>>;
     /// A session and its identity with addresses (a session check), in one
@@ -241,14 +244,15 @@ pub trait Store: Send + Sync + 'static {
     /// lock `policy` gives the new count. A burst of concurrent attempts thus
     /// gets no more evaluations than the free failures. A right password
     /// clears the key afterwards.
-    async fn reserve_login_attempt(
+    ///
+    /// `keys` are reserved in turn (in one write where the backend can),
+    /// stopping at the first that is locked: one answer per key tried.
+    async fn reserve_login_attempts(
         &self,
-        key: &str,
+        keys: &[(&str, LoginLockPolicy)],
         now: i64,
         reset_before: i64,
-        policy: LoginLockPolicy,
-    ) -> anyhow::Result<LoginReservation>;
-    async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()>;
+    ) -> anyhow::Result<Vec<LoginReservation>>;
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> anyhow::Result<()>;
     async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>>;

@@ -193,6 +193,44 @@ impl PostgresStore {
             pool,
         })
     }
+
+    /// One password evaluation reserved for `key` (`Store::reserve_login_attempts`).
+    async fn reserve_login_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        reset_before: i64,
+        policy: LoginLockPolicy,
+    ) -> anyhow::Result<LoginReservation> {
+        // A refused upsert means the key is locked; if the lock is gone by
+        // the time it is read (a right password cleared it meanwhile), the
+        // reservation is tried again.
+        for _ in 0..3 {
+            let reserved: Option<(i64,)> = sqlx::query_as(RESERVE_LOGIN_ATTEMPT)
+                .bind(key)
+                .bind(now)
+                .bind(reset_before)
+                .bind(policy.free)
+                .bind(policy.doublings())
+                .bind(policy.max_lock_ms)
+                .bind(policy.first_lock_until(now))
+                .fetch_optional(&self.pool)
+                .await
+                .context("reserving a login attempt")?;
+            if let Some((failures,)) = reserved {
+                return Ok(LoginReservation::Reserved { failures });
+            }
+            let lock: Option<(i64,)> = sqlx::query_as(LOGIN_LOCK)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a login lock")?;
+            if let Some((until,)) = lock {
+                return Ok(LoginReservation::Locked { until });
+            }
+        }
+        Ok(LoginReservation::Locked { until: now + 1000 })
+    }
 }
 
 /// The URL without its user, password or query string (which may hold a
@@ -243,6 +281,18 @@ fn bind_flow<'q>(query: StartQuery<'q>, start: &'q NewRecoveryFlow) -> StartQuer
         .bind(start.window_start)
         .bind(start.start_limit())
         .bind(f.decoy)
+}
+
+/// Forgets the failed-login streaks of `keys`.
+async fn clear_throttle(tx: &mut Tx<'_>, keys: &[String]) -> anyhow::Result<()> {
+    for key in keys {
+        sqlx::query(CLEAR_LOGIN_THROTTLE)
+            .bind(key)
+            .execute(&mut **tx)
+            .await
+            .context("clearing login throttle")?;
+    }
+    Ok(())
 }
 
 async fn insert_outbox(tx: &mut Tx<'_>, m: &OutboxMessageRecord) -> anyhow::Result<()> {
@@ -950,6 +1000,7 @@ impl Store for PostgresStore {
         for event in &r.audit {
             insert_audit(&mut *tx, event).await?;
         }
+        clear_throttle(&mut tx, &r.clear_throttle).await?;
         tx.commit().await.context("committing reset")?;
         Ok(true)
     }
@@ -959,6 +1010,7 @@ impl Store for PostgresStore {
         session: &SessionRecord,
         audit: &AuditEventRecord,
         credential_epoch: i64,
+        clear_throttle_keys: &[String],
     ) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
         // The epoch is read with a row lock (`for share`), so a password
@@ -975,6 +1027,7 @@ impl Store for PostgresStore {
         }
         insert_session(&mut *tx, session).await?;
         insert_audit(&mut *tx, audit).await?;
+        clear_throttle(&mut tx, clear_throttle_keys).await?;
         tx.commit().await.context("committing session")?;
         Ok(true)
     }
@@ -1017,52 +1070,22 @@ impl Store for PostgresStore {
         changed_with_audit(&self.pool, statement, audit, true, "revoking identity sessions").await
     }
 
-    async fn reserve_login_attempt(
+    async fn reserve_login_attempts(
         &self,
-        key: &str,
+        keys: &[(&str, LoginLockPolicy)],
         now: i64,
         reset_before: i64,
-        policy: LoginLockPolicy,
-    ) -> anyhow::Result<LoginReservation> {
-        // A refused upsert means the key is locked; if the lock is gone by
-        // the time it is read (a right password cleared it meanwhile), the
-        // reservation is tried again.
-        for _ in 0..3 {
-            let reserved: Option<(i64,)> = sqlx::query_as(RESERVE_LOGIN_ATTEMPT)
-                .bind(key)
-                .bind(now)
-                .bind(reset_before)
-                .bind(policy.free)
-                .bind(policy.doublings())
-                .bind(policy.max_lock_ms)
-                .bind(policy.first_lock_until(now))
-                .fetch_optional(&self.pool)
-                .await
-                .context("reserving a login attempt")?;
-            if let Some((failures,)) = reserved {
-                return Ok(LoginReservation::Reserved { failures });
-            }
-            let lock: Option<(i64,)> = sqlx::query_as(LOGIN_LOCK)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .context("reading a login lock")?;
-            if let Some((until,)) = lock {
-                return Ok(LoginReservation::Locked { until });
+    ) -> anyhow::Result<Vec<LoginReservation>> {
+        let mut answers = Vec::with_capacity(keys.len());
+        for &(key, policy) in keys {
+            let answer = self.reserve_login_attempt(key, now, reset_before, policy).await?;
+            let locked = matches!(answer, LoginReservation::Locked { .. });
+            answers.push(answer);
+            if locked {
+                break;
             }
         }
-        Ok(LoginReservation::Locked { until: now + 1000 })
-    }
-
-    async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()> {
-        for key in keys {
-            sqlx::query(CLEAR_LOGIN_THROTTLE)
-                .bind(key)
-                .execute(&self.pool)
-                .await
-                .context("clearing login throttle")?;
-        }
-        Ok(())
+        Ok(answers)
     }
 
     async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> anyhow::Result<()> {

@@ -306,6 +306,9 @@ pub struct CompletedRecovery {
     /// One per verified address of the account.
     pub notices: Vec<OutboxMessageRecord>,
     pub audit: Vec<AuditEventRecord>,
+    /// The login throttle keys of the account, cleared: whoever was locked
+    /// out by failed logins proved themselves.
+    pub clear_throttle: Vec<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

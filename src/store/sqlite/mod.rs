@@ -160,6 +160,47 @@ fn insert_audit(c: &Connection, e: &AuditEventRecord) -> StoreResult<()> {
     Ok(())
 }
 
+/// One password evaluation reserved for `key` (`Store::reserve_login_attempts`).
+fn reserve_login_attempt(
+    c: &Connection,
+    key: &str,
+    now: i64,
+    reset_before: i64,
+    policy: LoginLockPolicy,
+) -> StoreResult<LoginReservation> {
+    // On the one writer nothing can clear the lock between the refused
+    // upsert and its read.
+    let reserved: Option<i64> = optional(
+        c,
+        RESERVE_LOGIN_ATTEMPT,
+        &[
+            &key,
+            &now,
+            &reset_before,
+            &policy.free,
+            &policy.doublings(),
+            &policy.max_lock_ms,
+            &policy.first_lock_until(now),
+        ],
+        |row| row.get(0),
+    )
+    .or_fail("reserving a login attempt")?;
+    if let Some(failures) = reserved {
+        return Ok(LoginReservation::Reserved { failures });
+    }
+    let until: Option<i64> = optional(c, LOGIN_LOCK, &[&key], |row| row.get(0)).or_fail("reading a login lock")?;
+    Ok(LoginReservation::Locked {
+        until: until.unwrap_or(now + 1000),
+    })
+}
+
+/// Forgets the failed-login streaks of `keys`.
+fn clear_throttle(c: &Connection, keys: &[String]) -> StoreResult<()> {
+    keys.iter()
+        .try_for_each(|key| execute(c, CLEAR_LOGIN_THROTTLE, &[key]).map(drop))
+        .or_fail("clearing login throttle")
+}
+
 fn insert_session(c: &Connection, s: &SessionRecord) -> StoreResult<()> {
     execute(
         c,
@@ -782,6 +823,7 @@ impl Store for SqliteStore {
                 insert_session(c, &r.session)?;
                 r.notices.iter().try_for_each(|notice| insert_outbox(c, notice))?;
                 r.audit.iter().try_for_each(|event| insert_audit(c, event))?;
+                clear_throttle(c, &r.clear_throttle)?;
                 Ok(true)
             })
             .await?)
@@ -792,8 +834,9 @@ impl Store for SqliteStore {
         session: &SessionRecord,
         audit: &AuditEventRecord,
         credential_epoch: i64,
+        clear_throttle_keys: &[String],
     ) -> anyhow::Result<bool> {
-        let (session, audit) = (session.clone(), audit.clone());
+        let (session, audit, keys) = (session.clone(), audit.clone(), clear_throttle_keys.to_vec());
         Ok(self
             .writer
             .write(move |c| {
@@ -804,6 +847,7 @@ impl Store for SqliteStore {
                 }
                 insert_session(c, &session)?;
                 insert_audit(c, &audit)?;
+                clear_throttle(c, &keys)?;
                 Ok(true)
             })
             .await?)
@@ -858,56 +902,28 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn reserve_login_attempt(
+    async fn reserve_login_attempts(
         &self,
-        key: &str,
+        keys: &[(&str, LoginLockPolicy)],
         now: i64,
         reset_before: i64,
-        policy: LoginLockPolicy,
-    ) -> anyhow::Result<LoginReservation> {
-        let key = key.to_owned();
+    ) -> anyhow::Result<Vec<LoginReservation>> {
+        let keys: Vec<(String, LoginLockPolicy)> = keys.iter().map(|&(key, policy)| (key.to_owned(), policy)).collect();
         Ok(self
             .writer
             .write(move |c| {
-                // On the one writer nothing can clear the lock between the
-                // refused upsert and its read.
-                let reserved: Option<i64> = optional(
-                    c,
-                    RESERVE_LOGIN_ATTEMPT,
-                    &[
-                        &key,
-                        &now,
-                        &reset_before,
-                        &policy.free,
-                        &policy.doublings(),
-                        &policy.max_lock_ms,
-                        &policy.first_lock_until(now),
-                    ],
-                    |row| row.get(0),
-                )
-                .or_fail("reserving a login attempt")?;
-                if let Some(failures) = reserved {
-                    return Ok(LoginReservation::Reserved { failures });
+                let mut answers = Vec::with_capacity(keys.len());
+                for (key, policy) in &keys {
+                    let answer = reserve_login_attempt(c, key, now, reset_before, *policy)?;
+                    let locked = matches!(answer, LoginReservation::Locked { .. });
+                    answers.push(answer);
+                    if locked {
+                        break;
+                    }
                 }
-                let until: Option<i64> =
-                    optional(c, LOGIN_LOCK, &[&key], |row| row.get(0)).or_fail("reading a login lock")?;
-                Ok(LoginReservation::Locked {
-                    until: until.unwrap_or(now + 1000),
-                })
+                Ok(answers)
             })
             .await?)
-    }
-
-    async fn clear_login_throttle(&self, keys: &[String]) -> anyhow::Result<()> {
-        let keys = keys.to_vec();
-        self.writer
-            .write(move |c| {
-                keys.iter()
-                    .try_for_each(|key| execute(c, CLEAR_LOGIN_THROTTLE, &[key]).map(drop))
-                    .or_fail("clearing login throttle")
-            })
-            .await?;
-        Ok(())
     }
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> anyhow::Result<()> {
