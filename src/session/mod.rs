@@ -130,6 +130,14 @@ fn identity_throttle_key(services: &Services, identity: Option<&Identity>, login
     }
 }
 
+async fn reserve(services: &Services, key: &str, policy: LoginLockPolicy) -> Result<LoginReservation> {
+    let now = now_ms();
+    Ok(services
+        .store
+        .reserve_login_attempt(key, now, now - DAY_MS, policy)
+        .await?)
+}
+
 /// Checks a password and opens a session. A hasher slot is taken first (so
 /// an `overloaded` answer costs nothing), then the evaluation is reserved on
 /// two throttle keys before Argon2 runs: the typed login's (a lock is
@@ -140,31 +148,22 @@ fn identity_throttle_key(services: &Services, identity: Option<&Identity>, login
 pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
     let slot = services.hasher.slot()?;
     let key = throttle_key(services, login);
-    let identity = identity::find_by_typed_login(services, login).await?;
-    let identity_key = identity_throttle_key(services, identity.as_ref(), login);
-    // Both reservations in one write; the account's only if the login's is open.
-    let now = now_ms();
-    let reservations = services
-        .store
-        .reserve_login_attempts(
-            &[(&key, LOGIN_LOCKS), (&identity_key, ACCOUNT_LOCKS)],
-            now,
-            now - DAY_MS,
-        )
-        .await?;
-    let failures = match reservations.first() {
-        Some(&LoginReservation::Reserved { failures }) => failures,
-        Some(&LoginReservation::Locked { until }) => {
+    // The typed login's reservation comes before the account is looked up,
+    // so a locked login is answered 429 after the same work for every account.
+    let failures = match reserve(services, &key, LOGIN_LOCKS).await? {
+        LoginReservation::Locked { until } => {
             let wait = (until - now_ms() + 999) / 1000;
             return Err(Error::TooManyRequests {
                 retry_after_secs: u64::try_from(wait).unwrap_or(1).max(1),
             });
         }
-        None => return Err(anyhow::anyhow!("no answer for the login's reservation").into()),
+        LoginReservation::Reserved { failures } => failures,
     };
-    let (account_open, account_failures) = match reservations.get(1) {
-        Some(&LoginReservation::Reserved { failures }) => (true, failures),
-        _ => (false, 0),
+    let identity = identity::find_by_typed_login(services, login).await?;
+    let identity_key = identity_throttle_key(services, identity.as_ref(), login);
+    let (account_open, account_failures) = match reserve(services, &identity_key, ACCOUNT_LOCKS).await? {
+        LoginReservation::Reserved { failures } => (true, failures),
+        LoginReservation::Locked { .. } => (false, 0),
     };
     // A frozen account fails like a locked one: the same Argon2 work, never a match.
     let open = account_open && !identity.as_ref().is_some_and(Identity::is_frozen);

@@ -244,15 +244,13 @@ pub trait Store: Send + Sync + 'static {
     /// lock `policy` gives the new count. A burst of concurrent attempts thus
     /// gets no more evaluations than the free failures. A right password
     /// clears the key afterwards.
-    ///
-    /// `keys` are reserved in turn (in one write where the backend can),
-    /// stopping at the first that is locked: one answer per key tried.
-    async fn reserve_login_attempts(
+    async fn reserve_login_attempt(
         &self,
-        keys: &[(&str, LoginLockPolicy)],
+        key: &str,
         now: i64,
         reset_before: i64,
-    ) -> anyhow::Result<Vec<LoginReservation>>;
+        policy: LoginLockPolicy,
+    ) -> anyhow::Result<LoginReservation>;
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> anyhow::Result<()>;
     async fn refresh_token_by_hash(&self, token_hash: &str) -> anyhow::Result<Option<RefreshTokenRecord>>;

@@ -194,8 +194,8 @@ impl PostgresStore {
         })
     }
 
-    /// One password evaluation reserved for `key` (`Store::reserve_login_attempts`).
-    async fn reserve_login_attempt(
+    /// One password evaluation reserved for `key` (`Store::reserve_login_attempt`).
+    async fn reserve_one_login_attempt(
         &self,
         key: &str,
         now: i64,
@@ -1000,8 +1000,17 @@ impl Store for PostgresStore {
         for event in &r.audit {
             insert_audit(&mut *tx, event).await?;
         }
-        clear_throttle(&mut tx, &r.clear_throttle).await?;
         tx.commit().await.context("committing reset")?;
+        // After the commit, each key on its own: inside the transaction the
+        // row locks of old streaks (other logins of the account) could be
+        // taken in the opposite order by the purge of old streaks, a deadlock.
+        for key in &r.clear_throttle {
+            sqlx::query(CLEAR_LOGIN_THROTTLE)
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .context("clearing login throttle")?;
+        }
         Ok(true)
     }
 
@@ -1070,22 +1079,14 @@ impl Store for PostgresStore {
         changed_with_audit(&self.pool, statement, audit, true, "revoking identity sessions").await
     }
 
-    async fn reserve_login_attempts(
+    async fn reserve_login_attempt(
         &self,
-        keys: &[(&str, LoginLockPolicy)],
+        key: &str,
         now: i64,
         reset_before: i64,
-    ) -> anyhow::Result<Vec<LoginReservation>> {
-        let mut answers = Vec::with_capacity(keys.len());
-        for &(key, policy) in keys {
-            let answer = self.reserve_login_attempt(key, now, reset_before, policy).await?;
-            let locked = matches!(answer, LoginReservation::Locked { .. });
-            answers.push(answer);
-            if locked {
-                break;
-            }
-        }
-        Ok(answers)
+        policy: LoginLockPolicy,
+    ) -> anyhow::Result<LoginReservation> {
+        self.reserve_one_login_attempt(key, now, reset_before, policy).await
     }
 
     async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> anyhow::Result<()> {

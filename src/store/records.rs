@@ -83,6 +83,7 @@ pub struct SessionIdentityRow {
 impl SessionIdentityRow {
     /// The session, its identity and its addresses, from the rows of one session.
     pub fn collect(mut rows: Vec<Self>) -> Option<(SessionRecord, IdentityRecord, Vec<AddressRecord>)> {
+        let count = rows.len();
         let first = rows.first_mut()?;
         let session = SessionRecord {
             session_id: std::mem::take(&mut first.session_id),
@@ -95,7 +96,8 @@ impl SessionIdentityRow {
             user_agent: first.user_agent.take(),
             created_at: first.session_created_at,
         };
-        let (identity, addresses) = IdentityAddressRow::collect(rows.into_iter().map(|row| row.identity).collect())?;
+        let identity = first.identity.identity.clone();
+        let addresses = IdentityAddressRow::addresses(rows.into_iter().map(|row| row.identity), count);
         Some((session, identity, addresses))
     }
 }
@@ -104,20 +106,37 @@ impl IdentityAddressRow {
     /// The identity and its addresses, from the rows of one identity.
     pub fn collect(rows: Vec<Self>) -> Option<(IdentityRecord, Vec<AddressRecord>)> {
         let identity = rows.first()?.identity.clone();
-        let addresses = rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(AddressRecord {
-                    address_id: row.address_id?,
-                    identity_id: row.identity.identity_id,
-                    kind: row.kind?,
-                    value: row.value?,
-                    verified: row.verified?,
-                    created_at: row.address_created_at?,
-                })
-            })
-            .collect();
-        Some((identity, addresses))
+        let count = rows.len();
+        Some((identity, Self::addresses(rows, count)))
+    }
+
+    /// The addresses of `rows`, collected into a vector of their own. Not
+    /// through `collect()`: it would reuse the rows' allocation and shrink it
+    /// in place, and the slivers a shrink leaves behind fragmented the
+    /// allocator's arenas until a session-check flood held 170 MB
+    /// (BENCHMARKS.md, 2026-12-06).
+    fn addresses(rows: impl IntoIterator<Item = Self>, count: usize) -> Vec<AddressRecord> {
+        let mut addresses = Vec::with_capacity(count);
+        for row in rows {
+            let (Some(address_id), Some(kind), Some(value), Some(verified), Some(created_at)) = (
+                row.address_id,
+                row.kind,
+                row.value,
+                row.verified,
+                row.address_created_at,
+            ) else {
+                continue;
+            };
+            addresses.push(AddressRecord {
+                address_id,
+                identity_id: row.identity.identity_id,
+                kind,
+                value,
+                verified,
+                created_at,
+            });
+        }
+        addresses
     }
 }
 
@@ -306,8 +325,9 @@ pub struct CompletedRecovery {
     /// One per verified address of the account.
     pub notices: Vec<OutboxMessageRecord>,
     pub audit: Vec<AuditEventRecord>,
-    /// The login throttle keys of the account, cleared: whoever was locked
-    /// out by failed logins proved themselves.
+    /// The login throttle keys of the account, cleared with the reset (in
+    /// its transaction on SQLite, right after it on PostgreSQL): whoever was
+    /// locked out by failed logins proved themselves.
     pub clear_throttle: Vec<String>,
 }
 

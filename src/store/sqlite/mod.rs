@@ -160,7 +160,7 @@ fn insert_audit(c: &Connection, e: &AuditEventRecord) -> StoreResult<()> {
     Ok(())
 }
 
-/// One password evaluation reserved for `key` (`Store::reserve_login_attempts`).
+/// One password evaluation reserved for `key` (`Store::reserve_login_attempt`).
 fn reserve_login_attempt(
     c: &Connection,
     key: &str,
@@ -902,27 +902,17 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn reserve_login_attempts(
+    async fn reserve_login_attempt(
         &self,
-        keys: &[(&str, LoginLockPolicy)],
+        key: &str,
         now: i64,
         reset_before: i64,
-    ) -> anyhow::Result<Vec<LoginReservation>> {
-        let keys: Vec<(String, LoginLockPolicy)> = keys.iter().map(|&(key, policy)| (key.to_owned(), policy)).collect();
+        policy: LoginLockPolicy,
+    ) -> anyhow::Result<LoginReservation> {
+        let key = key.to_owned();
         Ok(self
             .writer
-            .write(move |c| {
-                let mut answers = Vec::with_capacity(keys.len());
-                for (key, policy) in &keys {
-                    let answer = reserve_login_attempt(c, key, now, reset_before, *policy)?;
-                    let locked = matches!(answer, LoginReservation::Locked { .. });
-                    answers.push(answer);
-                    if locked {
-                        break;
-                    }
-                }
-                Ok(answers)
-            })
+            .write(move |c| reserve_login_attempt(c, &key, now, reset_before, policy))
             .await?)
     }
 
