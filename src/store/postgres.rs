@@ -193,44 +193,6 @@ impl PostgresStore {
             pool,
         })
     }
-
-    /// One password evaluation reserved for `key` (`Store::reserve_login_attempt`).
-    async fn reserve_one_login_attempt(
-        &self,
-        key: &str,
-        now: i64,
-        reset_before: i64,
-        policy: LoginLockPolicy,
-    ) -> anyhow::Result<LoginReservation> {
-        // A refused upsert means the key is locked; if the lock is gone by
-        // the time it is read (a right password cleared it meanwhile), the
-        // reservation is tried again.
-        for _ in 0..3 {
-            let reserved: Option<(i64,)> = sqlx::query_as(RESERVE_LOGIN_ATTEMPT)
-                .bind(key)
-                .bind(now)
-                .bind(reset_before)
-                .bind(policy.free)
-                .bind(policy.doublings())
-                .bind(policy.max_lock_ms)
-                .bind(policy.first_lock_until(now))
-                .fetch_optional(&self.pool)
-                .await
-                .context("reserving a login attempt")?;
-            if let Some((failures,)) = reserved {
-                return Ok(LoginReservation::Reserved { failures });
-            }
-            let lock: Option<(i64,)> = sqlx::query_as(LOGIN_LOCK)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .context("reading a login lock")?;
-            if let Some((until,)) = lock {
-                return Ok(LoginReservation::Locked { until });
-            }
-        }
-        Ok(LoginReservation::Locked { until: now + 1000 })
-    }
 }
 
 /// The URL without its user, password or query string (which may hold a
@@ -1086,7 +1048,34 @@ impl Store for PostgresStore {
         reset_before: i64,
         policy: LoginLockPolicy,
     ) -> anyhow::Result<LoginReservation> {
-        self.reserve_one_login_attempt(key, now, reset_before, policy).await
+        // A refused upsert means the key is locked; if the lock is gone by
+        // the time it is read (a right password cleared it meanwhile), the
+        // reservation is tried again.
+        for _ in 0..3 {
+            let reserved: Option<(i64,)> = sqlx::query_as(RESERVE_LOGIN_ATTEMPT)
+                .bind(key)
+                .bind(now)
+                .bind(reset_before)
+                .bind(policy.free)
+                .bind(policy.doublings())
+                .bind(policy.max_lock_ms)
+                .bind(policy.first_lock_until(now))
+                .fetch_optional(&self.pool)
+                .await
+                .context("reserving a login attempt")?;
+            if let Some((failures,)) = reserved {
+                return Ok(LoginReservation::Reserved { failures });
+            }
+            let lock: Option<(i64,)> = sqlx::query_as(LOGIN_LOCK)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a login lock")?;
+            if let Some((until,)) = lock {
+                return Ok(LoginReservation::Locked { until });
+            }
+        }
+        Ok(LoginReservation::Locked { until: now + 1000 })
     }
 
     async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> anyhow::Result<()> {
