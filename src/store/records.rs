@@ -83,7 +83,6 @@ pub struct SessionIdentityRow {
 impl SessionIdentityRow {
     /// The session, its identity and its addresses, from the rows of one session.
     pub fn collect(mut rows: Vec<Self>) -> Option<(SessionRecord, IdentityRecord, Vec<AddressRecord>)> {
-        let count = rows.len();
         let first = rows.first_mut()?;
         let session = SessionRecord {
             session_id: std::mem::take(&mut first.session_id),
@@ -97,7 +96,7 @@ impl SessionIdentityRow {
             created_at: first.session_created_at,
         };
         let identity = first.identity.identity.clone();
-        let addresses = IdentityAddressRow::addresses(rows.into_iter().map(|row| row.identity), count);
+        let addresses = IdentityAddressRow::addresses(rows.into_iter().map(|row| row.identity));
         Some((session, identity, addresses))
     }
 }
@@ -106,8 +105,7 @@ impl IdentityAddressRow {
     /// The identity and its addresses, from the rows of one identity.
     pub fn collect(rows: Vec<Self>) -> Option<(IdentityRecord, Vec<AddressRecord>)> {
         let identity = rows.first()?.identity.clone();
-        let count = rows.len();
-        Some((identity, Self::addresses(rows, count)))
+        Some((identity, Self::addresses(rows.into_iter())))
     }
 
     /// The addresses of `rows`, collected into a vector of their own. Not
@@ -115,8 +113,8 @@ impl IdentityAddressRow {
     /// in place, and the slivers a shrink leaves behind fragmented the
     /// allocator's arenas until a session-check flood held 170 MB
     /// (BENCHMARKS.md, 2026-12-06).
-    fn addresses(rows: impl IntoIterator<Item = Self>, count: usize) -> Vec<AddressRecord> {
-        let mut addresses = Vec::with_capacity(count);
+    fn addresses(rows: impl ExactSizeIterator<Item = Self>) -> Vec<AddressRecord> {
+        let mut addresses = Vec::with_capacity(rows.len());
         for row in rows {
             let (Some(address_id), Some(kind), Some(value), Some(verified), Some(created_at)) = (
                 row.address_id,

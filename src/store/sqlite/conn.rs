@@ -176,8 +176,6 @@ impl<T> WriteContext<T> for rusqlite::Result<T> {
 
 /// A record read from a row by column name (`select *`).
 pub trait FromRow: Sized {
-    /// How many columns the record reads.
-    const COLUMNS: usize;
     /// The record whose first column is expected at `at` (a join puts it
     /// after another record's).
     fn from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self>;
@@ -199,9 +197,13 @@ pub fn get_at<T: FromSql>(row: &Row<'_>, at: usize, name: &str) -> rusqlite::Res
 
 macro_rules! from_row {
     ($($record:ident { $($field:ident),* $(,)? })*) => {
-        $(impl FromRow for $record {
+        $(impl $record {
+            /// How many columns the record reads.
+            #[allow(dead_code)]
             const COLUMNS: usize = [$(stringify!($field)),*].len();
+        }
 
+        impl FromRow for $record {
             #[allow(unused_assignments)]
             fn from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
                 let mut next = at;
@@ -246,8 +248,6 @@ from_row! {
 }
 
 impl FromRow for IdentityAddressRow {
-    const COLUMNS: usize = IdentityRecord::COLUMNS + 5;
-
     fn from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
         let address = at + IdentityRecord::COLUMNS;
         Ok(Self {
@@ -262,8 +262,6 @@ impl FromRow for IdentityAddressRow {
 }
 
 impl FromRow for SessionIdentityRow {
-    const COLUMNS: usize = 8 + IdentityAddressRow::COLUMNS;
-
     fn from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
         Ok(Self {
             session_id: get_at(row, at, "session_id")?,
