@@ -202,7 +202,10 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
             let detail = json!({"channel": channel.as_str()});
             let event = audit::event(Kind::RecoveryRateLimited, account_id.as_deref(), client, detail);
             services.store.insert_audit_event(&event).await?;
-            let retry_after_ms = (oldest_start + HOUR_MS - now).max(1000);
+            // A start admitted beside this one may carry a later clock than
+            // `now` (grouped starts each keep their own), so the wait is capped
+            // at the hour a start alone would be told.
+            let retry_after_ms = (oldest_start + HOUR_MS - now).clamp(1000, HOUR_MS);
             Err(Error::RateLimited {
                 retry_after_secs: u64::try_from((retry_after_ms + 999) / 1000).unwrap_or(3600),
             })
