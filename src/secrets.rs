@@ -42,7 +42,9 @@ impl Purpose {
 
 #[derive(Clone)]
 pub struct ServerSecret {
-    hmac_key: [u8; 32],
+    /// HMAC-SHA-256 already keyed: each hash starts from a copy of it
+    /// instead of hashing the key's two padded blocks again.
+    keyed: HmacSha256,
     seal_key: [u8; 32],
 }
 
@@ -55,8 +57,10 @@ impl std::fmt::Debug for ServerSecret {
 impl ServerSecret {
     /// Derives independent sub-keys from the configured or stored secret.
     pub fn new(material: &str) -> Self {
+        let hmac_key = derive(material.as_bytes(), b"latchkey/hmac");
         Self {
-            hmac_key: derive(material.as_bytes(), b"latchkey/hmac"),
+            keyed: <HmacSha256 as hmac::KeyInit>::new_from_slice(&hmac_key)
+                .unwrap_or_else(|_| unreachable!("HMAC accepts any key length")),
             seal_key: derive(material.as_bytes(), b"latchkey/seal"),
         }
     }
@@ -69,8 +73,7 @@ impl ServerSecret {
     /// HMAC-SHA-256 of `parts` under this secret, hex encoded. Parts are
     /// length-prefixed so `("ab","c")` and `("a","bc")` differ.
     pub fn keyed_hash(&self, purpose: Purpose, parts: &[&[u8]]) -> String {
-        let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.hmac_key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        let mut mac = self.keyed.clone();
         mac.update(purpose.label());
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -125,6 +128,23 @@ mod tests {
         assert_ne!(a, secret.keyed_hash(Purpose::RecoveryCode, &[b"a", b"bc"]));
         assert_ne!(a, secret.keyed_hash(Purpose::SessionToken, &[b"ab", b"c"]));
         assert!(secret.verify_keyed_hash(Purpose::RecoveryCode, &[b"ab", b"c"], &a));
+    }
+
+    /// Hashes stored by earlier versions must still match: the pre-keyed
+    /// state gives exactly HMAC-SHA-256 under the derived key, every time.
+    #[test]
+    fn keyed_hashes_are_hmac_under_the_derived_key_and_repeatable() {
+        use hmac::{KeyInit, Mac};
+        let secret = ServerSecret::new("0123456789abcdef0123456789abcdef");
+        let key = super::derive(b"0123456789abcdef0123456789abcdef", b"latchkey/hmac");
+        let mut mac = super::HmacSha256::new_from_slice(&key).expect("any key length");
+        mac.update(b"latchkey/session-token");
+        mac.update(&5u64.to_be_bytes());
+        mac.update(b"token");
+        let expected = hex::encode(mac.finalize().into_bytes());
+        for _ in 0..2 {
+            assert_eq!(secret.keyed_hash(Purpose::SessionToken, &[b"token"]), expected);
+        }
     }
 
     #[test]
