@@ -185,9 +185,11 @@ pub fn credential(headers: &HeaderMap) -> Option<Credential> {
 async fn current(
     State(services): State<Services>,
     client: ClientInfo,
-    headers: HeaderMap,
+    // The request itself, not a copy of its headers: the credential is
+    // the only header read.
+    request: axum::extract::Request,
 ) -> Result<Json<AuthSession>, ApiError> {
-    let credential = credential(&headers).ok_or_else(|| client.error(Error::Unauthorized))?;
+    let credential = credential(request.headers()).ok_or_else(|| client.error(Error::Unauthorized))?;
     let (record, identity) = session::current(&services, credential)
         .await
         .map_err(|e| client.error(e))?;
