@@ -13,9 +13,11 @@ use std::sync::Mutex;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const LEEWAY_SECS: i64 = 5;
@@ -99,11 +101,12 @@ pub fn verify<T: DeserializeOwned>(
     if parts.next().is_some() {
         return None;
     }
-    let header: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).ok()?).ok()?;
-    if header.get("alg")?.as_str()? != "EdDSA" || header.contains_key("crit") {
+    let header_json = URL_SAFE_NO_PAD.decode(header_b64).ok()?;
+    let header: Header<'_> = object(&header_json)?;
+    if header.alg != "EdDSA" || header.crit.0 {
         return None;
     }
-    let public_key = keys.get(header.get("kid")?.as_str()?)?;
+    let public_key = keys.get(header.kid.as_ref())?;
     if !cache.is_some_and(|c| c.checked(token, public_key)) {
         let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
         let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
@@ -114,29 +117,76 @@ pub fn verify<T: DeserializeOwned>(
             cache.remember(token, public_key);
         }
     }
-    let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims_b64).ok()?).ok()?;
-    registered_claims_hold(&claims, expect).then_some(())?;
-    serde_json::from_value(Value::Object(claims)).ok()
+    let claims_json = URL_SAFE_NO_PAD.decode(claims_b64).ok()?;
+    registered_claims_hold(&object(&claims_json)?, expect).then_some(())?;
+    object(&claims_json)
 }
 
-fn registered_claims_hold(claims: &Map<String, Value>, expect: &Expect<'_>) -> bool {
-    let exp_ok = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_some_and(|exp| exp > expect.now - LEEWAY_SECS);
-    let nbf_ok = match claims.get("nbf") {
+/// A JSON object (never another JSON value) read into `T`; `None` when it
+/// is not one, does not fit `T`, or names a field of `T` twice.
+fn object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
+    (json.trim_ascii_start().first() == Some(&b'{'))
+        .then(|| serde_json::from_slice(json).ok())
+        .flatten()
+}
+
+/// The header fields verification reads, each of the type it must have.
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow)]
+    kid: Cow<'a, str>,
+    #[serde(default)]
+    crit: Present,
+}
+
+/// Whether a field is there at all, whatever its value (`null` too).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer).map(|_| Present(true))
+    }
+}
+
+/// The registered claims. A claim of the wrong JSON type fails the whole
+/// token: `exp` must be an integer, `iss` and `sub` strings; `nbf` and
+/// `aud` are kept as they came (a `null` included) for the checks below.
+#[derive(Deserialize)]
+struct Registered<'a> {
+    exp: i64,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<Value>,
+    #[serde(borrow)]
+    iss: Cow<'a, str>,
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    sub: Cow<'a, str>,
+    #[serde(default, deserialize_with = "present")]
+    aud: Option<Value>,
+}
+
+/// `Some` for a field that is there, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+fn registered_claims_hold(claims: &Registered<'_>, expect: &Expect<'_>) -> bool {
+    let exp_ok = claims.exp > expect.now - LEEWAY_SECS;
+    let nbf_ok = match &claims.nbf {
         None => true,
         Some(nbf) => nbf.as_i64().is_some_and(|nbf| nbf <= expect.now + LEEWAY_SECS),
     };
-    let iss_ok = claims.get("iss").and_then(Value::as_str) == Some(expect.issuer);
-    let sub_ok = claims.get("sub").is_some_and(Value::is_string);
-    let aud_ok = match (expect.audience, claims.get("aud")) {
+    let iss_ok = claims.iss == expect.issuer;
+    let aud_ok = match (expect.audience, &claims.aud) {
         (None, None) => true,
         (Some(wanted), Some(Value::String(aud))) => aud == wanted,
         (Some(wanted), Some(Value::Array(auds))) => auds.iter().any(|a| a.as_str() == Some(wanted)),
         _ => false,
     };
-    exp_ok && nbf_ok && iss_ok && sub_ok && aud_ok
+    exp_ok && nbf_ok && iss_ok && aud_ok
 }
 
 #[cfg(test)]
@@ -237,5 +287,58 @@ mod tests {
             parts.get(2).copied().unwrap_or("")
         );
         assert!(verify::<Value>(&tampered, &keys, &expect(Some("api")), None).is_none());
+    }
+
+    /// A token signed over exactly these header and claims bytes.
+    fn signed_raw(header: &str, claims: &str, pair: &Ed25519KeyPair) -> String {
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+        let signature = URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()).as_ref());
+        format!("{input}.{signature}")
+    }
+
+    /// Validly signed, yet refused: what a typed reading could let through
+    /// that a reading of any JSON object would not, and the reverse.
+    #[test]
+    fn odd_headers_and_claims_are_refused_even_when_signed() {
+        let Some(pair) = key() else { return };
+        let keys = HashMap::from([("k1".to_owned(), pair.public_key().as_ref().to_vec())]);
+        let header = r#"{"alg":"EdDSA","typ":"JWT","kid":"k1"}"#;
+        let exp = NOW + 60;
+        let good = format!(r#"{{"iss":"https://auth.example.com","sub":"u","aud":"api","exp":{exp}}}"#);
+        assert!(verify::<Value>(&signed_raw(header, &good, &pair), &keys, &expect(Some("api")), None).is_some());
+        let escaped = r#"{"alg":"Ed\u0044SA","kid":"k\u0031"}"#;
+        assert!(verify::<Value>(&signed_raw(escaped, &good, &pair), &keys, &expect(Some("api")), None).is_some());
+        for bad_header in [
+            r#"{"alg":"EdDSA","kid":"k1","crit":null}"#,
+            r#"{"alg":"EdDSA","kid":"k1","crit":["exp"]}"#,
+            r#"{"alg":"none","kid":"k1","alg":"EdDSA"}"#,
+            r#"["EdDSA","k1"]"#,
+            r#"{"alg":"EdDSA","kid":1}"#,
+            r#"{"alg":"EdDSA"}"#,
+        ] {
+            let token = signed_raw(bad_header, &good, &pair);
+            assert!(
+                verify::<Value>(&token, &keys, &expect(Some("api")), None).is_none(),
+                "{bad_header}"
+            );
+        }
+        for bad_claims in [
+            format!(r#"{{"iss":"https://auth.example.com","sub":"u","aud":"api","exp":{exp},"nbf":null}}"#),
+            format!(r#"{{"iss":"https://auth.example.com","sub":"u","aud":null,"exp":{exp}}}"#),
+            format!(r#"{{"iss":"https://auth.example.com","sub":"u","aud":"api","exp":{exp}.0}}"#),
+            format!(r#"{{"iss":"https://auth.example.com","sub":"u","aud":"api","exp":{exp},"sub":"admin"}}"#),
+            format!(r#"{{"iss":"https://auth.example.com","aud":"api","exp":{exp}}}"#),
+            format!(r#"["https://auth.example.com","u","api",{exp}]"#),
+        ] {
+            let token = signed_raw(header, &bad_claims, &pair);
+            assert!(
+                verify::<Value>(&token, &keys, &expect(Some("api")), None).is_none(),
+                "{bad_claims}"
+            );
+        }
+        // No audience where none is expected, and none where one is.
+        let no_aud = format!(r#"{{"iss":"https://auth.example.com","sub":"u","exp":{exp}}}"#);
+        assert!(verify::<Value>(&signed_raw(header, &no_aud, &pair), &keys, &expect(None), None).is_some());
+        assert!(verify::<Value>(&signed_raw(header, &no_aud, &pair), &keys, &expect(Some("api")), None).is_none());
     }
 }
