@@ -35,8 +35,11 @@ pub fn path_of(url: &str) -> anyhow::Result<PathBuf> {
 /// Opens a connection with latchkey's settings: WAL, `synchronous=normal`
 /// (a commit survives the process being killed), foreign keys,
 /// `secure_delete` so deleted rows (a forgotten secret, purged flows) are
-/// overwritten, not just unlinked, and the file memory-mapped, so a read
-/// after another connection's commit maps the pages instead of copying them in again.
+/// overwritten, not just unlinked, and the file memory-mapped, so reads
+/// between two commits map the pages instead of copying them. (SQLite drops
+/// a connection's whole map when another connection has committed, so
+/// under a write flood each read maps its pages again; copying them with
+/// `pread` instead measured the same: BENCHMARKS.md, 2026-12-06, later.)
 /// The mapping covers the first 16 MiB, and pages beyond it are read into
 /// the connection's own cache. Each connection maps the file on its own:
 /// 64 MiB put the peak RSS of a reset flood after a verify flood at
