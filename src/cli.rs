@@ -240,7 +240,7 @@ enum KeysCommand {
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (settings, ignored) = Settings::load_reporting(cli.config.as_deref())?;
-    let _log = crate::telemetry::init(settings.log.format);
+    crate::telemetry::init(settings.log.format);
     if !ignored.is_empty() {
         tracing::warn!(variables = %ignored.join(", "), "ignoring environment variables that name no configuration key");
     }
