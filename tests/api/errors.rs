@@ -90,3 +90,50 @@ async fn health_probes_answer() {
     let ready = app.client.get(app.url("/health/ready")).send().await.expect("sent");
     assert_eq!(ready.status(), 200);
 }
+
+/// A request id the client chose is echoed only when it looks like one; a
+/// huge, odd or repeated one is replaced by a fresh UUID (and never copied
+/// into every log line of its request).
+#[tokio::test]
+async fn only_a_short_plain_request_id_is_kept_from_the_client() {
+    let app = spawn_app().await;
+    let echoed = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let kept = app
+        .client
+        .get(app.url("/health/alive"))
+        .header("x-request-id", "trace-42_a.b")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(echoed(&kept), "trace-42_a.b");
+    let huge = "a".repeat(65);
+    for odd in [huge.as_str(), "two words", "semi;colon", ""] {
+        let response = app
+            .client
+            .get(app.url("/health/alive"))
+            .header("x-request-id", odd)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200, "{odd:?}");
+        let id = echoed(&response);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{odd:?} was answered with {id:?}");
+    }
+    let repeated = app
+        .client
+        .get(app.url("/api/auth/session"))
+        .header("x-request-id", "one")
+        .header("x-request-id", "two")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(repeated.status(), 401);
+    assert!(uuid::Uuid::parse_str(&echoed(&repeated)).is_ok());
+}
