@@ -35,6 +35,8 @@ use crate::services::Services;
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest `X-Request-Id` a client may choose (`serve::drop_odd_request_id`).
+const MAX_REQUEST_ID: usize = 64;
 
 pub fn app(services: Services) -> anyhow::Result<Router> {
     let policy = std::sync::Arc::new(client_ip::ClientPolicy::from_settings(&services)?);
@@ -74,36 +76,8 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
                 .on_response(log_response),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::map_request(drop_odd_request_id));
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
     Ok(router)
-}
-
-/// Longest `X-Request-Id` a client may choose.
-const MAX_REQUEST_ID: usize = 64;
-
-/// A client's own `X-Request-Id` is kept (logged and echoed) only when it
-/// looks like one: a single value of at most 64 letters, digits, `.`, `_`
-/// and `-`. Any other is dropped and the request gets a fresh UUID, so a
-/// header of hundreds of kilobytes is never copied into its log lines.
-async fn drop_odd_request_id(mut request: Request) -> Request {
-    let mut ids = request.headers().get_all(REQUEST_ID).iter();
-    let sane = match (ids.next(), ids.next()) {
-        (None, _) => true,
-        (Some(id), None) => {
-            let id = id.as_bytes();
-            !id.is_empty()
-                && id.len() <= MAX_REQUEST_ID
-                && id
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        }
-        (Some(_), Some(_)) => false,
-    };
-    if !sane {
-        request.headers_mut().remove(REQUEST_ID);
-    }
-    request
 }
 
 /// Responses that may carry a credential (session token, JWT, refresh or

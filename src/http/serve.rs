@@ -61,6 +61,7 @@ pub async fn serve(
             Ok(service) => service,
             Err(infallible) => match infallible {},
         };
+        let tower_service = tower::util::MapRequest::new(tower_service, drop_odd_request_id);
         let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(tower_service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -72,6 +73,32 @@ pub async fn serve(
     drop(listener);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
     Ok(())
+}
+
+/// A client's own `X-Request-Id` is kept (logged and echoed) only when it
+/// looks like one: a single value of at most 64 letters, digits, `.`, `_`
+/// and `-`. Any other is dropped before the app sees it, so the request gets
+/// a fresh UUID and a header of hundreds of kilobytes is never copied into
+/// its log lines. Done here, around the whole app, rather than as one more
+/// router layer, which every request would pay for in boxed clones.
+fn drop_odd_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    let mut ids = request.headers().get_all(super::REQUEST_ID).iter();
+    let sane = match (ids.next(), ids.next()) {
+        (None, _) => true,
+        (Some(id), None) => {
+            let id = id.as_bytes();
+            !id.is_empty()
+                && id.len() <= super::MAX_REQUEST_ID
+                && id
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        }
+        (Some(_), Some(_)) => false,
+    };
+    if !sane {
+        request.headers_mut().remove(super::REQUEST_ID);
+    }
+    request
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
