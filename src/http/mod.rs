@@ -35,8 +35,6 @@ use crate::services::Services;
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// Longest `X-Request-Id` a client may choose (`serve::drop_odd_request_id`).
-const MAX_REQUEST_ID: usize = 64;
 
 pub fn app(services: Services) -> anyhow::Result<Router> {
     let policy = std::sync::Arc::new(client_ip::ClientPolicy::from_settings(&services)?);

@@ -75,6 +75,9 @@ pub async fn serve(
     Ok(())
 }
 
+/// Longest `X-Request-Id` a client may choose.
+const MAX_REQUEST_ID: usize = 64;
+
 /// A client's own `X-Request-Id` is kept (logged and echoed) only when it
 /// looks like one: a single value of at most 64 letters, digits, `.`, `_`
 /// and `-`. Any other is dropped before the app sees it, so the request gets
@@ -88,7 +91,7 @@ fn drop_odd_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::Re
         (Some(id), None) => {
             let id = id.as_bytes();
             !id.is_empty()
-                && id.len() <= super::MAX_REQUEST_ID
+                && id.len() <= MAX_REQUEST_ID
                 && id
                     .iter()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))

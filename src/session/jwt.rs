@@ -7,14 +7,13 @@
 //! strings, and `aud` exactly what the caller expects — present and equal
 //! for a session token, absent for a recovery token.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
-use std::borrow::Cow;
-
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

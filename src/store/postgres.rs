@@ -245,12 +245,13 @@ fn bind_flow<'q>(query: StartQuery<'q>, start: &'q NewRecoveryFlow) -> StartQuer
         .bind(f.decoy)
 }
 
-/// Forgets the failed-login streaks of `keys`.
-async fn clear_throttle(tx: &mut Tx<'_>, keys: &[String]) -> anyhow::Result<()> {
+/// Forgets the failed-login streaks of `keys`, one statement per key, on
+/// `conn` (a transaction's, or a pooled connection's, where each commits alone).
+async fn clear_throttle(conn: &mut sqlx::PgConnection, keys: &[String]) -> anyhow::Result<()> {
     for key in keys {
         sqlx::query(CLEAR_LOGIN_THROTTLE)
             .bind(key)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .context("clearing login throttle")?;
     }
@@ -966,13 +967,8 @@ impl Store for PostgresStore {
         // After the commit, each key on its own: inside the transaction the
         // row locks of old streaks (other logins of the account) could be
         // taken in the opposite order by the purge of old streaks, a deadlock.
-        for key in &r.clear_throttle {
-            sqlx::query(CLEAR_LOGIN_THROTTLE)
-                .bind(key)
-                .execute(&self.pool)
-                .await
-                .context("clearing login throttle")?;
-        }
+        let mut conn = self.pool.acquire().await.context("acquiring a connection")?;
+        clear_throttle(&mut conn, &r.clear_throttle).await?;
         Ok(true)
     }
 
