@@ -63,7 +63,7 @@ async fn lock_start_key(tx: &mut Transaction<'_, sqlx::Postgres>, key: &str) -> 
 
 /// A start after its lock, in one statement: the conditional flow insert
 /// (`INSERT_FLOW`, `$1`…`$13`), and only if it wrote a row, the superseding
-/// of the login's older flows (`SUPERSEDE_FLOWS`), the audit event
+/// of the login's older flows (`LIVE_FLOWS`, ended in place), the audit event
 /// (`$14`…`$20`) and the message (`$21`…`$31`, with `START_WITH_MESSAGE`).
 /// Answers how many flows it wrote: 0 when the limit refused the start.
 /// PostgreSQL runs every data-modifying `with` part exactly once; the parts

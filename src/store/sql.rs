@@ -94,10 +94,12 @@ pub const INSERT_FLOW: &str = "insert into recovery_flow (recovery_flow_id, iden
      where (select count(*) from recovery_flow where address_key = $3 and created_at > $11) < $12";
 /// A new flow (`$2`) supersedes the older live flows (unexpired at `$3`) of
 /// the same typed login (`$1`), whether or not it names an account, so what
-/// happens to them tells nothing. On SQLite the live flow is found through
-/// `recovery_flow_live_idx` (a login's flows in state 'sent'); PostgreSQL
-/// has no such index (`migrations/sqlite/0007_live_flow_index.sql` says why).
-pub const SUPERSEDE_FLOWS: &str = "update recovery_flow set state = 'dead', code_hash = null \
+/// happens to them tells nothing. These are those flows; SQLite ends each
+/// with `KILL_FLOW`, and PostgreSQL's start statement ends them in place.
+/// On SQLite they are found through `recovery_flow_live_idx` (a login's
+/// flows in state 'sent'); PostgreSQL has no such index
+/// (`migrations/sqlite/0007_live_flow_index.sql` says why).
+pub const LIVE_FLOWS: &str = "select recovery_flow_id from recovery_flow \
      where address_key = $1 and state = 'sent' and recovery_flow_id <> $2 and expires_at > $3";
 /// When the oldest start in the window was made, for a refused start's retry time.
 pub const OLDEST_START: &str =

@@ -29,6 +29,13 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
        order by next_attempt_at limit $3) \
      returning *";
 
+/// How many flows a login key started since `$2` (SQLite's start, see `start`).
+const STARTS_SINCE_SQL: &str = "select count(*) from recovery_flow where address_key = $1 and created_at > $2";
+/// A start's flow row, once its limit was checked (SQLite's `INSERT_FLOW`).
+const INSERT_FLOW_ROW_SQL: &str = "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, \
+       cookie_hash, code_hash, state, code_attempts, locale, expires_at, created_at, decoy) \
+     values ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11)";
+
 /// Every write runs on the one writer, so a plain read inside its
 /// transaction cannot be overtaken by another write.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1";
@@ -322,11 +329,34 @@ fn spend_link(c: &Connection, link: &SpentLink, now: i64) -> StoreResult<bool> {
 /// start limit), then the older flows it supersedes, its message and its
 /// audit event. A refused start writes nothing. Known and unknown logins
 /// run the same statements.
+///
+/// PostgreSQL's start is one statement (`INSERT_FLOW` and the superseding
+/// update in one `with`). SQLite copies the rows of an `insert … select`
+/// that reads its own table into a temporary B-tree first, and so for an
+/// update that changes the index it searches (a superseded flow leaves
+/// `recovery_flow_live_idx`); here the count, the insert and each
+/// superseding are plain statements instead, and the count is skipped when
+/// the limit is off.
+/// They cannot interleave with another write: every write runs on the one
+/// writer, in its `begin immediate` transaction.
 fn start(c: &Connection, s: &NewRecoveryFlow) -> StoreResult<StartOutcome> {
     let f = &s.flow;
-    let inserted = execute(
+    if s.max_starts > 0 {
+        let started: i64 = optional(c, STARTS_SINCE_SQL, &[&f.address_key, &s.window_start], |row| {
+            row.get(0)
+        })
+        .or_fail("counting recent starts")?
+        .unwrap_or(0);
+        if started >= s.start_limit() {
+            let oldest_start = optional(c, OLDEST_START, &[&f.address_key, &s.window_start], |row| row.get(0))
+                .or_fail("reading oldest start")?
+                .unwrap_or(s.window_start);
+            return Ok(StartOutcome::RateLimited { oldest_start });
+        }
+    }
+    execute(
         c,
-        INSERT_FLOW,
+        INSERT_FLOW_ROW_SQL,
         &[
             &f.recovery_flow_id,
             &f.identity_id,
@@ -338,24 +368,20 @@ fn start(c: &Connection, s: &NewRecoveryFlow) -> StoreResult<StartOutcome> {
             &f.locale,
             &f.expires_at,
             &f.created_at,
-            &s.window_start,
-            &s.start_limit(),
             &f.decoy,
         ],
     )
     .or_fail("inserting recovery flow")?;
-    if inserted == 0 {
-        let oldest_start = optional(c, OLDEST_START, &[&f.address_key, &s.window_start], |row| row.get(0))
-            .or_fail("reading oldest start")?
-            .unwrap_or(s.window_start);
-        return Ok(StartOutcome::RateLimited { oldest_start });
-    }
-    execute(
+    let live: Vec<String> = all(
         c,
-        SUPERSEDE_FLOWS,
+        LIVE_FLOWS,
         &[&f.address_key, &f.recovery_flow_id, &f.created_at],
+        |row| row.get(0),
     )
-    .or_fail("superseding older flows")?;
+    .or_fail("finding older flows")?;
+    for id in &live {
+        execute(c, KILL_FLOW, &[id]).or_fail("superseding older flows")?;
+    }
     if let Some(message) = &s.message {
         insert_outbox(c, message)?;
     }
@@ -1219,5 +1245,104 @@ impl Store for SqliteStore {
                 AuditEventRecord::from_row,
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn opcodes(c: &Connection, sql: &str, params: usize) -> anyhow::Result<Vec<String>> {
+        let mut statement = c.prepare(&format!("explain {sql}"))?;
+        for i in 1..=params {
+            statement.raw_bind_parameter(i, 1)?;
+        }
+        let mut rows = statement.raw_query();
+        let mut ops = Vec::new();
+        while let Some(row) = rows.next()? {
+            ops.push(row.get::<_, String>(1)?);
+        }
+        Ok(ops)
+    }
+
+    /// Migration 0009 rebuilds the flow and outbox tables: a database made
+    /// before it keeps its rows, its indexes and its rules, and writing a
+    /// flow or a message no longer builds a temporary B-tree.
+    #[test]
+    fn the_tables_rebuilt_for_their_checks_keep_rows_indexes_and_rules() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut c = conn::open(&dir.path().join("l.db"), Duration::from_secs(5), true)?;
+        let before = Migrator {
+            migrations: Cow::Owned(MIGRATOR.iter().filter(|m| m.version < 9).cloned().collect()),
+            ..Migrator::DEFAULT
+        };
+        conn::migrate(&mut c, &before)?;
+        let indexes = |c: &Connection| -> anyhow::Result<Vec<String>> {
+            let mut statement = c.prepare(
+                "select name || ':' || coalesce(sql, '') from sqlite_master \
+                 where type = 'index' and tbl_name in ('recovery_flow', 'outbox_message') order by name",
+            )?;
+            let names = statement.query_map([], |row| row.get(0))?.collect::<Result<_, _>>()?;
+            Ok(names)
+        };
+        let old_indexes = indexes(&c)?;
+        c.execute_batch(
+            "insert into recovery_flow (recovery_flow_id, identity_id, decoy, address_key, channel, cookie_hash, \
+               code_hash, state, code_attempts, locale, expires_at, created_at) \
+             values ('f1', 'i1', 0, 'k1', 'email', 'c1', 'h1', 'sent', 2, 'vi', 99, 1), \
+                    ('f2', 'i2', 1, 'k2', 'sms', 'c2', null, 'dead', 0, 'en', 98, 2); \
+             insert into outbox_message (outbox_message_id, identity_id, channel, sealed_payload, status, attempts, \
+               next_attempt_at, created_at) values ('m1', 'i1', 'email', x'0102', 'pending', 1, 5, 3);",
+        )?;
+        conn::migrate(&mut c, &MIGRATOR)?;
+
+        assert_eq!(indexes(&c)?, old_indexes);
+        let flows: Vec<(String, String, i64, String, Option<String>)> = c
+            .prepare("select recovery_flow_id, state, code_attempts, locale, code_hash from recovery_flow order by 1")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(
+            flows,
+            vec![
+                ("f1".into(), "sent".into(), 2, "vi".into(), Some("h1".into())),
+                ("f2".into(), "dead".into(), 0, "en".into(), None)
+            ]
+        );
+        let message: (Vec<u8>, String, i64) = c.query_row(
+            "select sealed_payload, status, attempts from outbox_message where outbox_message_id = 'm1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        assert_eq!(message, (vec![1, 2], "pending".into(), 1));
+        // The rules hold as before.
+        assert!(
+            c.execute(
+                "update recovery_flow set state = 'lost' where recovery_flow_id = 'f1'",
+                []
+            )
+            .is_err()
+        );
+        assert!(c.execute("update outbox_message set status = 'gone'", []).is_err());
+        assert!(c.execute("update outbox_message set channel = 'fax'", []).is_err());
+        assert!(
+            c.execute(
+                "update recovery_flow set cookie_hash = 'c2' where recovery_flow_id = 'f1'",
+                []
+            )
+            .is_err()
+        );
+        // And cost no temporary B-tree.
+        for (sql, params) in [
+            (INSERT_FLOW_ROW_SQL, 11),
+            (INSERT_OUTBOX, 11),
+            (KILL_FLOW, 1),
+            (MARK_OUTBOX_SENT, 2),
+        ] {
+            let ops = opcodes(&c, sql, params)?;
+            assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{sql}: {ops:?}");
+        }
+        Ok(())
     }
 }
