@@ -7,6 +7,7 @@
 
 mod device;
 pub mod gsm7;
+mod quoted_printable;
 pub mod templates;
 mod transport;
 mod worker;

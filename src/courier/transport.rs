@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::Rendered;
@@ -44,9 +45,14 @@ impl EmailTransport {
             .subject(&rendered.subject)
             .message_id(Some(message_id))
             .date_now();
+        let text = part(ContentType::TEXT_PLAIN, &rendered.text);
         let email = match &rendered.html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(rendered.text.clone(), html.clone())),
-            None => builder.singlepart(SinglePart::plain(rendered.text.clone())),
+            Some(html) => builder.multipart(
+                MultiPart::alternative()
+                    .singlepart(text)
+                    .singlepart(part(ContentType::TEXT_HTML, html)),
+            ),
+            None => builder.singlepart(text),
         }
         .context("building email")?;
         match self {
@@ -67,6 +73,15 @@ impl EmailTransport {
             Self::File(_) => true,
         }
     }
+}
+
+/// A body part, quoted-printable (`super::quoted_printable` says why).
+fn part(kind: ContentType, text: &str) -> SinglePart {
+    let body = Body::dangerous_pre_encoded(
+        super::quoted_printable::encode(text),
+        ContentTransferEncoding::QuotedPrintable,
+    );
+    SinglePart::builder().header(kind).body(body)
 }
 
 pub enum SmsTransport {
