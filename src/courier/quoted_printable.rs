@@ -24,28 +24,56 @@ pub fn encode(text: &str) -> Vec<u8> {
     out
 }
 
-/// One line of the text, wrapped with soft line breaks (`=` CRLF).
+/// Bytes that stand for themselves: printable ASCII but `=`, and space and
+/// tab (except at the end of a line, see `encode_line`).
+const LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = matches!(byte as u8, b'!'..=b'<' | b'>'..=b'~' | b' ' | b'\t');
+        byte += 1;
+    }
+    table
+};
+
+/// One line of the text, wrapped with soft line breaks (`=` CRLF). Runs of
+/// literal bytes are copied whole.
 fn encode_line(line: &[u8], out: &mut Vec<u8>) {
+    // Room for the text of an encoded line, leaving the `=` of a soft break.
+    const ROOM: usize = MAX_LINE - 1;
+    // A space or tab that ends the line is encoded (rule 3: a receiver may
+    // strip white space there).
+    let literal_end = match line.last() {
+        Some(b' ' | b'\t') => line.len() - 1,
+        _ => line.len(),
+    };
     let mut width = 0;
-    for (i, &byte) in line.iter().enumerate() {
-        let last = i + 1 == line.len();
-        // Printable ASCII but `=` stands for itself, and so do space and tab
-        // unless they end the line (rule 3: a receiver may strip them there).
-        let literal = matches!(byte, b'!'..=b'<' | b'>'..=b'~') || (matches!(byte, b' ' | b'\t') && !last);
-        let size = if literal { 1 } else { 3 };
-        // Room is kept for the `=` of a soft break, except on the last
-        // token, which ends the line.
-        let room = if last { MAX_LINE } else { MAX_LINE - 1 };
-        if width + size > room {
+    let mut i = 0;
+    while i < line.len() {
+        if width == ROOM {
             out.extend_from_slice(b"=\r\n");
             width = 0;
         }
-        if literal {
-            out.push(byte);
-        } else {
-            out.extend_from_slice(&[b'=', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0x0f)]]);
+        let literal = line.get(i..literal_end).unwrap_or_default();
+        let run = literal
+            .iter()
+            .take(ROOM - width)
+            .take_while(|&&b| LITERAL[usize::from(b)])
+            .count();
+        if run > 0 {
+            out.extend_from_slice(&literal[..run]);
+            width += run;
+            i += run;
+            continue;
         }
-        width += size;
+        if width + 3 > ROOM {
+            out.extend_from_slice(b"=\r\n");
+            width = 0;
+        }
+        let byte = line[i];
+        out.extend_from_slice(&[b'=', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0x0f)]]);
+        width += 3;
+        i += 1;
     }
 }
 
