@@ -3,12 +3,14 @@
 # `valgrind`): user-space instructions the server runs for one
 # GET /health/alive, one session check with X-Session-Token and one with a
 # Bearer JWT, and (BENCH_KINDS="start") one recovery start, half for known
-# accounts, with the courier's delivery of its mail. Unlike req/s on a shared machine, the count barely moves from
-# run to run, so it tells a small change from noise.
+# accounts, with the courier's delivery of its mail. Unlike req/s on a
+# shared machine, the count barely moves from run to run, so it tells a
+# small change from noise.
 #
 #   bash bench/instructions.sh                     # this checkout's release build
 #   bash bench/instructions.sh path/to/latchkey 2000
 #   BENCH_KINDS="start" BENCH_LOG=info bash bench/instructions.sh   # with the access log
+#   (starts run with the start limit off; BENCH_MAX_STARTS=1000000 keeps it on, never reached)
 #
 # Notes: callgrind runs the server about 50 times slower, on one thread at a
 # time; it counts no kernel work (syscalls, page faults) and no waiting. Its
@@ -24,8 +26,8 @@ work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 port=${BENCH_PORT:-18290}
-export LATCHKEY_DATABASE_URL=sqlite://$work/latchkey.db LATCHKEY_RATE_LIMIT__IP_PER_MINUTE=0 \
-  LATCHKEY_RECOVERY__MAX_STARTS_PER_HOUR=0 LATCHKEY_COURIER__MAIL_DIR=$work/mail RUST_LOG=${BENCH_LOG:-warn} \
+export LATCHKEY_DATABASE_URL=sqlite://$work/latchkey.db LATCHKEY_RATE_LIMIT__IP_PER_MINUTE=0 LATCHKEY_RECOVERY__MAX_STARTS_PER_HOUR=${BENCH_MAX_STARTS:-0} \
+  LATCHKEY_COURIER__MAIL_DIR=$work/mail RUST_LOG=${BENCH_LOG:-warn} \
   LATCHKEY_LISTEN=127.0.0.1:$port LATCHKEY_ADMIN_LISTEN=127.0.0.1:$((port + 1))
 up() { for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/health/alive" >/dev/null && return; sleep 0.2; done; exit 1; }
 

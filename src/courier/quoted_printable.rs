@@ -16,9 +16,12 @@ pub fn encode(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + text.len() / 8 + 16);
     let mut lines = text.split('\n').peekable();
     while let Some(line) = lines.next() {
-        encode_line(line.strip_suffix('\r').unwrap_or(line).as_bytes(), &mut out);
+        // A line break is `\n` or `\r\n`; any other `\r` is text (`=0D`).
         if lines.peek().is_some() {
+            encode_line(line.strip_suffix('\r').unwrap_or(line).as_bytes(), &mut out);
             out.extend_from_slice(b"\r\n");
+        } else {
+            encode_line(line.as_bytes(), &mut out);
         }
     }
     out
@@ -105,6 +108,8 @@ mod tests {
             format!("{}é", "x".repeat(74)),
             format!("{} ", "x".repeat(75)),
             "\u{1F512} 🔐 émoji\n\n\n".into(),
+            "ends in a carriage return\r".into(),
+            "a\r\r\nb\rc".into(),
         ];
         for text in texts {
             let encoded = encode(&text);
