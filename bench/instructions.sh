@@ -43,24 +43,15 @@ valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" "$bin" serve > "$wo
 up
 load() { python3 bench/requests.py "$port" "$1" "$2" "$work/sessions.txt"; }
 kinds=${BENCH_KINDS:-alive token jwt}
-# The courier has written every message when its directory stops growing.
-quiet_courier() {
-  local before after
-  for _ in $(seq 1 600); do
-    before=$(find "$work/mail" -type f 2>/dev/null | wc -l)
-    sleep 2
-    after=$(find "$work/mail" -type f 2>/dev/null | wc -l)
-    [ "$before" = "$after" ] && return
-  done
-}
+source bench/quiet_courier.sh
 for what in $kinds; do load "$what" 300; done # warm up
-quiet_courier
+quiet_courier "$work/mail" 2 600
 for what in $kinds; do
   callgrind_control -z "$pid" >/dev/null 2>&1
   curl -s "http://127.0.0.1:$port/health/alive" >/dev/null # lets callgrind act on the command
   sleep 0.5
   load "$what" "$n"
-  [ "$what" = start ] && quiet_courier
+  [ "$what" = start ] && quiet_courier "$work/mail" 2 600
   callgrind_control -d "$what" "$pid" >/dev/null 2>&1
   curl -s "http://127.0.0.1:$port/health/alive" >/dev/null
   sleep 1

@@ -146,18 +146,10 @@ wants start && run start start.lua /api/auth/recovery/start
 # (4,630 of 36,966 files were written during a 10 s session scenario that
 # followed it at once): the session checks wait until the mail directory
 # stops growing, so they are measured alone, as alive was.
-quiet_courier() {
-  local before after
-  for _ in $(seq 1 240); do
-    before=$(find "$work/mail" -type f 2>/dev/null | wc -l)
-    sleep 0.5
-    after=$(find "$work/mail" -type f 2>/dev/null | wc -l)
-    [ "$before" = "$after" ] && return
-  done
-}
+source bench/quiet_courier.sh
 if wants session || wants jwt; then
   python3 bench/sessions.py "${urls[0]}" 200 "$work/sessions.txt"
-  quiet_courier
+  quiet_courier "$work/mail" 0.5 240
   export BENCH_SESSIONS=$work/sessions.txt
   wants session && BENCH_CREDENTIAL=token run session session.lua /api/auth/session
   wants jwt && BENCH_CREDENTIAL=jwt run jwt session.lua /api/auth/session
