@@ -79,7 +79,7 @@ impl ServerSecret {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
-        hex::encode(mac.finalize().into_bytes())
+        lower_hex(&mac.finalize().into_bytes())
     }
 
     /// Recomputes the keyed hash and compares it with `stored` in constant time.
@@ -115,6 +115,19 @@ fn derive(material: &[u8], label: &[u8]) -> [u8; 32] {
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(label);
     mac.finalize().into_bytes().into()
+}
+
+/// `bytes` in lowercase hex, as `hex::encode` writes it. That one collects
+/// an iterator of chars; this fills a string of the right size (a keyed
+/// hash is made several times per request).
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]
