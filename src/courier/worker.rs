@@ -14,7 +14,7 @@ use crate::audit::{self, Kind};
 use crate::config::Settings;
 use crate::secrets::ServerSecret;
 use crate::services::Client;
-use crate::store::{DynStore, OutboxMessageRecord};
+use crate::store::{AuditEventRecord, DynStore, OutboxMessageRecord};
 use crate::time::{ms, now_ms};
 
 const BATCH: i64 = 16;
@@ -45,7 +45,8 @@ pub struct Worker {
 }
 
 enum Delivery {
-    Delivered,
+    /// Sent; the audit event to record with the sent mark.
+    Delivered(AuditEventRecord),
     Retry(String),
     GiveUp(String),
 }
@@ -80,17 +81,14 @@ impl Worker {
         })
     }
 
-    /// Records that a message went out (never what it said).
-    async fn audit_delivery(&self, row: &OutboxMessageRecord, message: &Message) {
+    /// The event that records that a message went out (never what it said).
+    fn delivery_event(row: &OutboxMessageRecord, message: &Message) -> AuditEventRecord {
         let kind = match message {
             Message::RecoveryCode { .. } | Message::RecoveryCodeSms { .. } => Kind::CodeSent,
             _ => Kind::NoticeSent,
         };
         let detail = serde_json::json!({"message_id": row.outbox_message_id, "channel": row.channel});
-        let event = audit::event(kind, row.identity_id.as_deref(), &Client::default(), detail);
-        if let Err(e) = self.store.insert_audit_event(&event).await {
-            tracing::warn!(error = %format!("{e:#}"), "recording delivery in the audit trail failed");
-        }
+        audit::event(kind, row.identity_id.as_deref(), &Client::default(), detail)
     }
 
     async fn deliver(&self, row: &OutboxMessageRecord) -> Delivery {
@@ -110,10 +108,7 @@ impl Worker {
             _ => self.email.send(&self.from, &rendered).await,
         };
         match sent {
-            Ok(()) => {
-                self.audit_delivery(row, &message).await;
-                Delivery::Delivered
-            }
+            Ok(()) => Delivery::Delivered(Self::delivery_event(row, &message)),
             Err(e) if i64::from(self.settings.courier.max_attempts) <= row.attempts => {
                 Delivery::GiveUp(format!("{e:#}"))
             }
@@ -135,14 +130,14 @@ impl Worker {
                 let delivery = worker.deliver(&row).await;
                 let id = &row.outbox_message_id;
                 let outcome = match &delivery {
-                    Delivery::Delivered => "sent",
+                    Delivery::Delivered(_) => "sent",
                     Delivery::Retry(_) => "retry",
                     Delivery::GiveUp(_) => "failed",
                 };
                 metrics::counter!("latchkey_courier_deliveries_total", "channel" => row.channel.clone(), "outcome" => outcome)
                     .increment(1);
                 let recorded = match &delivery {
-                    Delivery::Delivered => worker.store.mark_outbox_sent(id, now_ms()).await,
+                    Delivery::Delivered(event) => worker.store.mark_outbox_sent(id, now_ms(), event).await,
                     Delivery::Retry(error) => {
                         tracing::warn!(message_id = %id, attempts = row.attempts, %error, "delivery failed; will retry");
                         let next = now_ms() + ms(backoff(row.attempts));
@@ -163,7 +158,7 @@ impl Worker {
         let mut outcome = StepOutcome::default();
         while let Some(done) = tasks.join_next().await {
             match done {
-                Ok(Delivery::Delivered) => outcome.delivered += 1,
+                Ok(Delivery::Delivered(_)) => outcome.delivered += 1,
                 Ok(Delivery::Retry(_)) => outcome.retried += 1,
                 Ok(Delivery::GiveUp(_)) => outcome.failed += 1,
                 Err(e) => tracing::error!(error = %e, "delivery task panicked"),

@@ -264,8 +264,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Leases up to `limit` due messages until `lease_until`, counting an attempt.
     async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>>;
-    /// Delivered: erase the payload.
-    async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()>;
+    /// Delivered: erase the payload, and write the delivery's audit event
+    /// (`code.sent` or `notice.sent`) in the same transaction, so a message
+    /// marked sent is audited once and an audited one is not sent again.
+    async fn mark_outbox_sent(&self, message_id: &str, now: i64, event: &AuditEventRecord) -> anyhow::Result<()>;
     async fn mark_outbox_retry(&self, message_id: &str, next_attempt_at: i64, error: &str) -> anyhow::Result<()>;
     /// Given up: erase the payload.
     async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()>;
@@ -324,8 +326,8 @@ pub trait Store: Send + Sync + 'static {
     /// and audit events from before `audit_before` (0: keep them all).
     async fn purge(&self, rows_before: i64, audit_before: i64, now: i64) -> anyhow::Result<Purged>;
 
-    /// An event that records no other write (a wrong code, a sent message,
-    /// a refused start). The event of a change is written by the method that
+    /// An event that records no other write (a wrong code, a refused
+    /// start). The event of a change is written by the method that
     /// makes the change, in its transaction, so a crash never keeps one
     /// without the other (the event is what webhooks are made from). The
     /// exception is a refused login (and `login.locked` with it): its

@@ -1321,13 +1321,9 @@ impl Store for PostgresStore {
             .context("counting webhook deliveries")
     }
 
-    async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()> {
-        sqlx::query(MARK_OUTBOX_SENT)
-            .bind(message_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .context("marking message sent")?;
+    async fn mark_outbox_sent(&self, message_id: &str, now: i64, event: &AuditEventRecord) -> anyhow::Result<()> {
+        let statement = sqlx::query(MARK_OUTBOX_SENT).bind(message_id).bind(now);
+        changed_with_audit(&self.pool, statement, event, true, "marking message sent").await?;
         Ok(())
     }
 

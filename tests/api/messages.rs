@@ -10,6 +10,7 @@ use latchkey::identity::manage::{self, Address};
 use latchkey::services::Client;
 use serde_json::json;
 
+use crate::BACKEND;
 use crate::helpers::*;
 use crate::sms_sink::SmsSink;
 use crate::smtp_sink::Mail;
@@ -538,4 +539,59 @@ async fn ui_pages_show_the_product_name_and_an_https_logo_that_the_csp_allows() 
     assert!(csp.contains("img-src 'self';"), "{csp}");
     let html = page.text().await.expect("html");
     assert!(!html.contains("evil.example") && html.contains("latchkey"), "{html}");
+}
+
+/// A delivered message is marked sent in the transaction that records its
+/// `recovery.code_sent` event: when the event cannot be written, the message
+/// stays unsent (and is sent again), so the audit trail never misses a mail
+/// the outbox calls sent.
+#[tokio::test]
+async fn a_mail_whose_delivery_cannot_be_audited_is_not_marked_sent() {
+    let app = spawn_app_with(|s| {
+        s.courier.lease = Duration::from_secs(1);
+        s.courier.poll_interval = Duration::from_millis(100);
+    })
+    .await;
+    app.create_identity("audited@example.com", None, true).await;
+    match BACKEND {
+        Backend::Sqlite => {
+            app.execute_sql(
+                "create trigger refuse_code_sent before insert on audit_event \
+                 when new.kind = 'recovery.code_sent' begin select raise(abort, 'refused'); end",
+            )
+            .await
+        }
+        Backend::Postgres => {
+            app.execute_sql("create function refuse_code_sent() returns trigger language plpgsql as $$ begin raise exception 'refused'; end $$")
+                .await;
+            app.execute_sql(
+                "create trigger refuse_code_sent before insert on audit_event for each row \
+                 when (new.kind = 'recovery.code_sent') execute function refuse_code_sent()",
+            )
+            .await;
+        }
+    }
+    assert_eq!(app.start_recovery("audited@example.com").await.status(), 200);
+    app.mail.wait_for("audited@example.com", 1).await;
+    // The mail went out, its event could not be written: not sent, no event.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = "select count(*) from outbox_message where status = 'sent'";
+    let events = "select count(*) from audit_event where kind = 'recovery.code_sent'";
+    assert_eq!(count_rows(&app.database_url, sent).await, 0);
+    assert_eq!(count_rows(&app.database_url, events).await, 0);
+
+    match BACKEND {
+        Backend::Sqlite => app.execute_sql("drop trigger refuse_code_sent").await,
+        Backend::Postgres => app.execute_sql("drop trigger refuse_code_sent on audit_event").await,
+    }
+    // After its lease the message is sent again, and recorded once with its event.
+    app.mail.wait_for("audited@example.com", 2).await;
+    for _ in 0..100 {
+        if count_rows(&app.database_url, sent).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count_rows(&app.database_url, sent).await, 1);
+    assert_eq!(count_rows(&app.database_url, events).await, 1);
 }

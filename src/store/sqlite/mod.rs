@@ -1173,10 +1173,13 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn mark_outbox_sent(&self, message_id: &str, now: i64) -> anyhow::Result<()> {
-        let id = message_id.to_owned();
+    async fn mark_outbox_sent(&self, message_id: &str, now: i64, event: &AuditEventRecord) -> anyhow::Result<()> {
+        let (id, event) = (message_id.to_owned(), event.clone());
         self.writer
-            .write(move |c| execute(c, MARK_OUTBOX_SENT, &[&id, &now]).or_fail("marking message sent"))
+            .write(move |c| {
+                execute(c, MARK_OUTBOX_SENT, &[&id, &now]).or_fail("marking message sent")?;
+                insert_audit(c, &event)
+            })
             .await?;
         Ok(())
     }
