@@ -115,15 +115,18 @@ impl Writer {
     }
 }
 
-/// The WAL length (in frames, 4 KiB pages: 64 MiB) at which the writer
+/// The WAL length (in frames, 4 KiB pages: 256 MiB) at which the writer
 /// makes it start over from its beginning. A restart stalls every write
 /// for two fsyncs and the frames the checkpointer has not copied yet, so
 /// it is made by size, not by the clock: under a light load the WAL starts
 /// over by itself once the checkpointer has caught up, and under a flood
 /// the writer tries again at each look of the checkpointer (a timed
 /// restart every 250 ms let it grow to 355 MB in a 13 s flood;
-/// BENCHMARKS.md, 2026-12-05).
-const RESTART_FRAMES: i64 = 16_384;
+/// BENCHMARKS.md, 2026-12-05). At 64 MiB a start flood restarted it about
+/// three times a second, each a stall of 15–25 ms; at 256 MiB starts are
+/// about 10 % faster and the WAL file ends near 320 MB after a flood
+/// (BENCHMARKS.md, 2026-12-06, third sitting).
+const RESTART_FRAMES: i64 = 65_536;
 
 fn run(conn: Connection, mut queue: mpsc::Receiver<Box<dyn Job>>, wal_frames: &AtomicI64) {
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_GROUP);
