@@ -92,6 +92,13 @@ impl Worker {
     }
 
     async fn deliver(&self, row: &OutboxMessageRecord) -> Delivery {
+        // A claim counts an attempt and a failed send gives up at
+        // `max_attempts`, so a row claimed past it is one whose earlier
+        // outcomes were never recorded (a worker killed mid-send, or a sent
+        // mark refused with its audit event): it is not sent once more.
+        if row.attempts > i64::from(self.settings.courier.max_attempts) {
+            return Delivery::GiveUp("attempts exhausted: an earlier outcome was not recorded".into());
+        }
         let Some(sealed) = &row.sealed_payload else {
             return Delivery::GiveUp("payload missing".into());
         };

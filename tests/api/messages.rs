@@ -541,6 +541,49 @@ async fn ui_pages_show_the_product_name_and_an_https_logo_that_the_csp_allows() 
     assert!(!html.contains("evil.example") && html.contains("latchkey"), "{html}");
 }
 
+/// Makes the database refuse every `recovery.code_sent` event, as a full or
+/// broken audit table would.
+async fn refuse_code_sent_events(app: &TestApp) {
+    match BACKEND {
+        Backend::Sqlite => {
+            app.execute_sql(
+                "create trigger refuse_code_sent before insert on audit_event \
+                 when new.kind = 'recovery.code_sent' begin select raise(abort, 'refused'); end",
+            )
+            .await
+        }
+        Backend::Postgres => {
+            app.execute_sql(
+                "create function refuse_code_sent() returns trigger language plpgsql \
+                 as $$ begin raise exception 'refused'; end $$",
+            )
+            .await;
+            app.execute_sql(
+                "create trigger refuse_code_sent before insert on audit_event for each row \
+                 when (new.kind = 'recovery.code_sent') execute function refuse_code_sent()",
+            )
+            .await;
+        }
+    }
+}
+
+const SENT: &str = "select count(*) from outbox_message where status = 'sent'";
+const FAILED: &str = "select count(*) from outbox_message where status = 'failed'";
+const CODE_SENT_EVENTS: &str = "select count(*) from audit_event where kind = 'recovery.code_sent'";
+
+/// Polls `sql` until it counts `expected` rows (about 10 s at most).
+async fn until_count(app: &TestApp, sql: &str, expected: i64) -> i64 {
+    let mut found = count_rows(&app.database_url, sql).await;
+    for _ in 0..200 {
+        if found == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        found = count_rows(&app.database_url, sql).await;
+    }
+    found
+}
+
 /// A delivered message is marked sent in the transaction that records its
 /// `recovery.code_sent` event: when the event cannot be written, the message
 /// stays unsent (and is sent again), so the audit trail never misses a mail
@@ -553,45 +596,40 @@ async fn a_mail_whose_delivery_cannot_be_audited_is_not_marked_sent() {
     })
     .await;
     app.create_identity("audited@example.com", None, true).await;
-    match BACKEND {
-        Backend::Sqlite => {
-            app.execute_sql(
-                "create trigger refuse_code_sent before insert on audit_event \
-                 when new.kind = 'recovery.code_sent' begin select raise(abort, 'refused'); end",
-            )
-            .await
-        }
-        Backend::Postgres => {
-            app.execute_sql("create function refuse_code_sent() returns trigger language plpgsql as $$ begin raise exception 'refused'; end $$")
-                .await;
-            app.execute_sql(
-                "create trigger refuse_code_sent before insert on audit_event for each row \
-                 when (new.kind = 'recovery.code_sent') execute function refuse_code_sent()",
-            )
-            .await;
-        }
-    }
+    refuse_code_sent_events(&app).await;
     assert_eq!(app.start_recovery("audited@example.com").await.status(), 200);
-    app.mail.wait_for("audited@example.com", 1).await;
-    // The mail went out, its event could not be written: not sent, no event.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let sent = "select count(*) from outbox_message where status = 'sent'";
-    let events = "select count(*) from audit_event where kind = 'recovery.code_sent'";
-    assert_eq!(count_rows(&app.database_url, sent).await, 0);
-    assert_eq!(count_rows(&app.database_url, events).await, 0);
+    // A second send proves the first one's sent mark was refused: only a
+    // message still pending is claimed again.
+    app.mail.wait_for("audited@example.com", 2).await;
+    assert_eq!(count_rows(&app.database_url, SENT).await, 0);
+    assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 0);
 
     match BACKEND {
         Backend::Sqlite => app.execute_sql("drop trigger refuse_code_sent").await,
         Backend::Postgres => app.execute_sql("drop trigger refuse_code_sent on audit_event").await,
     }
-    // After its lease the message is sent again, and recorded once with its event.
-    app.mail.wait_for("audited@example.com", 2).await;
-    for _ in 0..100 {
-        if count_rows(&app.database_url, sent).await == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(count_rows(&app.database_url, sent).await, 1);
-    assert_eq!(count_rows(&app.database_url, events).await, 1);
+    // Then it is recorded once, with its event.
+    assert_eq!(until_count(&app, SENT, 1).await, 1);
+    assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 1);
+}
+
+/// While the event cannot be written the mail is sent again after each
+/// lease, but no more than `courier.max_attempts` times: then it is given up.
+#[tokio::test]
+async fn a_mail_whose_delivery_is_never_recorded_is_sent_at_most_max_attempts_times() {
+    let app = spawn_app_with(|s| {
+        s.courier.lease = Duration::from_secs(1);
+        s.courier.poll_interval = Duration::from_millis(100);
+        s.courier.max_attempts = 2;
+    })
+    .await;
+    app.create_identity("unrecorded@example.com", None, true).await;
+    refuse_code_sent_events(&app).await;
+    assert_eq!(app.start_recovery("unrecorded@example.com").await.status(), 200);
+    assert_eq!(until_count(&app, FAILED, 1).await, 1);
+    // A third claim would have come after another lease.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.mail.mails_to("unrecorded@example.com").len(), 2);
+    assert_eq!(count_rows(&app.database_url, SENT).await, 0);
+    assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 0);
 }
