@@ -29,8 +29,11 @@ const CLAIM_OUTBOX_SQL: &str = "update outbox_message set lease_until = $2, atte
        order by next_attempt_at limit $3) \
      returning *";
 
-/// How many flows a login key started since `$2` (SQLite's start, see `start`).
-const STARTS_SINCE_SQL: &str = "select count(*) from recovery_flow where address_key = $1 and created_at > $2";
+/// How many flows a login key started since `$2`, and when the oldest of
+/// them was (`$2` when none), for a refused start's retry time (SQLite's
+/// start, see `start`; `OLDEST_START` alone elsewhere).
+const STARTS_SINCE_SQL: &str = "select count(*), coalesce(min(created_at), $2) from recovery_flow \
+     where address_key = $1 and created_at > $2";
 /// A start's flow row, once its limit was checked (SQLite's `INSERT_FLOW`).
 const INSERT_FLOW_ROW_SQL: &str = "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, \
        cookie_hash, code_hash, state, code_attempts, locale, expires_at, created_at, decoy) \
@@ -342,15 +345,13 @@ fn spend_link(c: &Connection, link: &SpentLink, now: i64) -> StoreResult<bool> {
 fn start(c: &Connection, s: &NewRecoveryFlow) -> StoreResult<StartOutcome> {
     let f = &s.flow;
     if s.max_starts > 0 {
-        let started: i64 = optional(c, STARTS_SINCE_SQL, &[&f.address_key, &s.window_start], |row| {
-            row.get(0)
-        })
-        .or_fail("counting recent starts")?
-        .unwrap_or(0);
+        let (started, oldest_start): (i64, i64) =
+            optional(c, STARTS_SINCE_SQL, &[&f.address_key, &s.window_start], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .or_fail("counting recent starts")?
+            .unwrap_or((0, s.window_start));
         if started >= s.start_limit() {
-            let oldest_start = optional(c, OLDEST_START, &[&f.address_key, &s.window_start], |row| row.get(0))
-                .or_fail("reading oldest start")?
-                .unwrap_or(s.window_start);
             return Ok(StartOutcome::RateLimited { oldest_start });
         }
     }
