@@ -1,5 +1,11 @@
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a request allocates a hundred small
+/// buffers or more, and glibc spent 15–17 % of the server's CPU on them
+/// (BENCHMARKS.md, 2026-12-06, fourth sitting).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match latchkey::cli::run().await {
