@@ -9,8 +9,9 @@
 macro_rules! session_with_identity {
     () => {
         "select s.session_id, s.token_hash, s.authenticated_at, s.expires_at, s.revoked_at, s.ip_address, \
-         s.user_agent, s.created_at as session_created_at, i.*, a.address_id, a.kind, a.value, a.verified, \
-         a.created_at as address_created_at \
+         s.user_agent, s.created_at as session_created_at, i.identity_id, i.username, i.password_hash, i.roles, \
+         i.created_at, i.updated_at, i.credential_epoch, i.frozen_at, i.recovery_paused_until, \
+         a.address_id, a.kind, a.value, a.verified, a.created_at as address_created_at \
          from session s join identity i on i.identity_id = s.identity_id and i.identity_id <> $2 \
          left join address a on a.identity_id = i.identity_id where "
     };

@@ -892,7 +892,12 @@ impl Store for SqliteStore {
             SessionLookup::Id(id) => (SESSION_WITH_IDENTITY_BY_ID, id),
         };
         let rows = self.readers.read("reading a session with its identity", |c| {
-            all(c, sql, &[&key, &PLACEHOLDER_IDENTITY_ID], SessionIdentityRow::from_row)
+            all(
+                c,
+                sql,
+                &[&key, &PLACEHOLDER_IDENTITY_ID],
+                SessionIdentityRow::from_listed_row,
+            )
         })?;
         Ok(SessionIdentityRow::collect(rows))
     }
@@ -1269,6 +1274,32 @@ mod tests {
             ops.push(row.get::<_, String>(1)?);
         }
         Ok(ops)
+    }
+
+    /// The session statements name every column they return, in the order
+    /// `SessionIdentityRow::from_listed_row` reads them by position, and
+    /// the identity's columns are all there.
+    #[test]
+    fn the_session_statements_list_the_columns_in_field_order() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut c = conn::open(&dir.path().join("l.db"), Duration::from_secs(5), true)?;
+        conn::migrate(&mut c, &MIGRATOR)?;
+        let expected: Vec<&str> = SessionIdentityRow::SESSION_FIELDS
+            .iter()
+            .chain(IdentityRecord::FIELDS)
+            .chain(&SessionIdentityRow::ADDRESS_FIELDS)
+            .copied()
+            .collect();
+        for sql in [SESSION_WITH_IDENTITY_BY_TOKEN, SESSION_WITH_IDENTITY_BY_ID] {
+            assert!(!sql.contains('*'), "{sql}");
+            assert_eq!(c.prepare(sql)?.column_names(), expected, "{sql}");
+        }
+        let identity: Vec<String> = c
+            .prepare("select name from pragma_table_info('identity') order by cid")?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(identity, IdentityRecord::FIELDS);
+        Ok(())
     }
 
     /// Migration 0009 rebuilds the flow and outbox tables: a database made
