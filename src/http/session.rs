@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::{ApiError, AuthError};
-use super::extract::{ApiJson, ClientInfo};
+use super::extract::{ApiJson, ClientInfo, locale_of};
 use crate::error::Error;
 use crate::identity::Identity;
 use crate::services::Services;
@@ -184,15 +184,14 @@ pub fn credential(headers: &HeaderMap) -> Option<Credential> {
         (status = 401, description = "Missing, expired or revoked session", body = AuthError)))]
 async fn current(
     State(services): State<Services>,
-    client: ClientInfo,
     // The request itself, not a copy of its headers: the credential is
-    // the only header read.
+    // the only header read, and the language only for a refusal.
     request: axum::extract::Request,
 ) -> Result<Json<AuthSession>, ApiError> {
-    let credential = credential(request.headers()).ok_or_else(|| client.error(Error::Unauthorized))?;
-    let (record, identity) = session::current(&services, credential)
-        .await
-        .map_err(|e| client.error(e))?;
+    let (parts, _) = request.into_parts();
+    let refuse = |e: Error| ApiError::new(e, locale_of(&parts.headers, &services));
+    let credential = credential(&parts.headers).ok_or_else(|| refuse(Error::Unauthorized))?;
+    let (record, identity) = session::current(&services, credential).await.map_err(refuse)?;
     Ok(Json(AuthSession::from(&record, &identity, None)))
 }
 

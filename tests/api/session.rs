@@ -84,6 +84,54 @@ async fn a_session_without_credentials_or_with_a_forged_jwt_is_unauthorized() {
     assert_eq!(forged.status(), 401);
 }
 
+/// A refused session check answers in the asker's language, and says the
+/// same for a revoked session token, one never issued, a revoked session's
+/// JWT and no credential at all.
+#[tokio::test]
+async fn a_refused_session_check_answers_alike_in_the_language_asked_for() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let login = json(app.login("alice@example.com", PASSWORD).await).await;
+    let revoked = login["sessionToken"].as_str().expect("token").to_owned();
+    let jwt = login["jwt"].as_str().expect("jwt").to_owned();
+    let logout = app
+        .post_json("/api/auth/logout", &json!({"sessionToken": revoked}), None)
+        .await;
+    assert_eq!(logout.status(), 204);
+    let never_issued = format!("{}x", &revoked[..revoked.len() - 1]);
+    let check = |header: Option<(&'static str, String)>| {
+        let mut request = app
+            .client
+            .get(app.url("/api/auth/session"))
+            .header("accept-language", "vi");
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.expect("sent");
+            (response.status(), json(response).await)
+        }
+    };
+    let answers = [
+        check(Some(("x-session-token", revoked.clone()))).await,
+        check(Some(("x-session-token", never_issued))).await,
+        check(Some(("authorization", format!("Bearer {jwt}")))).await,
+        check(None).await,
+    ];
+    for (status, body) in &answers {
+        assert_eq!(*status, 401, "{body}");
+        assert_eq!(body["error"], "unauthorized", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .expect("message")
+                .contains("Vui lòng đăng nhập"),
+            "{body}"
+        );
+        assert_eq!(body["message"], answers[0].1["message"]);
+    }
+}
+
 #[tokio::test]
 async fn refresh_returns_a_new_jwt_for_the_same_session() {
     let app = spawn_app().await;
