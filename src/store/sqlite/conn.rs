@@ -204,6 +204,19 @@ pub fn get_at<T: FromSql>(row: &Row<'_>, at: usize, name: &str) -> rusqlite::Res
     row.get(name)
 }
 
+/// Debug builds: the column at `at` is named `name`, as a statement that
+/// lists its columns for a positional read must have it.
+fn debug_assert_listed(row: &Row<'_>, at: usize, name: &str) {
+    if cfg!(debug_assertions) {
+        let statement: &rusqlite::Statement<'_> = row.as_ref();
+        assert_eq!(
+            statement.column_name(at).ok(),
+            Some(name),
+            "column {at} of a listed statement"
+        );
+    }
+}
+
 macro_rules! from_row {
     ($($record:ident { $($field:ident),* $(,)? })*) => {
         $(impl $record {
@@ -218,11 +231,14 @@ macro_rules! from_row {
             /// each of them in its own column list (no `*`), in `FIELDS`
             /// order: the statement fixes their positions, whatever the
             /// table's, so they are read by position, without comparing
-            /// names.
+            /// names. Only for such statements: a `select *` follows the
+            /// table's order (a rebuilt table's can differ), so debug
+            /// builds, every test among them, check each name.
             #[allow(dead_code, unused_assignments)]
             fn from_listed_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
                 let mut next = at;
                 Ok(Self { $($field: {
+                    debug_assert_listed(row, next, stringify!($field));
                     let value = row.get(next)?;
                     next += 1;
                     value
@@ -310,6 +326,9 @@ impl SessionIdentityRow {
     /// holds the statements to these lists.
     pub fn from_listed_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let address = Self::SESSION_FIELDS.len() + IdentityRecord::COLUMNS;
+        let names = Self::SESSION_FIELDS.iter().enumerate();
+        let names = names.chain(Self::ADDRESS_FIELDS.iter().enumerate().map(|(k, n)| (address + k, n)));
+        names.for_each(|(at, name)| debug_assert_listed(row, at, name));
         Ok(Self {
             session_id: row.get(0)?,
             token_hash: row.get(1)?,

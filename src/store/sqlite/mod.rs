@@ -1294,11 +1294,75 @@ mod tests {
             assert!(!sql.contains('*'), "{sql}");
             assert_eq!(c.prepare(sql)?.column_names(), expected, "{sql}");
         }
-        let identity: Vec<String> = c
-            .prepare("select name from pragma_table_info('identity') order by cid")?
+        let mut identity: Vec<String> = c
+            .prepare("select name from pragma_table_info('identity')")?
             .query_map([], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
-        assert_eq!(identity, IdentityRecord::FIELDS);
+        identity.sort();
+        let mut fields = IdentityRecord::FIELDS.to_vec();
+        fields.sort();
+        assert_eq!(identity, fields);
+
+        // Every column carries a value of its own, so one read into the
+        // wrong field shows.
+        c.execute_batch(
+            "insert into identity (identity_id, username, password_hash, roles, created_at, updated_at, \
+               credential_epoch, frozen_at, recovery_paused_until) \
+             values ('i1', 'ann', 'phc', '[\"admin\"]', 11, 12, 13, 14, 15); \
+             insert into address (address_id, identity_id, kind, value, verified, created_at) \
+             values ('a1', 'i1', 'email', 'ann@example.com', 1, 21); \
+             insert into session (session_id, identity_id, token_hash, authenticated_at, expires_at, \
+               revoked_at, ip_address, user_agent, created_at) \
+             values ('s1', 'i1', 'th', 31, 32, 33, '192.0.2.1', 'ua', 34);",
+        )?;
+        let rows = conn::all(
+            &c,
+            SESSION_WITH_IDENTITY_BY_ID,
+            &[&"s1", &PLACEHOLDER_IDENTITY_ID],
+            SessionIdentityRow::from_listed_row,
+        )?;
+        let (session, identity, addresses) = SessionIdentityRow::collect(rows).context("the session's row")?;
+        let read = (
+            (
+                session.session_id.as_str(),
+                session.identity_id.as_str(),
+                session.token_hash.as_str(),
+            ),
+            (
+                session.authenticated_at,
+                session.expires_at,
+                session.revoked_at,
+                session.created_at,
+            ),
+            (session.ip_address.as_deref(), session.user_agent.as_deref()),
+        );
+        let expected = (
+            ("s1", "i1", "th"),
+            (31, 32, Some(33), 34),
+            (Some("192.0.2.1"), Some("ua")),
+        );
+        assert_eq!(read, expected);
+        let read = (
+            (identity.identity_id.as_str(), identity.username.as_deref()),
+            (identity.password_hash.as_deref(), identity.roles.as_str()),
+            (identity.created_at, identity.updated_at, identity.credential_epoch),
+            (identity.frozen_at, identity.recovery_paused_until),
+        );
+        let expected = (
+            ("i1", Some("ann")),
+            (Some("phc"), "[\"admin\"]"),
+            (11, 12, 13),
+            (Some(14), Some(15)),
+        );
+        assert_eq!(read, expected);
+        let address = addresses.first().context("the address")?;
+        let read = (
+            address.address_id.as_str(),
+            address.kind.as_str(),
+            address.value.as_str(),
+        );
+        assert_eq!(read, ("a1", "email", "ann@example.com"));
+        assert_eq!((address.verified, address.created_at), (true, 21));
         Ok(())
     }
 
