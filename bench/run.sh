@@ -22,7 +22,7 @@ backend=${1:-sqlite}
 instances=${2:-1}
 duration=${BENCH_DURATION:-15s}
 hash_connections=${BENCH_HASH_CONNECTIONS:-16}
-verify_flows=${BENCH_VERIFY_FLOWS:-20000}
+verify_flows=${BENCH_VERIFY_FLOWS:-30000}
 reset_flows=${BENCH_RESET_FLOWS:-3000}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
@@ -173,7 +173,7 @@ if wants verify; then
   python3 bench/flows.py "${urls[0]}" "$work/mail" cookie 1000 "$verify_flows" "$work/verify.txt"
   # Short, so the flows last: wrk stops a loader that has used them all up
   # but still divides by the whole duration (then the figure is a floor).
-  BENCH_FLOWS=$work/verify.txt run_for=${BENCH_VERIFY_DURATION:-5s} run verify verify.lua /api/auth/recovery/verify
+  BENCH_FLOWS=$work/verify.txt run_for=${BENCH_VERIFY_DURATION:-3s} run verify verify.lua /api/auth/recovery/verify
 fi
 if wants reset; then
   python3 bench/flows.py "${urls[0]}" "$work/mail" token "$((1000 + verify_flows))" "$reset_flows" "$work/reset.txt"
@@ -230,7 +230,15 @@ if [ -n "${P99[start]:-}" ]; then
 fi
 if [ -n "${RPS[verify]:-}" ] && [ -n "${RPS[start]:-}" ]; then
   v=$(python3 -c "print(round(${OK[verify]} / ${DUR[verify]}))")
-  verdict "verify >= 50% of start" "$v/${RPS[start]} req/s" "$v >= 0.5 * ${RPS[start]}"
+  # Flows all used before the time was up: the rate is only a floor, and
+  # a floor under the line says nothing (raise BENCH_VERIFY_FLOWS).
+  floor=""
+  [ "${OK[verify]}" -ge "$((verify_flows * 99 / 100))" ] && floor=" (a floor: all flows used)"
+  if [ -n "$floor" ] && ! python3 -c "import sys; sys.exit(0 if $v >= 0.5 * ${RPS[start]} else 1)"; then
+    printf '  %-58s %-22s %s\n' "verify >= 50% of start$floor" "$v/${RPS[start]} req/s" "not measured"
+  else
+    verdict "verify >= 50% of start$floor" "$v/${RPS[start]} req/s" "$v >= 0.5 * ${RPS[start]}"
+  fi
 fi
 for s in session jwt; do
   if [ -n "${RPS[$s]:-}" ] && [ -n "${RPS[alive]:-}" ]; then
