@@ -318,6 +318,15 @@ impl SessionIdentityRow {
     ];
     pub const ADDRESS_FIELDS: [&str; 5] = ["address_id", "kind", "value", "verified", "address_created_at"];
 
+    /// Every column of `SESSION_WITH_IDENTITY_BY_*`, in order: the
+    /// session's, the identity's, the address's.
+    pub fn columns() -> impl Iterator<Item = &'static str> {
+        (Self::SESSION_FIELDS.iter())
+            .chain(IdentityRecord::FIELDS)
+            .chain(&Self::ADDRESS_FIELDS)
+            .copied()
+    }
+
     /// A row of `SESSION_WITH_IDENTITY_BY_*`. Those statements name every
     /// column they return, so the positions are theirs and no schema
     /// change can move them: the columns are read by position, without
@@ -325,10 +334,12 @@ impl SessionIdentityRow {
     /// instructions). `the_session_statements_list_the_columns_in_field_order`
     /// holds the statements to these lists.
     pub fn from_listed_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        if cfg!(debug_assertions) {
+            Self::columns()
+                .enumerate()
+                .for_each(|(at, name)| debug_assert_listed(row, at, name));
+        }
         let address = Self::SESSION_FIELDS.len() + IdentityRecord::COLUMNS;
-        let names = Self::SESSION_FIELDS.iter().enumerate();
-        let names = names.chain(Self::ADDRESS_FIELDS.iter().enumerate().map(|(k, n)| (address + k, n)));
-        names.for_each(|(at, name)| debug_assert_listed(row, at, name));
         Ok(Self {
             session_id: row.get(0)?,
             token_hash: row.get(1)?,

@@ -1284,12 +1284,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let mut c = conn::open(&dir.path().join("l.db"), Duration::from_secs(5), true)?;
         conn::migrate(&mut c, &MIGRATOR)?;
-        let expected: Vec<&str> = SessionIdentityRow::SESSION_FIELDS
-            .iter()
-            .chain(IdentityRecord::FIELDS)
-            .chain(&SessionIdentityRow::ADDRESS_FIELDS)
-            .copied()
-            .collect();
+        let expected: Vec<&str> = SessionIdentityRow::columns().collect();
         for sql in [SESSION_WITH_IDENTITY_BY_TOKEN, SESSION_WITH_IDENTITY_BY_ID] {
             assert!(!sql.contains('*'), "{sql}");
             assert_eq!(c.prepare(sql)?.column_names(), expected, "{sql}");
