@@ -52,6 +52,9 @@ export LATCHKEY_DATABASE_URL=$db
 export LATCHKEY_RATE_LIMIT__IP_PER_MINUTE=0
 export LATCHKEY_RECOVERY__MAX_STARTS_PER_HOUR=0
 export LATCHKEY_COURIER__MAIL_DIR=$work/mail
+# No access lines: at 57,000 req/s the alive flood alone would log 140 MB.
+# Starts measured the same at the default level (info) as at warn
+# (BENCHMARKS.md, 2026-12-06, fifth sitting); the peers' run below uses it.
 export RUST_LOG=warn
 "$bin" migrate >/dev/null
 
@@ -205,7 +208,10 @@ if [ -n "${BENCH_PEERS:-}" ]; then
   rm -rf "$peers/results"
   kill "${pids[@]}" 2>/dev/null || true
   (cd "$peers" && WARMUP=5 DURATION=10 RUNS=3 ./bench.sh better-auth load > "$work/peers-ba.log" 2>&1)
-  (cd "$peers" && LK_BIN=$bin_abs WARMUP=5 DURATION=10 RUNS=3 ./bench.sh latchkey load > "$work/peers-lk.log" 2>&1)
+  # The peers' latchkey runs as the harness starts it: default logging (an
+  # access line per request), not this script's RUST_LOG=warn. The two
+  # measured the same for starts (BENCHMARKS.md, 2026-12-06, fifth sitting).
+  (cd "$peers" && env -u RUST_LOG LK_BIN=$bin_abs WARMUP=5 DURATION=10 RUNS=3 ./bench.sh latchkey load > "$work/peers-lk.log" 2>&1)
   ba=$(awk '/^mean/ {print $2}' "$peers/results/better-auth/load/summary.txt")
   lk=$(awk '/^mean/ {print $2}' "$peers/results/latchkey/load/summary.txt")
   lk_p99=$(awk '/^mean/ {print $4}' "$peers/results/latchkey/load/summary.txt")
