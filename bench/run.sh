@@ -7,6 +7,7 @@
 #   bash bench/run.sh postgres 2      # PostgreSQL, two instances sharing the database
 #   BENCH_SCENARIOS="start verify" bash bench/run.sh   # some of: alive start session jwt login verify reset
 #   BENCH_BIN=/path/to/latchkey bash bench/run.sh       # another build (an earlier commit, for a before/after)
+#   BENCH_RUST_LOG=info bash bench/run.sh                # the server's log level (default warn, see below)
 #   BENCH_PEERS=1 bash bench/run.sh   # also better-auth and latchkey through ../shared/peers (same load, same sitting);
 #                                     # BENCH_PEERS=DIR reuses a copy of ../shared/peers already set up
 #
@@ -55,7 +56,7 @@ export LATCHKEY_COURIER__MAIL_DIR=$work/mail
 # No access lines: at 57,000 req/s the alive flood alone would log 140 MB.
 # Starts measured the same at the default level (info) as at warn
 # (BENCHMARKS.md, 2026-12-06, fifth sitting); the peers' run below uses it.
-export RUST_LOG=warn
+export RUST_LOG=${BENCH_RUST_LOG:-warn}
 "$bin" migrate >/dev/null
 
 urls=()
