@@ -167,7 +167,7 @@ hash_ceiling() { # scenario; call before and after it
   local now
   now=$(./target/release/examples/argon2_ceiling | sed -E 's/.*ceiling ([0-9.]+) verifications.*/\1/')
   CEILS[$1]="${CEILS[$1]:+${CEILS[$1]}, }$now"
-  CEIL[$1]=$(python3 -c "v = [$(echo "${CEILS[$1]}")]; print(round(sum(v) / len(v)))")
+  CEIL[$1]=$(python3 -c "v = [${CEILS[$1]}]; print(round(sum(v) / len(v)))")
 }
 if wants login; then
   hash_ceiling login

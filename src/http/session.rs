@@ -188,9 +188,9 @@ async fn current(
     // the only header read, and the language only for a refusal.
     request: axum::extract::Request,
 ) -> Result<Json<AuthSession>, ApiError> {
-    let (parts, _) = request.into_parts();
-    let refuse = |e: Error| ApiError::new(e, locale_of(&parts.headers, &services));
-    let credential = credential(&parts.headers).ok_or_else(|| refuse(Error::Unauthorized))?;
+    let headers = request.headers();
+    let refuse = |e: Error| ApiError::new(e, locale_of(headers, &services));
+    let credential = credential(headers).ok_or_else(|| refuse(Error::Unauthorized))?;
     let (record, identity) = session::current(&services, credential).await.map_err(refuse)?;
     Ok(Json(AuthSession::from(&record, &identity, None)))
 }
