@@ -18,7 +18,7 @@ pub use password_hasher::{PasswordHasher, Slot, Verification};
 use crate::domain::{EmailAddress, Login, PasswordPolicy, PhoneNumber, Username};
 use crate::error::{Error, Result};
 use crate::services::Services;
-use crate::store::{AddressKind, AddressRecord, IdentityRecord, LoginLookup, PLACEHOLDER_IDENTITY_ID};
+use crate::store::{AddressKind, AddressRecord, IdentityRecord, LoginLookup};
 use crate::time::now_ms;
 
 /// What an operator or the admin API supplies to create an account.
@@ -195,8 +195,8 @@ pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<
         Login::Phone(phone) => LoginLookup::Address(AddressKind::Phone, phone.as_str()),
         Login::Username(username) => LoginLookup::Username(username.as_str()),
     };
-    let (record, addresses) = services.store.identity_for_login(lookup).await?;
-    Ok((record.identity_id != PLACEHOLDER_IDENTITY_ID).then_some(Identity { record, addresses }))
+    let found = services.store.identity_for_login(lookup).await?;
+    Ok(found.map(|(record, addresses)| Identity { record, addresses }))
 }
 
 /// The identity a typed login names, if it parses and names one.

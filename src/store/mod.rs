@@ -46,6 +46,12 @@ pub enum LoginLookup<'a> {
     Username(&'a str),
 }
 
+/// A random place in a table, for the login lookups' read "elsewhere"
+/// (`sql::identity_by_login!`): each backend takes it modulo the table's size.
+pub(crate) fn random_place() -> i64 {
+    i64::from(crate::random::below(u32::MAX))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique value (address, username) is already taken.
@@ -104,9 +110,13 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEventRecord,
     ) -> StoreResult<()>;
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
-    /// The identity a login names — or, when none does, the placeholder
-    /// identity (`PLACEHOLDER_IDENTITY_ID`), read with the same query; with its addresses.
-    async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<(IdentityRecord, Vec<AddressRecord>)>;
+    /// The identity a login names, with its addresses. A login that names
+    /// none reads another account's rows (or the placeholder's) with the
+    /// same query and returns `None` (`named_by`).
+    async fn identity_for_login(
+        &self,
+        login: LoginLookup<'_>,
+    ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>>;
     /// An identity with its addresses, in one read.
     async fn identity_with_addresses(
         &self,

@@ -46,6 +46,20 @@ async fn scrub_settings(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A login's identity (`sql::identity_by_login!`); past the last login, the
+/// first row at or after a random page of the table. The page is computed
+/// once, in a subquery: `pg_relation_size` is volatile, and in the scan's
+/// condition it turns the TID range scan into a sequential one.
+const IDENTITY_BY_ADDRESS: &str = identity_by_login!(
+    address_at_login!(),
+    "(select identity_id from address where ctid >= \
+       (select format('(%s,1)', $4 % greatest((select relpages from pg_class where oid = 'address'::regclass), 1))::tid) limit 1)"
+);
+const IDENTITY_BY_USERNAME: &str = identity_by_login!(
+    username_at_login!(),
+    "(select identity_id from identity where ctid >= \
+       (select format('(%s,1)', $2 % greatest((select relpages from pg_class where oid = 'identity'::regclass), 1))::tid) limit 1)"
+);
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1::text is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
@@ -621,21 +635,27 @@ impl Store for PostgresStore {
             .context("reading identity")
     }
 
-    async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<(IdentityRecord, Vec<AddressRecord>)> {
+    async fn identity_for_login(
+        &self,
+        login: LoginLookup<'_>,
+    ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
+        let place = random_place();
         let query = match login {
             LoginLookup::Address(kind, value) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_ADDRESS)
                 .bind(kind.as_str())
                 .bind(value)
-                .bind(PLACEHOLDER_IDENTITY_ID),
+                .bind(PLACEHOLDER_IDENTITY_ID)
+                .bind(place),
             LoginLookup::Username(username) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_USERNAME)
                 .bind(username)
+                .bind(place)
                 .bind(PLACEHOLDER_IDENTITY_ID),
         };
         let rows = query
             .fetch_all(&self.readers)
             .await
             .context("reading identity for login")?;
-        IdentityAddressRow::collect(rows).context("the placeholder identity is missing")
+        Ok(IdentityAddressRow::named_by(rows, login)?)
     }
 
     async fn identity_with_addresses(

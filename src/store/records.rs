@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use super::{LoginLookup, PLACEHOLDER_IDENTITY_ID};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AddressKind {
@@ -102,6 +104,24 @@ impl SessionIdentityRow {
 }
 
 impl IdentityAddressRow {
+    /// The identity the rows of a login lookup (`IDENTITY_BY_ADDRESS`,
+    /// `IDENTITY_BY_USERNAME`) belong to, if the login names it: they are a
+    /// neighbour's or the placeholder's when it names none. `Err` when there
+    /// were no rows at all, which means the placeholder identity is missing.
+    pub fn named_by(
+        rows: Vec<Self>,
+        login: LoginLookup<'_>,
+    ) -> Result<Option<(IdentityRecord, Vec<AddressRecord>)>, PlaceholderMissing> {
+        let (identity, addresses) = Self::collect(rows).ok_or(PlaceholderMissing)?;
+        let named = match login {
+            LoginLookup::Address(kind, value) => addresses
+                .iter()
+                .any(|address| address.kind == kind.as_str() && address.value == value),
+            LoginLookup::Username(username) => identity.username.as_deref() == Some(username),
+        };
+        Ok((named && identity.identity_id != PLACEHOLDER_IDENTITY_ID).then_some((identity, addresses)))
+    }
+
     /// The identity and its addresses, from the rows of one identity.
     pub fn collect(rows: Vec<Self>) -> Option<(IdentityRecord, Vec<AddressRecord>)> {
         let identity = rows.first()?.identity.clone();
@@ -137,6 +157,11 @@ impl IdentityAddressRow {
         addresses
     }
 }
+
+/// A login lookup found no rows: the placeholder identity is missing.
+#[derive(Debug, thiserror::Error)]
+#[error("the placeholder identity is missing")]
+pub struct PlaceholderMissing;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AddressRecord {

@@ -43,18 +43,43 @@ pub const INSERT_ADDRESS: &str = "insert into address (address_id, identity_id, 
      values ($1, $2, $3, $4, $5, $6)";
 /// `$2` is the placeholder identity, which no operation may touch.
 pub const IDENTITY: &str = "select * from identity where identity_id = $1 and identity_id <> $2";
-/// The identity an address names, or the placeholder (`$3`), with its addresses: a row per address.
-pub const IDENTITY_BY_ADDRESS: &str = "select i.*, a.address_id, a.kind, a.value, a.verified, \
-       a.created_at as address_created_at \
-     from identity i left join address a on a.identity_id = i.identity_id where i.identity_id = \
-     coalesce((select identity_id from address where kind = $1 and value = $2), $3) \
-     order by a.created_at, a.kind, a.value";
-/// The same for a username (`$1`), the placeholder being `$2`.
-pub const IDENTITY_BY_USERNAME: &str = "select i.*, a.address_id, a.kind, a.value, a.verified, \
-       a.created_at as address_created_at \
-     from identity i left join address a on a.identity_id = i.identity_id where i.identity_id = \
-     coalesce((select identity_id from identity where username = $1), $2) \
-     order by a.created_at, a.kind, a.value";
+/// The identity a login names, with its addresses: a row per address.
+/// It reads the account of the first login at or after this one in the
+/// index (`$at_login`): the login's own when it has one, otherwise a
+/// neighbour's; past the last login, the account at a random row
+/// (`$elsewhere`, each backend's own way of finding one); only in an empty
+/// table the placeholder (`$3`). So an unknown login reads as many rows,
+/// from pages as cold, as a known one, and takes as long (SECURITY.md,
+/// timing). `IdentityAddressRow::named_by` keeps the rows only if they
+/// are the login's.
+macro_rules! identity_by_login {
+    ($at_login:expr, $elsewhere:expr) => {
+        concat!(
+            "select i.*, a.address_id, a.kind, a.value, a.verified, a.created_at as address_created_at \
+             from identity i left join address a on a.identity_id = i.identity_id \
+             where i.identity_id = coalesce(",
+            $at_login,
+            ", ",
+            $elsewhere,
+            ", $3) order by a.created_at, a.kind, a.value"
+        )
+    };
+}
+pub(super) use identity_by_login;
+/// For an address login: `$1` its kind, `$2` its value (`$4` is the random place).
+macro_rules! address_at_login {
+    () => {
+        "(select identity_id from address where (kind, value) >= ($1, $2) order by kind, value limit 1)"
+    };
+}
+pub(super) use address_at_login;
+/// For a username: `$1` (`$2` is the random place).
+macro_rules! username_at_login {
+    () => {
+        "(select identity_id from identity where username >= $1 order by username limit 1)"
+    };
+}
+pub(super) use username_at_login;
 /// An identity (`$1`, never the placeholder `$2`) with its addresses: a row per address.
 pub const IDENTITY_WITH_ADDRESSES: &str = "select i.*, a.address_id, a.kind, a.value, a.verified, \
        a.created_at as address_created_at \

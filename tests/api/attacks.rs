@@ -758,3 +758,41 @@ async fn polling_readiness_does_not_open_an_smtp_connection_per_request() {
     let opened = app.mail.connections() - before;
     assert!(opened <= 1, "50 polls opened {opened} SMTP connections");
 }
+
+/// A lookup of a login without an account reads the rows of the account
+/// next to it in the index, or of a random one past the last, so that it
+/// costs what a known login costs (`sql::identity_by_login!`). The account
+/// it reads must never answer for it: not to a password, not with a code.
+#[tokio::test]
+async fn an_unknown_login_never_answers_as_the_account_its_lookup_reads() {
+    let app = spawn_app().await;
+    app.create_full_identity("bob@example.com", Some("bob"), Some("+84912345678"))
+        .await;
+    // Each sorts just before one of bob's logins, or after all of them.
+    let near = [
+        "bob@example.co",
+        "bo@example.com",
+        "zzz@example.com",
+        "boa",
+        "zzz",
+        "+84912345677",
+        "+84999999999",
+    ];
+    for login in near {
+        let response = app.login(login, PASSWORD).await;
+        assert_eq!(response.status(), 401, "{login} logged in as bob");
+    }
+    for email in ["bob@example.co", "bo@example.com", "zzz@example.com"] {
+        assert_eq!(app.start_recovery(email).await.status(), 200);
+    }
+    // bob's own start is queued last: once its code has arrived, the
+    // courier has handled the three before it.
+    app.started_flow("bob@example.com").await;
+    app.code_from_mail("bob@example.com", 1).await;
+    assert_eq!(
+        app.mail.mails_to("bob@example.com").len(),
+        1,
+        "a neighbour's start mailed bob"
+    );
+    assert_eq!(app.login("bob@example.com", PASSWORD).await.status(), 200);
+}

@@ -49,6 +49,16 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
        and (lease_until is null or lease_until <= $2) order by next_attempt_at limit $4) \
        and not exists (select 1 from webhook_endpoint where endpoint = $1) \
      returning *";
+/// A login's identity (`sql::identity_by_login!`); past the last login, the
+/// row whose rowid comes first at or after a random one.
+const IDENTITY_BY_ADDRESS: &str = identity_by_login!(
+    address_at_login!(),
+    "(select identity_id from address where rowid >= $4 % ((select max(rowid) from address) + 1) limit 1)"
+);
+const IDENTITY_BY_USERNAME: &str = identity_by_login!(
+    username_at_login!(),
+    "(select identity_id from identity where rowid >= $2 % ((select max(rowid) from identity) + 1) limit 1)"
+);
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
@@ -542,22 +552,26 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn identity_for_login(&self, login: LoginLookup<'_>) -> anyhow::Result<(IdentityRecord, Vec<AddressRecord>)> {
+    async fn identity_for_login(
+        &self,
+        login: LoginLookup<'_>,
+    ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
+        let place = random_place();
         let rows = self.readers.read("reading identity for login", |c| match login {
             LoginLookup::Address(kind, value) => all(
                 c,
                 IDENTITY_BY_ADDRESS,
-                &[&kind.as_str(), &value, &PLACEHOLDER_IDENTITY_ID],
+                &[&kind.as_str(), &value, &PLACEHOLDER_IDENTITY_ID, &place],
                 IdentityAddressRow::from_row,
             ),
             LoginLookup::Username(username) => all(
                 c,
                 IDENTITY_BY_USERNAME,
-                &[&username, &PLACEHOLDER_IDENTITY_ID],
+                &[&username, &place, &PLACEHOLDER_IDENTITY_ID],
                 IdentityAddressRow::from_row,
             ),
         })?;
-        IdentityAddressRow::collect(rows).context("the placeholder identity is missing")
+        Ok(IdentityAddressRow::named_by(rows, login)?)
     }
 
     async fn identity_with_addresses(
