@@ -186,9 +186,10 @@ pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Ident
 
 /// The identity a login names (email, phone number or username), if any.
 ///
-/// Known and unknown logins run the same query and read the same
-/// number of rows (an unknown login reads the placeholder account), so the
-/// time this takes says nothing about whether the account exists.
+/// Known and unknown logins run the same query and read as many rows from
+/// pages as cold (an unknown login reads the account next to it in the
+/// index, or a random one, and the store drops it), so the time this takes
+/// says nothing about whether the account exists.
 pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<Identity>> {
     let lookup = match login {
         Login::Email(email) => LoginLookup::Address(AddressKind::Email, email.as_str()),

@@ -655,7 +655,8 @@ impl Store for PostgresStore {
             .fetch_all(&self.readers)
             .await
             .context("reading identity for login")?;
-        Ok(IdentityAddressRow::named_by(rows, login)?)
+        let found = IdentityAddressRow::collect(rows).context("the placeholder identity is missing")?;
+        Ok(IdentityAddressRow::named_by(found, login))
     }
 
     async fn identity_with_addresses(

@@ -104,22 +104,21 @@ impl SessionIdentityRow {
 }
 
 impl IdentityAddressRow {
-    /// The identity the rows of a login lookup (`IDENTITY_BY_ADDRESS`,
-    /// `IDENTITY_BY_USERNAME`) belong to, if the login names it: they are a
-    /// neighbour's or the placeholder's when it names none. `Err` when there
-    /// were no rows at all, which means the placeholder identity is missing.
+    /// `found`, the identity a login lookup (`sql::identity_by_login!`)
+    /// read with its addresses, if the login names it: it is another
+    /// account, or the placeholder, when the login names none.
     pub fn named_by(
-        rows: Vec<Self>,
+        found: (IdentityRecord, Vec<AddressRecord>),
         login: LoginLookup<'_>,
-    ) -> Result<Option<(IdentityRecord, Vec<AddressRecord>)>, PlaceholderMissing> {
-        let (identity, addresses) = Self::collect(rows).ok_or(PlaceholderMissing)?;
+    ) -> Option<(IdentityRecord, Vec<AddressRecord>)> {
+        let (identity, addresses) = &found;
         let named = match login {
             LoginLookup::Address(kind, value) => addresses
                 .iter()
                 .any(|address| address.kind == kind.as_str() && address.value == value),
             LoginLookup::Username(username) => identity.username.as_deref() == Some(username),
         };
-        Ok((named && identity.identity_id != PLACEHOLDER_IDENTITY_ID).then_some((identity, addresses)))
+        (named && identity.identity_id != PLACEHOLDER_IDENTITY_ID).then_some(found)
     }
 
     /// The identity and its addresses, from the rows of one identity.
@@ -157,11 +156,6 @@ impl IdentityAddressRow {
         addresses
     }
 }
-
-/// A login lookup found no rows: the placeholder identity is missing.
-#[derive(Debug, thiserror::Error)]
-#[error("the placeholder identity is missing")]
-pub struct PlaceholderMissing;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AddressRecord {

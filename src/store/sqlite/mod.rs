@@ -571,7 +571,8 @@ impl Store for SqliteStore {
                 IdentityAddressRow::from_row,
             ),
         })?;
-        Ok(IdentityAddressRow::named_by(rows, login)?)
+        let found = IdentityAddressRow::collect(rows).context("the placeholder identity is missing")?;
+        Ok(IdentityAddressRow::named_by(found, login))
     }
 
     async fn identity_with_addresses(
