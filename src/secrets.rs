@@ -24,6 +24,7 @@ pub enum Purpose {
     RateLimitKey,
     RecoveryLink,
     ReportLink,
+    LookupPlace,
 }
 
 impl Purpose {
@@ -36,6 +37,7 @@ impl Purpose {
             Purpose::RateLimitKey => b"latchkey/rate-limit-key",
             Purpose::RecoveryLink => b"latchkey/recovery-link",
             Purpose::ReportLink => b"latchkey/report-link",
+            Purpose::LookupPlace => b"latchkey/lookup-place",
         }
     }
 }
@@ -73,13 +75,26 @@ impl ServerSecret {
     /// HMAC-SHA-256 of `parts` under this secret, hex encoded. Parts are
     /// length-prefixed so `("ab","c")` and `("a","bc")` differ.
     pub fn keyed_hash(&self, purpose: Purpose, parts: &[&[u8]]) -> String {
+        lower_hex(&self.digest(purpose, parts))
+    }
+
+    /// The first 63 bits of the same HMAC, as a number: a place no one
+    /// without the secret can predict or choose.
+    pub fn keyed_number(&self, purpose: Purpose, parts: &[&[u8]]) -> i64 {
+        let digest = self.digest(purpose, parts);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first) & i64::MAX
+    }
+
+    fn digest(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; 32] {
         let mut mac = self.keyed.clone();
         mac.update(purpose.label());
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
         }
-        lower_hex(&mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 
     /// Recomputes the keyed hash and compares it with `stored` in constant time.
@@ -141,6 +156,21 @@ mod tests {
         assert_ne!(a, secret.keyed_hash(Purpose::RecoveryCode, &[b"a", b"bc"]));
         assert_ne!(a, secret.keyed_hash(Purpose::SessionToken, &[b"ab", b"c"]));
         assert!(secret.verify_keyed_hash(Purpose::RecoveryCode, &[b"ab", b"c"], &a));
+    }
+
+    #[test]
+    fn a_keyed_number_is_the_keyed_hash_s_first_63_bits_and_depends_on_the_secret() {
+        let secret = ServerSecret::new("0123456789abcdef0123456789abcdef");
+        let place = secret.keyed_number(Purpose::LookupPlace, &[b"email:a@example.com"]);
+        let hash = secret.keyed_hash(Purpose::LookupPlace, &[b"email:a@example.com"]);
+        let first = u64::from_str_radix(&hash[..16], 16).map(|n| (n & i64::MAX as u64) as i64);
+        assert_eq!(first, Ok(place));
+        assert!(place >= 0);
+        let other = ServerSecret::new("fedcba9876543210fedcba9876543210");
+        assert_ne!(
+            place,
+            other.keyed_number(Purpose::LookupPlace, &[b"email:a@example.com"])
+        );
     }
 
     /// Hashes stored by earlier versions must still match: the pre-keyed

@@ -17,6 +17,7 @@ pub use password_hasher::{PasswordHasher, Slot, Verification};
 
 use crate::domain::{EmailAddress, Login, PasswordPolicy, PhoneNumber, Username};
 use crate::error::{Error, Result};
+use crate::secrets::Purpose;
 use crate::services::Services;
 use crate::store::{AddressKind, AddressRecord, IdentityRecord, LoginLookup};
 use crate::time::now_ms;
@@ -187,16 +188,19 @@ pub async fn load(services: &Services, identity_id: &str) -> Result<Option<Ident
 /// The identity a login names (email, phone number or username), if any.
 ///
 /// Known and unknown logins run the same query and read as many rows from
-/// pages as cold (an unknown login reads the account next to it in the
-/// index, or a random one, and the store drops it), so the time this takes
-/// says nothing about whether the account exists.
+/// pages as cold (an unknown login reads the account at its keyed place in
+/// the table, and the store drops it), so the time this takes says nothing
+/// about whether the account exists.
 pub async fn find_by_login(services: &Services, login: &Login) -> Result<Option<Identity>> {
     let lookup = match login {
         Login::Email(email) => LoginLookup::Address(AddressKind::Email, email.as_str()),
         Login::Phone(phone) => LoginLookup::Address(AddressKind::Phone, phone.as_str()),
         Login::Username(username) => LoginLookup::Username(username.as_str()),
     };
-    let found = services.store.identity_for_login(lookup).await?;
+    let place = services
+        .secret
+        .keyed_number(Purpose::LookupPlace, &[login.limit_key().as_bytes()]);
+    let found = services.store.identity_for_login(lookup, place).await?;
     Ok(found.map(|(record, addresses)| Identity { record, addresses }))
 }
 

@@ -46,12 +46,6 @@ pub enum LoginLookup<'a> {
     Username(&'a str),
 }
 
-/// A random place in a table, for the login lookups' read "elsewhere"
-/// (`sql::identity_by_login!`): each backend takes it modulo the table's size.
-pub(crate) fn random_place() -> i64 {
-    i64::from(crate::random::below(u32::MAX))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique value (address, username) is already taken.
@@ -111,11 +105,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
     /// The identity a login names, with its addresses. A login that names
-    /// none reads another account's rows (or the placeholder's) with the
-    /// same query and returns `None` (`named_by`).
+    /// none reads, with the same query, the account at `place` in the
+    /// table (a keyed hash of the login: the same rows every time, which no
+    /// one without the server secret can choose), and returns `None`
+    /// (`IdentityAddressRow::named_by`).
     async fn identity_for_login(
         &self,
         login: LoginLookup<'_>,
+        place: i64,
     ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>>;
     /// An identity with its addresses, in one read.
     async fn identity_with_addresses(

@@ -5,6 +5,7 @@
 //! wherever a request lands.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use super::sql::*;
 use super::*;
 use crate::config::DatabaseSettings;
 
+mod places;
 mod starts;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -46,20 +48,18 @@ async fn scrub_settings(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A login's identity (`sql::identity_by_login!`); past the last login, the
-/// first row at or after a random page of the table. The page is computed
-/// once, in a subquery: `pg_relation_size` is volatile, and in the scan's
-/// condition it turns the TID range scan into a sequential one.
+/// A login's identity (`sql::identity_by_login!`); for a login without an
+/// account, the first row at or after the page of its place
+/// (`places::Places::tid`, `$4` for an address, `$2` for a username).
 const IDENTITY_BY_ADDRESS: &str = identity_by_login!(
     address_at_login!(),
-    "(select identity_id from address where ctid >= \
-       (select format('(%s,1)', $4 % greatest((select relpages from pg_class where oid = 'address'::regclass), 1))::tid) limit 1)"
+    "(select identity_id from address where ctid >= $4::tid limit 1)"
 );
 const IDENTITY_BY_USERNAME: &str = identity_by_login!(
     username_at_login!(),
-    "(select identity_id from identity where ctid >= \
-       (select format('(%s,1)', $2 % greatest((select relpages from pg_class where oid = 'identity'::regclass), 1))::tid) limit 1)"
+    "(select identity_id from identity where ctid >= $2::tid limit 1)"
 );
+
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1::text is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
@@ -188,6 +188,7 @@ pub struct PostgresStore {
     starts: starts::Starts,
     /// Reads share the one pool: PostgreSQL runs writers concurrently.
     readers: PgPool,
+    places: Arc<places::Places>,
 }
 
 impl PostgresStore {
@@ -204,6 +205,7 @@ impl PostgresStore {
         Ok(Self {
             readers: pool.clone(),
             starts: starts::Starts::spawn(pool.clone()),
+            places: Arc::default(),
             pool,
         })
     }
@@ -638,17 +640,17 @@ impl Store for PostgresStore {
     async fn identity_for_login(
         &self,
         login: LoginLookup<'_>,
+        place: i64,
     ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
-        let place = random_place();
         let query = match login {
             LoginLookup::Address(kind, value) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_ADDRESS)
                 .bind(kind.as_str())
                 .bind(value)
                 .bind(PLACEHOLDER_IDENTITY_ID)
-                .bind(place),
+                .bind(self.places.tid(&self.readers, places::Table::Address, place)),
             LoginLookup::Username(username) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_USERNAME)
                 .bind(username)
-                .bind(place)
+                .bind(self.places.tid(&self.readers, places::Table::Identity, place))
                 .bind(PLACEHOLDER_IDENTITY_ID),
         };
         let rows = query

@@ -44,14 +44,15 @@ pub const INSERT_ADDRESS: &str = "insert into address (address_id, identity_id, 
 /// `$2` is the placeholder identity, which no operation may touch.
 pub const IDENTITY: &str = "select * from identity where identity_id = $1 and identity_id <> $2";
 /// The identity a login names, with its addresses: a row per address.
-/// It reads the account of the first login at or after this one in the
-/// index (`$at_login`): the login's own when it has one, otherwise a
-/// neighbour's; past the last login, the account at a random row
-/// (`$elsewhere`, each backend's own way of finding one); only in an empty
-/// table the placeholder (`$3`). So an unknown login reads as many rows,
-/// from pages as cold, as a known one, and takes as long (SECURITY.md,
-/// timing). `IdentityAddressRow::named_by` keeps the rows only if they
-/// are the login's.
+/// A login without an account reads instead the account at its keyed place
+/// in the table (`$elsewhere`, each backend's own way of finding a row by
+/// position: `Store::identity_for_login`), and only if there is none there
+/// the placeholder (`$3`). So an unknown login reads as many rows, from
+/// pages as cold, as a known one: the same rows each time it is repeated,
+/// as a known login does, and rows an attacker cannot choose or warm, as
+/// they could if it read, say, the account that sorts next (SECURITY.md,
+/// timing). `IdentityAddressRow::named_by` keeps the rows only if they are
+/// the login's.
 macro_rules! identity_by_login {
     ($at_login:expr, $elsewhere:expr) => {
         concat!(
@@ -66,17 +67,17 @@ macro_rules! identity_by_login {
     };
 }
 pub(super) use identity_by_login;
-/// For an address login: `$1` its kind, `$2` its value (`$4` is the random place).
+/// For an address login: `$1` its kind, `$2` its value (`$4` is its place).
 macro_rules! address_at_login {
     () => {
-        "(select identity_id from address where (kind, value) >= ($1, $2) order by kind, value limit 1)"
+        "(select identity_id from address where kind = $1 and value = $2)"
     };
 }
 pub(super) use address_at_login;
-/// For a username: `$1` (`$2` is the random place).
+/// For a username: `$1` (`$2` is its place).
 macro_rules! username_at_login {
     () => {
-        "(select identity_id from identity where username >= $1 order by username limit 1)"
+        "(select identity_id from identity where username = $1)"
     };
 }
 pub(super) use username_at_login;

@@ -759,16 +759,18 @@ async fn polling_readiness_does_not_open_an_smtp_connection_per_request() {
     assert!(opened <= 1, "50 polls opened {opened} SMTP connections");
 }
 
-/// A lookup of a login without an account reads the rows of the account
-/// next to it in the index, or of a random one past the last, so that it
-/// costs what a known login costs (`sql::identity_by_login!`). The account
-/// it reads must never answer for it: not to a password, not with a code.
+/// A lookup of a login without an account reads the rows of the account at
+/// the login's keyed place in the table, so that it costs what a known login
+/// costs (`sql::identity_by_login!`); with one account, that is the one.
+/// The account it reads must never answer for it: not to a password, not
+/// with a code.
 #[tokio::test]
 async fn an_unknown_login_never_answers_as_the_account_its_lookup_reads() {
     let app = spawn_app().await;
     app.create_full_identity("bob@example.com", Some("bob"), Some("+84912345678"))
         .await;
-    // Each sorts just before one of bob's logins, or after all of them.
+    // Near bob's logins in every sense: each sorts just before one of them,
+    // or after all of them.
     let near = [
         "bob@example.co",
         "bo@example.com",

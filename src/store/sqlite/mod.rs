@@ -49,8 +49,9 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
        and (lease_until is null or lease_until <= $2) order by next_attempt_at limit $4) \
        and not exists (select 1 from webhook_endpoint where endpoint = $1) \
      returning *";
-/// A login's identity (`sql::identity_by_login!`); past the last login, the
-/// row whose rowid comes first at or after a random one.
+/// A login's identity (`sql::identity_by_login!`); for a login without an
+/// account, the row whose rowid comes first at or after its place, modulo
+/// the largest rowid.
 const IDENTITY_BY_ADDRESS: &str = identity_by_login!(
     address_at_login!(),
     "(select identity_id from address where rowid >= $4 % ((select max(rowid) from address) + 1) limit 1)"
@@ -555,8 +556,8 @@ impl Store for SqliteStore {
     async fn identity_for_login(
         &self,
         login: LoginLookup<'_>,
+        place: i64,
     ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
-        let place = random_place();
         let rows = self.readers.read("reading identity for login", |c| match login {
             LoginLookup::Address(kind, value) => all(
                 c,
