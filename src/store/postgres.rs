@@ -202,6 +202,18 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(database_url)))?;
+        // A login lookup reads one page by TID range (`places`); before 14
+        // that is a sequential scan as long as the page's place, a timing
+        // difference between known and unknown logins (SECURITY.md).
+        let version: i32 = sqlx::query_scalar("select current_setting('server_version_num')::int")
+            .fetch_one(&pool)
+            .await
+            .context("reading the PostgreSQL server's version")?;
+        anyhow::ensure!(
+            version >= 140_000,
+            "latchkey needs PostgreSQL 14 or later; the server at {} is version {version}",
+            redact(database_url)
+        );
         Ok(Self {
             readers: pool.clone(),
             starts: starts::Starts::spawn(pool.clone()),

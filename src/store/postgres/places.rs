@@ -5,13 +5,14 @@
 //! itself: `pg_relation_size` costs about 10 µs, and `relpages` in
 //! `pg_class` is 0 until the table's first vacuum.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
 /// How long a table size is used before it is read again.
-const REFRESH_MS: i64 = 10_000;
+const REFRESH: Duration = Duration::from_secs(10);
 
 const TABLE_PAGES: &str = "select pg_relation_size('address') / current_setting('block_size')::bigint, \
      pg_relation_size('identity') / current_setting('block_size')::bigint";
@@ -20,8 +21,8 @@ const TABLE_PAGES: &str = "select pg_relation_size('address') / current_setting(
 pub struct Places {
     address_pages: AtomicI64,
     identity_pages: AtomicI64,
-    /// When the sizes were last asked for (Unix ms); 0 before the first time.
-    asked_at: AtomicI64,
+    /// When the sizes were last asked for; `None` before the first time.
+    asked_at: Mutex<Option<Instant>>,
     asking: AtomicBool,
 }
 
@@ -45,11 +46,14 @@ impl Places {
     }
 
     fn refresh_if_old(self: &Arc<Self>, pool: &PgPool) {
-        let now = crate::time::now_ms();
-        if now - self.asked_at.load(Ordering::Relaxed) < REFRESH_MS || self.asking.swap(true, Ordering::AcqRel) {
-            return;
+        let now = Instant::now();
+        {
+            let Ok(mut asked_at) = self.asked_at.lock() else { return };
+            if asked_at.is_some_and(|at| now.duration_since(at) < REFRESH) || self.asking.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            *asked_at = Some(now);
         }
-        self.asked_at.store(now, Ordering::Relaxed);
         let (places, pool) = (Arc::clone(self), pool.clone());
         tokio::spawn(async move {
             match sqlx::query_as::<_, (i64, i64)>(TABLE_PAGES).fetch_one(&pool).await {
