@@ -106,8 +106,8 @@ pub trait Store: Send + Sync + 'static {
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
     /// The identity a login names, with its addresses. A login that names
     /// none reads, with the same query, the account at `place` in the
-    /// table (a keyed hash of the login: the same rows every time, which no
-    /// one without the server secret can choose), and returns `None`
+    /// table (a keyed hash of the login, which no one without the server
+    /// secret can predict), and returns `None`
     /// (`IdentityAddressRow::named_by`).
     async fn identity_for_login(
         &self,

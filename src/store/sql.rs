@@ -48,11 +48,11 @@ pub const IDENTITY: &str = "select * from identity where identity_id = $1 and id
 /// in the table (`$elsewhere`, each backend's own way of finding a row by
 /// position: `Store::identity_for_login`), and only if there is none there
 /// the placeholder (`$3`). So an unknown login reads as many rows, from
-/// pages as cold, as a known one: the same rows each time it is repeated,
-/// as a known login does, and rows an attacker cannot choose or warm, as
-/// they could if it read, say, the account that sorts next (SECURITY.md,
-/// timing). `IdentityAddressRow::named_by` keeps the rows only if they are
-/// the login's.
+/// pages as cold, as a known one, and rows an attacker cannot predict, as
+/// they could if it read, say, the account that sorts next: the same rows
+/// each time it is repeated while the table does not change (SECURITY.md,
+/// timing and Known limits). `IdentityAddressRow::named_by` keeps the rows
+/// only if they are the login's.
 macro_rules! identity_by_login {
     ($at_login:expr, $elsewhere:expr) => {
         concat!(
