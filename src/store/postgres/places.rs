@@ -5,25 +5,36 @@
 //! itself: `pg_relation_size` costs about 10 µs, and `relpages` in
 //! `pg_class` is 0 until the table's first vacuum.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
 
 use sqlx::PgPool;
 
-/// How long a table size is used before it is read again.
-const REFRESH: Duration = Duration::from_secs(10);
+/// How long a table size is used before it is read again, in ms.
+const REFRESH_MS: u64 = 10_000;
 
 const TABLE_PAGES: &str = "select pg_relation_size('address') / current_setting('block_size')::bigint, \
      pg_relation_size('identity') / current_setting('block_size')::bigint";
 
-#[derive(Default)]
 pub struct Places {
     address_pages: AtomicI64,
     identity_pages: AtomicI64,
-    /// When the sizes were last asked for; `None` before the first time.
-    asked_at: Mutex<Option<Instant>>,
-    asking: AtomicBool,
+    /// When the sizes are next read, in ms since `epoch`: the first lookup
+    /// reads them, and the lookup that takes a due read moves it on.
+    due_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Places {
+    fn default() -> Self {
+        Self {
+            address_pages: AtomicI64::new(0),
+            identity_pages: AtomicI64::new(0),
+            due_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
 }
 
 /// Which table a lookup falls back on.
@@ -46,13 +57,16 @@ impl Places {
     }
 
     fn refresh_if_old(self: &Arc<Self>, pool: &PgPool) {
-        let now = Instant::now();
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let due = self.due_ms.load(Ordering::Relaxed);
+        // One lookup of those that find the read due takes it.
+        if now < due
+            || self
+                .due_ms
+                .compare_exchange(due, now.saturating_add(REFRESH_MS), Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
         {
-            let Ok(mut asked_at) = self.asked_at.lock() else { return };
-            if asked_at.is_some_and(|at| now.duration_since(at) < REFRESH) || self.asking.swap(true, Ordering::AcqRel) {
-                return;
-            }
-            *asked_at = Some(now);
+            return;
         }
         let (places, pool) = (Arc::clone(self), pool.clone());
         tokio::spawn(async move {
@@ -63,7 +77,6 @@ impl Places {
                 }
                 Err(error) => tracing::warn!(%error, "reading the sizes of the login tables"),
             }
-            places.asking.store(false, Ordering::Release);
         });
     }
 }
