@@ -81,10 +81,10 @@ impl Default for LatencyLog {
 }
 
 impl LatencyLog {
-    pub fn record(&self, route: String, latency: Duration) {
+    pub fn record(&self, route: Arc<str>, latency: Duration) {
         let sample = Sample {
             at_ns: now_ns(),
-            route: route.into(),
+            route,
             latency_ns: u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX),
         };
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,13 +5,16 @@
 
 pub mod latency;
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use latency::LatencyLog;
@@ -64,23 +67,107 @@ pub fn upkeeps() -> u64 {
     UPKEEPS.load(Ordering::Relaxed)
 }
 
+/// The methods metrics and the latency log name; any other is `OTHER`, so
+/// a client cannot add label values (each would be a series kept for the
+/// life of the process).
+const METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "OTHER",
+];
+
+fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::PATCH => 4,
+        Method::HEAD => 5,
+        Method::OPTIONS => 6,
+        Method::CONNECT => 7,
+        Method::TRACE => 8,
+        _ => 9,
+    }
+}
+
+/// How one route (a method and a route template) is measured: its name in
+/// the latency log, its histogram and its counters by status. Made on the
+/// route's first request and kept, so a request allocates no labels and
+/// looks up no series.
+struct Meter {
+    name: Arc<str>,
+    duration: Histogram,
+    by_status: RwLock<Vec<(u16, Counter)>>,
+    route: Arc<str>,
+    method: &'static str,
+}
+
+impl Meter {
+    fn new(method: &'static str, route: &str) -> Self {
+        let route: Arc<str> = route.into();
+        Self {
+            name: format!("{method} {route}").into(),
+            duration: metrics::histogram!("latchkey_http_request_duration_seconds",
+                "route" => route.to_string(), "method" => method),
+            by_status: RwLock::new(Vec::new()),
+            route,
+            method,
+        }
+    }
+
+    fn count(&self, status: u16) {
+        let known = self.by_status.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, counter)) = known.iter().find(|(s, _)| *s == status) {
+            counter.increment(1);
+            return;
+        }
+        drop(known);
+        let mut known = self.by_status.write().unwrap_or_else(|e| e.into_inner());
+        if !known.iter().any(|(s, _)| *s == status) {
+            let counter = metrics::counter!("latchkey_http_requests_total",
+                "route" => self.route.to_string(), "method" => self.method, "status" => status.to_string());
+            known.push((status, counter));
+        }
+        if let Some((_, counter)) = known.iter().find(|(s, _)| *s == status) {
+            counter.increment(1);
+        }
+    }
+}
+
+/// Meters by route template, then by method. Bounded: templates come from
+/// the router (and `<unmatched>`), methods from [`METHODS`].
+type Meters = HashMap<Box<str>, [Option<Arc<Meter>>; METHODS.len()]>;
+
+static METERS: LazyLock<RwLock<Meters>> = LazyLock::new(Default::default);
+
+fn meter(method: &Method, route: &str) -> Arc<Meter> {
+    let index = method_index(method);
+    let meters = METERS.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(meter) = meters.get(route).and_then(|m| m[index].as_ref()) {
+        return meter.clone();
+    }
+    drop(meters);
+    let mut meters = METERS.write().unwrap_or_else(|e| e.into_inner());
+    meters.entry(route.into()).or_default()[index]
+        .get_or_insert_with(|| Arc::new(Meter::new(METHODS[index], route)))
+        .clone()
+}
+
 /// Counts and times every request by route template, for `/metrics` and the
 /// latency API.
 pub async fn track(State(log): State<LatencyLog>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "<unmatched>".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let meter = meter(
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("<unmatched>", |p| p.as_str()),
+    );
     let began = Instant::now();
     let response = next.run(request).await;
     let elapsed = began.elapsed();
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("latchkey_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("latchkey_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
-        .record(elapsed.as_secs_f64());
-    log.record(format!("{method} {route}"), elapsed);
+    meter.count(response.status().as_u16());
+    meter.duration.record(elapsed.as_secs_f64());
+    log.record(meter.name.clone(), elapsed);
     response
 }
 

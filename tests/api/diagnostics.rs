@@ -37,6 +37,46 @@ async fn metrics_are_served_on_the_admin_listener_in_the_latchkey_namespace() {
     assert!(foreign.is_empty(), "metrics outside the namespace: {foreign:?}");
 }
 
+/// Label values come from the router, never from the client: a made-up
+/// method would otherwise add a series to the process's metrics (and to
+/// its memory) that is never removed, one per method a client invents.
+#[tokio::test]
+async fn a_client_cannot_mint_metric_series_with_made_up_methods() {
+    let app = spawn_app().await;
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("MINTED{n}").as_bytes()).expect("method");
+        for path in ["/api/auth/login", "/no/such/page"] {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .expect("sent");
+            assert!(
+                response.status().is_client_error(),
+                "{method} {path}: {}",
+                response.status()
+            );
+        }
+    }
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.admin_address))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    assert!(!text.contains("MINTED"), "client methods became metric labels");
+    assert!(text.contains("method=\"OTHER\""), "other methods are counted together");
+    let report = app.services.latency.report(0, u64::MAX, u64::MAX);
+    assert!(
+        report.iter().all(|r| !r.route.contains("MINTED")),
+        "client methods became latency routes"
+    );
+}
+
 #[tokio::test]
 async fn the_public_listener_does_not_serve_the_metrics_that_would_tell_which_addresses_have_accounts() {
     let app = spawn_app().await;
