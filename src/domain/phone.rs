@@ -1,7 +1,11 @@
 use std::fmt;
 
-/// A phone number in E.164 form (`+` and 8–15 digits). Spaces, dots, dashes
-/// and parentheses are dropped, and a leading `00` becomes `+`.
+use unicode_normalization::UnicodeNormalization;
+
+/// A phone number in E.164 form (`+` and 8–15 digits). NFKC first (so
+/// full-width digits and `＋` from an East Asian keyboard are the same
+/// number), then spaces, dots, dashes and parentheses are dropped, and a
+/// leading `00` becomes `+`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PhoneNumber(String);
 
@@ -9,7 +13,7 @@ impl PhoneNumber {
     pub fn parse(raw: &str) -> Option<Self> {
         let compact: String = raw
             .trim()
-            .chars()
+            .nfkc()
             .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '\u{a0}'))
             .collect();
         let digits = compact.strip_prefix('+').or_else(|| compact.strip_prefix("00"))?;
@@ -44,6 +48,12 @@ mod tests {
         let p = PhoneNumber::parse("+84 90 123 4567").map(|p| p.to_string());
         assert_eq!(p.as_deref(), Some("+84901234567"));
         let p = PhoneNumber::parse("0084-(90)-123.4567").map(|p| p.to_string());
+        assert_eq!(p.as_deref(), Some("+84901234567"));
+    }
+
+    #[test]
+    fn full_width_digits_are_the_same_number() {
+        let p = PhoneNumber::parse("＋８４ ９０ １２３ ４５６７").map(|p| p.to_string());
         assert_eq!(p.as_deref(), Some("+84901234567"));
     }
 

@@ -2,9 +2,12 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::PhoneNumber;
+
 /// A username: NFKC, lower-cased, 3–64 characters of letters, digits, `.`, `_`, `-`.
-/// Never contains `@` (so it cannot be confused with an email) and is not all
-/// digits or starting with `+` (so it cannot be confused with a phone number).
+/// Never contains `@` (so it cannot be confused with an email), is not all
+/// digits and is nothing a login would read as a phone number
+/// (`0049-170-1234567`): such a username could never sign in.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
@@ -16,7 +19,8 @@ impl Username {
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
         let numeric = normalised.chars().all(|c| c.is_ascii_digit());
-        ((3..=64).contains(&length) && allowed && !numeric).then_some(Self(normalised))
+        let phone = PhoneNumber::parse(&normalised).is_some();
+        ((3..=64).contains(&length) && allowed && !numeric && !phone).then_some(Self(normalised))
     }
 
     pub fn as_str(&self) -> &str {
@@ -48,7 +52,15 @@ mod tests {
 
     #[test]
     fn usernames_that_look_like_emails_or_phones_are_refused() {
-        for raw in ["a@b.c", "12345678", "ab", "with space"] {
+        for raw in [
+            "a@b.c",
+            "12345678",
+            "ab",
+            "with space",
+            "0049-170-1234567",
+            "0084.90.123.4567",
+            "００４９-１７０-１２３４５６７",
+        ] {
             assert!(Username::parse(raw).is_none(), "{raw:?} was accepted");
         }
     }

@@ -178,6 +178,16 @@ async fn operators_update_username_and_roles_and_a_new_password_revokes_every_se
     assert_eq!(unknown.status(), 404);
     let bad_role = admin_send(&app, reqwest::Method::PATCH, &path, Some(json!({"roles": ["a b"]}))).await;
     assert_eq!(bad_role.status(), 400);
+    // A login reads this as a phone number, so as a username it could never sign in.
+    let phone_shaped = admin_send(
+        &app,
+        reqwest::Method::PATCH,
+        &path,
+        Some(json!({"username": "0049-170-1234567"})),
+    )
+    .await;
+    assert_eq!(phone_shaped.status(), 400);
+    assert_eq!(json(phone_shaped).await["error"], "invalid_request");
 
     let kinds = audit_kinds(&app, &id).await;
     for kind in ["identity.updated", "session.revoked_all"] {

@@ -262,6 +262,22 @@ async fn failures_spread_over_email_username_and_phone_share_one_account_budget_
     assert_eq!(app.login("bob", PASSWORD).await.status(), 200);
 }
 
+/// A phone number typed on an East Asian keyboard (full-width digits and
+/// plus) is the same login: it signs in, and it spends the same budget.
+#[tokio::test]
+async fn a_phone_typed_full_width_is_the_same_login() {
+    let app = spawn_app().await;
+    app.create_full_identity("carol@example.com", None, Some("+84901234567"))
+        .await;
+    let full_width = "＋８４ ９０ １２３ ４５６７";
+
+    assert_eq!(app.login(full_width, PASSWORD).await.status(), 200);
+    for _ in 0..5 {
+        assert_eq!(app.login(full_width, "not the password at all").await.status(), 401);
+    }
+    assert_eq!(app.login("+84901234567", PASSWORD).await.status(), 429);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_logins_is_answered_overloaded_instead_of_queued_without_bound() {
     let app = spawn_app_with(|s| {
