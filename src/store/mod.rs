@@ -6,6 +6,7 @@
 //! reset, its session revocations and its notice) are single methods so a
 //! backend can run them in one transaction.
 
+mod places;
 mod postgres;
 mod records;
 mod sql;

@@ -507,7 +507,12 @@ async fn drain(pool: &PgPool, sql: &'static str, before: i64, now: i64) -> anyho
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR.run(&self.pool).await.context("applying migrations")
+        MIGRATOR.run(&self.pool).await.context("applying migrations")?;
+        // Before the first lookup, so none reads page 0 for want of a size.
+        self.places
+            .read(&self.pool)
+            .await
+            .context("reading the sizes of the login tables")
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -659,10 +664,16 @@ impl Store for PostgresStore {
                 .bind(kind.as_str())
                 .bind(value)
                 .bind(PLACEHOLDER_IDENTITY_ID)
-                .bind(self.places.tid(&self.readers, places::Table::Address, place)),
+                .bind(
+                    self.places
+                        .tid(&self.readers, crate::store::places::Table::Address, place),
+                ),
             LoginLookup::Username(username) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_USERNAME)
                 .bind(username)
-                .bind(self.places.tid(&self.readers, places::Table::Identity, place))
+                .bind(
+                    self.places
+                        .tid(&self.readers, crate::store::places::Table::Identity, place),
+                )
                 .bind(PLACEHOLDER_IDENTITY_ID),
         };
         let rows = query

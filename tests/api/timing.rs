@@ -110,21 +110,29 @@ fn shuffled_plan(samples: usize) -> Vec<(usize, usize)> {
     plan
 }
 
+/// What an attacker does before each measured start.
+#[derive(Clone, Copy)]
+enum Before {
+    Nothing,
+    /// An unmeasured start for `steer(address)`: a try at warming the rows
+    /// the measured lookup will read.
+    Steer(fn(&str) -> String),
+    /// An unmeasured start for the same address, then a new account: a try
+    /// at moving an unknown login's rows, but not a known one's, to cold ones.
+    WarmThenGrow,
+}
+
 /// Whether starts for the seeded `known-N@example.com` and for
 /// `unknown_address(n)`, which names no account, can be told apart by their
 /// timing. Each round starts every address of both groups once, so in the
-/// second round both groups supersede a live flow of the first. With
-/// `steer`, each measured start comes right after an unmeasured one for
-/// `steer(address)`: an attacker's try at warming the rows the measured
-/// lookup will read.
-async fn start_against_unknown(
-    unknown_address: fn(usize) -> String,
-    steer: Option<fn(&str) -> String>,
-) -> Option<(f64, f64)> {
+/// second round both groups supersede a live flow of the first.
+async fn start_against_unknown(unknown_address: fn(usize) -> String, before: Before) -> Option<(f64, f64)> {
     let _quiet = crate::quiet().await;
     // The request path alone: delivery runs elsewhere (`latchkey courier`, or
     // this process's worker on its own clock), never inside a request.
-    let app = spawn_app_inner(|_| {}, false).await;
+    // Two starts per address and round: within the limit in both rounds.
+    let starts_per_round = if matches!(before, Before::WarmThenGrow) { 2 } else { 1 };
+    let app = spawn_app_inner(|s| s.recovery.max_starts_per_hour = 3 * starts_per_round, false).await;
     seed_accounts(&app.services, "known", START_SAMPLES, None).await;
     // Warm up connections, caches and the courier.
     for n in 0..20 {
@@ -140,8 +148,16 @@ async fn start_against_unknown(
             } else {
                 unknown_address(n)
             };
-            if let Some(steer) = steer {
-                app.start_recovery(&steer(&email)).await;
+            match before {
+                Before::Nothing => {}
+                Before::Steer(steer) => {
+                    app.start_recovery(&steer(&email)).await;
+                }
+                Before::WarmThenGrow => {
+                    app.start_recovery(&email).await;
+                    let grown = GROWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    seed_accounts(&app.services, &format!("grown{grown}"), 1, None).await;
+                }
             }
             let began = Instant::now();
             let status = app.start_recovery(&email).await.status().as_u16();
@@ -151,10 +167,14 @@ async fn start_against_unknown(
         }
         let p = mann_whitney_p(&known, &unknown);
         println!(
-            "start: known median {:.0} µs, unknown ({}, steered: {}) median {:.0} µs, p = {p:.3}",
+            "start: known median {:.0} µs, unknown ({}, {}) median {:.0} µs, p = {p:.3}",
             median(&known),
             unknown_address(0),
-            steer.is_some(),
+            match before {
+                Before::Nothing => "alone",
+                Before::Steer(_) => "steered",
+                Before::WarmThenGrow => "after an insert",
+            },
             median(&unknown)
         );
         p
@@ -165,7 +185,7 @@ async fn start_against_unknown(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_start_takes_the_same_time_for_known_and_unknown_addresses() {
     // Sorted after every known address.
-    let verdict = start_against_unknown(|n| format!("unknown-{n}@example.com"), None).await;
+    let verdict = start_against_unknown(|n| format!("unknown-{n}@example.com"), Before::Nothing).await;
     assert!(
         verdict.is_none(),
         "known and unknown starts are distinguishable: {verdict:?}"
@@ -174,7 +194,7 @@ async fn recovery_start_takes_the_same_time_for_known_and_unknown_addresses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_start_takes_the_same_time_for_known_addresses_and_unknown_ones_between_them() {
-    let verdict = start_against_unknown(|n| format!("known-{n}x@example.com"), None).await;
+    let verdict = start_against_unknown(|n| format!("known-{n}x@example.com"), Before::Nothing).await;
     assert!(
         verdict.is_none(),
         "known starts and unknown ones sorted between them are distinguishable: {verdict:?}"
@@ -187,10 +207,30 @@ async fn recovery_start_takes_the_same_time_for_known_addresses_and_unknown_ones
 /// read the same rows for both when the measured address has no account).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_steered_by_the_address_after_it_takes_the_same_time_for_known_and_unknown() {
-    let verdict = start_against_unknown(|n| format!("known-{n}x@example.com"), Some(|email| format!("{email}x"))).await;
+    let verdict = start_against_unknown(
+        |n| format!("known-{n}x@example.com"),
+        Before::Steer(|email| format!("{email}x")),
+    )
+    .await;
     assert!(
         verdict.is_none(),
         "steered starts tell known and unknown addresses apart: {verdict:?}"
+    );
+}
+
+/// Accounts created by `Before::WarmThenGrow`, for their unique names.
+static GROWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// An attacker who can create accounts, or waits for them, starts an
+/// address, lets an account be created, and starts it again: the known
+/// address's rows are still warm, and an unknown one's must be too (its
+/// place in the table must not move with every insert).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_after_an_account_was_created_takes_the_same_time_for_known_and_unknown() {
+    let verdict = start_against_unknown(|n| format!("unknown-{n}@example.com"), Before::WarmThenGrow).await;
+    assert!(
+        verdict.is_none(),
+        "starts after an insert tell known and unknown addresses apart: {verdict:?}"
     );
 }
 

@@ -17,6 +17,7 @@ use sqlx::migrate::Migrator;
 
 use self::conn::{FromRow, Readers, WriteContext, all, conflict_or, execute, optional};
 use self::writer::Writer;
+use super::places::{Sizes, Table};
 use super::sql::*;
 use super::*;
 use crate::config::DatabaseSettings;
@@ -50,16 +51,18 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
        and not exists (select 1 from webhook_endpoint where endpoint = $1) \
      returning *";
 /// A login's identity (`sql::identity_by_login!`); for a login without an
-/// account, the row whose rowid comes first at or after its place, modulo
-/// the largest rowid.
+/// account, the first row at or after its place folded into the table's
+/// largest rowid (`store::places`, `$4` for an address, `$2` for a username).
 const IDENTITY_BY_ADDRESS: &str = identity_by_login!(
     address_at_login!(),
-    "(select identity_id from address where rowid >= $4 % ((select max(rowid) from address) + 1) limit 1)"
+    "(select identity_id from address where rowid >= $4 limit 1)"
 );
 const IDENTITY_BY_USERNAME: &str = identity_by_login!(
     username_at_login!(),
-    "(select identity_id from identity where rowid >= $2 % ((select max(rowid) from identity) + 1) limit 1)"
+    "(select identity_id from identity where rowid >= $2 limit 1)"
 );
+const LAST_ROWIDS: &str =
+    "select coalesce((select max(rowid) from address), 0), coalesce((select max(rowid) from identity), 0)";
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
@@ -69,6 +72,8 @@ pub struct SqliteStore {
     busy_timeout: Duration,
     writer: Writer,
     readers: Readers,
+    /// The largest rowids a login without an account folds its place into.
+    sizes: Sizes,
 }
 
 impl SqliteStore {
@@ -88,6 +93,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Writer::spawn(writer, checkpoints)?,
             readers: Readers::new(path.clone(), busy_timeout),
+            sizes: Sizes::default(),
             path,
             busy_timeout,
         })
@@ -558,19 +564,38 @@ impl Store for SqliteStore {
         login: LoginLookup<'_>,
         place: i64,
     ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
-        let rows = self.readers.read("reading identity for login", |c| match login {
-            LoginLookup::Address(kind, value) => all(
-                c,
-                IDENTITY_BY_ADDRESS,
-                &[&kind.as_str(), &value, &PLACEHOLDER_IDENTITY_ID, &place],
-                IdentityAddressRow::from_row,
-            ),
-            LoginLookup::Username(username) => all(
-                c,
-                IDENTITY_BY_USERNAME,
-                &[&username, &place, &PLACEHOLDER_IDENTITY_ID],
-                IdentityAddressRow::from_row,
-            ),
+        let rows = self.readers.read("reading identity for login", |c| {
+            if self.sizes.claim_read() {
+                // The first lookup, then one every ten seconds, known or unknown alike.
+                match optional(c, LAST_ROWIDS, &[], |r| Ok((r.get(0)?, r.get(1)?))) {
+                    Ok(Some((address, identity))) => self.sizes.set(address, identity),
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "reading the sizes of the login tables"),
+                }
+            }
+            match login {
+                LoginLookup::Address(kind, value) => all(
+                    c,
+                    IDENTITY_BY_ADDRESS,
+                    &[
+                        &kind.as_str(),
+                        &value,
+                        &PLACEHOLDER_IDENTITY_ID,
+                        &self.sizes.fold(Table::Address, place),
+                    ],
+                    IdentityAddressRow::from_row,
+                ),
+                LoginLookup::Username(username) => all(
+                    c,
+                    IDENTITY_BY_USERNAME,
+                    &[
+                        &username,
+                        &self.sizes.fold(Table::Identity, place),
+                        &PLACEHOLDER_IDENTITY_ID,
+                    ],
+                    IdentityAddressRow::from_row,
+                ),
+            }
         })?;
         let found = IdentityAddressRow::collect(rows).context("the placeholder identity is missing")?;
         Ok(IdentityAddressRow::named_by(found, login))
