@@ -51,13 +51,17 @@ async fn scrub_settings(pool: &PgPool) -> anyhow::Result<()> {
 /// A login's identity (`sql::identity_by_login!`); for a login without an
 /// account, the first row at or after the page of its place
 /// (`places::Places::tid`, `$4` for an address, `$2` for a username).
+/// A page past the last live row (deleted rows, empty pages at the end)
+/// wraps around to the first.
 const IDENTITY_BY_ADDRESS: &str = identity_by_login!(
     address_at_login!(),
-    "(select identity_id from address where ctid >= $4::tid limit 1)"
+    "(select identity_id from address where ctid >= $4::tid limit 1), \
+     (select identity_id from address where ctid >= '(0,1)'::tid limit 1)"
 );
 const IDENTITY_BY_USERNAME: &str = identity_by_login!(
     username_at_login!(),
-    "(select identity_id from identity where ctid >= $2::tid limit 1)"
+    "(select identity_id from identity where ctid >= $2::tid limit 1), \
+     (select identity_id from identity where ctid >= '(0,1)'::tid limit 1)"
 );
 
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \

@@ -46,12 +46,12 @@ pub const IDENTITY: &str = "select * from identity where identity_id = $1 and id
 /// The identity a login names, with its addresses: a row per address.
 /// A login without an account reads instead the account at its keyed place
 /// in the table (`$elsewhere`, each backend's own way of finding a row by
-/// position: `Store::identity_for_login`), and only if there is none there
-/// the placeholder (`$3`). So an unknown login reads as many rows, from
-/// pages as cold, as a known one, and rows an attacker cannot predict, as
-/// they could if it read, say, the account that sorts next: the same rows
-/// each time it is repeated while the table does not change (SECURITY.md,
-/// timing and Known limits). `IdentityAddressRow::named_by` keeps the rows
+/// position, `store::places`, wrapping around to the first row), and only
+/// in an empty table the placeholder (`$3`). So an unknown login reads as
+/// many rows, from pages as cold, as a known one, and rows an attacker
+/// cannot predict, as they could if it read, say, the account that sorts
+/// next: the same rows each time it is repeated, and after the table grows
+/// (SECURITY.md, timing and Known limits). `IdentityAddressRow::named_by` keeps the rows
 /// only if they are the login's.
 macro_rules! identity_by_login {
     ($at_login:expr, $elsewhere:expr) => {

@@ -53,13 +53,17 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
 /// A login's identity (`sql::identity_by_login!`); for a login without an
 /// account, the first row at or after its place folded into the table's
 /// largest rowid (`store::places`, `$4` for an address, `$2` for a username).
+/// A place past the last row (rows deleted since the sizes were read)
+/// wraps around to the first.
 const IDENTITY_BY_ADDRESS: &str = identity_by_login!(
     address_at_login!(),
-    "(select identity_id from address where rowid >= $4 limit 1)"
+    "(select identity_id from address where rowid >= $4 limit 1), \
+     (select identity_id from address order by rowid limit 1)"
 );
 const IDENTITY_BY_USERNAME: &str = identity_by_login!(
     username_at_login!(),
-    "(select identity_id from identity where rowid >= $2 limit 1)"
+    "(select identity_id from identity where rowid >= $2 limit 1), \
+     (select identity_id from identity order by rowid limit 1)"
 );
 const LAST_ROWIDS: &str =
     "select coalesce((select max(rowid) from address), 0), coalesce((select max(rowid) from identity), 0)";
@@ -412,7 +416,13 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> anyhow::Result<()> {
         self.alone(|c| conn::migrate(c, &MIGRATOR))
             .await
-            .context("applying migrations")
+            .context("applying migrations")?;
+        // Before the first lookup, so none folds over a size of 0.
+        let (address, identity) = self.readers.read("reading the sizes of the login tables", |c| {
+            c.query_row(LAST_ROWIDS, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        })?;
+        self.sizes.set(address, identity);
+        Ok(())
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -569,8 +579,11 @@ impl Store for SqliteStore {
                 // The first lookup, then one every ten seconds, known or unknown alike.
                 match optional(c, LAST_ROWIDS, &[], |r| Ok((r.get(0)?, r.get(1)?))) {
                     Ok(Some((address, identity))) => self.sizes.set(address, identity),
-                    Ok(None) => {}
-                    Err(error) => tracing::warn!(%error, "reading the sizes of the login tables"),
+                    Ok(None) => self.sizes.retry(),
+                    Err(error) => {
+                        self.sizes.retry();
+                        tracing::warn!(%error, "reading the sizes of the login tables");
+                    }
                 }
             }
             match login {
