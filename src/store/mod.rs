@@ -105,6 +105,10 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEventRecord,
     ) -> StoreResult<()>;
     async fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRecord>>;
+    /// Reads now the table sizes the places of `identity_for_login` are
+    /// folded into (`store::places`), which lookups otherwise re-read at
+    /// most every ten seconds. `migrate` calls it.
+    async fn read_lookup_sizes(&self) -> anyhow::Result<()>;
     /// The identity a login names, with its addresses. A login that names
     /// none reads, with the same query, the account at `place` in the
     /// table (a keyed hash of the login, which no one without the server

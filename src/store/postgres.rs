@@ -513,6 +513,10 @@ impl Store for PostgresStore {
     async fn migrate(&self) -> anyhow::Result<()> {
         MIGRATOR.run(&self.pool).await.context("applying migrations")?;
         // Before the first lookup, so none reads page 0 for want of a size.
+        self.read_lookup_sizes().await
+    }
+
+    async fn read_lookup_sizes(&self) -> anyhow::Result<()> {
         self.places
             .read(&self.pool)
             .await

@@ -117,8 +117,10 @@ enum Before {
     /// An unmeasured start for `steer(address)`: a try at warming the rows
     /// the measured lookup will read.
     Steer(fn(&str) -> String),
-    /// An unmeasured start for the same address, then a new account: a try
-    /// at moving an unknown login's rows, but not a known one's, to cold ones.
+    /// An unmeasured start for the same address, then a new account (and
+    /// the table sizes read again, as a lookup does every ten seconds): a
+    /// try at moving an unknown login's rows, but not a known one's, to
+    /// cold ones.
     WarmThenGrow,
 }
 
@@ -157,6 +159,7 @@ async fn start_against_unknown(unknown_address: fn(usize) -> String, before: Bef
                     app.start_recovery(&email).await;
                     let grown = GROWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     seed_accounts(&app.services, &format!("grown{grown}"), 1, None).await;
+                    app.services.store.read_lookup_sizes().await.expect("sizes read");
                 }
             }
             let began = Instant::now();

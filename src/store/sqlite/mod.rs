@@ -418,6 +418,10 @@ impl Store for SqliteStore {
             .await
             .context("applying migrations")?;
         // Before the first lookup, so none folds over a size of 0.
+        self.read_lookup_sizes().await
+    }
+
+    async fn read_lookup_sizes(&self) -> anyhow::Result<()> {
         let (address, identity) = self.readers.read("reading the sizes of the login tables", |c| {
             c.query_row(LAST_ROWIDS, [], |r| Ok((r.get(0)?, r.get(1)?)))
         })?;
