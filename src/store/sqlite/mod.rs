@@ -67,6 +67,11 @@ const IDENTITY_BY_USERNAME: &str = identity_by_login!(
 );
 const LAST_ROWIDS: &str =
     "select coalesce((select max(rowid) from address), 0), coalesce((select max(rowid) from identity), 0)";
+
+/// The largest rowids of `address` and `identity` (`store::places`).
+fn last_rowids(c: &Connection) -> rusqlite::Result<(i64, i64)> {
+    c.query_row(LAST_ROWIDS, [], |r| Ok((r.get(0)?, r.get(1)?)))
+}
 const AUDIT_EVENTS_SQL: &str = "select * from audit_event \
      where ($1 is null or identity_id = $1) and created_at >= $2 \
      order by created_at desc, audit_event_id limit $3";
@@ -422,9 +427,9 @@ impl Store for SqliteStore {
     }
 
     async fn read_lookup_sizes(&self) -> anyhow::Result<()> {
-        let (address, identity) = self.readers.read("reading the sizes of the login tables", |c| {
-            c.query_row(LAST_ROWIDS, [], |r| Ok((r.get(0)?, r.get(1)?)))
-        })?;
+        let (address, identity) = self
+            .readers
+            .read("reading the sizes of the login tables", last_rowids)?;
         self.sizes.set(address, identity);
         Ok(())
     }
@@ -581,9 +586,8 @@ impl Store for SqliteStore {
         let rows = self.readers.read("reading identity for login", |c| {
             if self.sizes.claim_read() {
                 // The first lookup, then one every ten seconds, known or unknown alike.
-                match optional(c, LAST_ROWIDS, &[], |r| Ok((r.get(0)?, r.get(1)?))) {
-                    Ok(Some((address, identity))) => self.sizes.set(address, identity),
-                    Ok(None) => self.sizes.retry(),
+                match last_rowids(c) {
+                    Ok((address, identity)) => self.sizes.set(address, identity),
                     Err(error) => {
                         self.sizes.retry();
                         tracing::warn!(%error, "reading the sizes of the login tables");
