@@ -4,7 +4,8 @@ use unicode_normalization::UnicodeNormalization;
 
 /// A phone number in E.164 form (`+` and 8–15 digits). NFKC first (so
 /// full-width digits and `＋` from an East Asian keyboard are the same
-/// number), then spaces, dots, dashes and parentheses are dropped, and a
+/// number), then spaces, dots, dashes (the hyphens and dashes of copied
+/// text too) and parentheses are dropped, and a
 /// leading `00` becomes `+`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PhoneNumber(String);
@@ -14,7 +15,12 @@ impl PhoneNumber {
         let compact: String = raw
             .trim()
             .nfkc()
-            .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '\u{a0}'))
+            .filter(|c| {
+                !matches!(
+                    c,
+                    ' ' | '.' | '-' | '(' | ')' | '\u{a0}' | '\u{2010}' | '\u{2012}' | '\u{2013}'
+                )
+            })
             .collect();
         let digits = compact.strip_prefix('+').or_else(|| compact.strip_prefix("00"))?;
         let valid =
@@ -49,6 +55,14 @@ mod tests {
         assert_eq!(p.as_deref(), Some("+84901234567"));
         let p = PhoneNumber::parse("0084-(90)-123.4567").map(|p| p.to_string());
         assert_eq!(p.as_deref(), Some("+84901234567"));
+    }
+
+    #[test]
+    fn hyphens_and_dashes_from_copied_text_are_dropped() {
+        for raw in ["+84\u{2010}90\u{2011}123\u{2012}4567", "+84 90 123\u{2013}4567"] {
+            let p = PhoneNumber::parse(raw).map(|p| p.to_string());
+            assert_eq!(p.as_deref(), Some("+84901234567"), "{raw:?}");
+        }
     }
 
     #[test]
