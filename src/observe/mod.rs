@@ -122,14 +122,16 @@ impl Meter {
         }
         drop(known);
         let mut known = self.by_status.write().unwrap_or_else(|e| e.into_inner());
-        if !known.iter().any(|(s, _)| *s == status) {
-            let counter = metrics::counter!("latchkey_http_requests_total",
-                "route" => self.route.to_string(), "method" => self.method, "status" => status.to_string());
-            known.push((status, counter));
-        }
-        if let Some((_, counter)) = known.iter().find(|(s, _)| *s == status) {
-            counter.increment(1);
-        }
+        let at = match known.iter().position(|(s, _)| *s == status) {
+            Some(at) => at,
+            None => {
+                let counter = metrics::counter!("latchkey_http_requests_total",
+                    "route" => self.route.to_string(), "method" => self.method, "status" => status.to_string());
+                known.push((status, counter));
+                known.len() - 1
+            }
+        };
+        known[at].1.increment(1);
     }
 }
 

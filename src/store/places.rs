@@ -79,6 +79,9 @@ impl Sizes {
         self.due_ms.store(0, Ordering::Relaxed);
     }
 
+    /// Sizes just read. The due time stays as the claim set it: the read
+    /// at `migrate` leaves the first lookup its own, after whatever was
+    /// written in between.
     pub fn set(&self, address_last: i64, identity_last: i64) {
         self.address.store(address_last, Ordering::Relaxed);
         self.identity.store(identity_last, Ordering::Relaxed);

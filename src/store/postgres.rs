@@ -13,6 +13,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Transaction};
 
+use super::places::Table;
 use super::sql::*;
 use super::*;
 use crate::config::DatabaseSettings;
@@ -672,16 +673,10 @@ impl Store for PostgresStore {
                 .bind(kind.as_str())
                 .bind(value)
                 .bind(PLACEHOLDER_IDENTITY_ID)
-                .bind(
-                    self.places
-                        .tid(&self.readers, crate::store::places::Table::Address, place),
-                ),
+                .bind(self.places.tid(&self.readers, Table::Address, place)),
             LoginLookup::Username(username) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_USERNAME)
                 .bind(username)
-                .bind(
-                    self.places
-                        .tid(&self.readers, crate::store::places::Table::Identity, place),
-                )
+                .bind(self.places.tid(&self.readers, Table::Identity, place))
                 .bind(PLACEHOLDER_IDENTITY_ID),
         };
         let rows = query

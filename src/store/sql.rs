@@ -51,8 +51,8 @@ pub const IDENTITY: &str = "select * from identity where identity_id = $1 and id
 /// many rows, from pages as cold, as a known one, and rows an attacker
 /// cannot predict, as they could if it read, say, the account that sorts
 /// next: the same rows each time it is repeated, and after the table grows
-/// (SECURITY.md, timing and Known limits). `IdentityAddressRow::named_by` keeps the rows
-/// only if they are the login's.
+/// (SECURITY.md, timing and Known limits). `IdentityAddressRow::named_by`
+/// keeps the rows only if they are the login's.
 macro_rules! identity_by_login {
     ($at_login:expr, $elsewhere:expr) => {
         concat!(
