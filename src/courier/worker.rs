@@ -14,7 +14,7 @@ use crate::audit::{self, Kind};
 use crate::config::Settings;
 use crate::secrets::ServerSecret;
 use crate::services::Client;
-use crate::store::{AuditEventRecord, DynStore, OutboxMessageRecord};
+use crate::store::{AuditEventRecord, DynStore, OutboxMessageRecord, SentMessage};
 use crate::time::{ms, now_ms};
 
 const BATCH: i64 = 16;
@@ -124,6 +124,8 @@ impl Worker {
     }
 
     /// Claims one batch of due messages and delivers them concurrently.
+    /// Retries and failures are recorded as each happens; deliveries are
+    /// marked sent together, whichever have finished when one is collected.
     pub async fn step(self: &Arc<Self>) -> anyhow::Result<StepOutcome> {
         let now = now_ms();
         let rows = self
@@ -135,43 +137,78 @@ impl Worker {
             let worker = Arc::clone(self);
             tasks.spawn(async move {
                 let delivery = worker.deliver(&row).await;
-                let id = &row.outbox_message_id;
+                let id = row.outbox_message_id;
                 let outcome = match &delivery {
                     Delivery::Delivered(_) => "sent",
                     Delivery::Retry(_) => "retry",
                     Delivery::GiveUp(_) => "failed",
                 };
-                metrics::counter!("latchkey_courier_deliveries_total", "channel" => row.channel.clone(), "outcome" => outcome)
+                metrics::counter!("latchkey_courier_deliveries_total", "channel" => row.channel, "outcome" => outcome)
                     .increment(1);
                 let recorded = match &delivery {
-                    Delivery::Delivered(event) => worker.store.mark_outbox_sent(id, now_ms(), event).await,
+                    Delivery::Delivered(_) => Ok(()),
                     Delivery::Retry(error) => {
                         tracing::warn!(message_id = %id, attempts = row.attempts, %error, "delivery failed; will retry");
                         let next = now_ms() + ms(backoff(row.attempts));
-                        worker.store.mark_outbox_retry(id, next, error).await
+                        worker.store.mark_outbox_retry(&id, next, error).await
                     }
                     Delivery::GiveUp(error) => {
                         tracing::error!(message_id = %id, attempts = row.attempts, %error, "delivery given up");
-                        worker.store.mark_outbox_failed(id, error).await
+                        worker.store.mark_outbox_failed(&id, error).await
                     }
                 };
                 if let Err(e) = recorded {
                     // The lease runs out and the row is retried: at worst a repeat.
                     tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
                 }
-                delivery
+                (id, delivery)
             });
         }
         let mut outcome = StepOutcome::default();
+        let mut sent = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Delivery::Delivered(_)) => outcome.delivered += 1,
-                Ok(Delivery::Retry(_)) => outcome.retried += 1,
-                Ok(Delivery::GiveUp(_)) => outcome.failed += 1,
+            let mut collect = |done| match done {
+                Ok((message_id, Delivery::Delivered(event))) => sent.push(SentMessage {
+                    message_id,
+                    sent_at: now_ms(),
+                    event,
+                }),
+                Ok((_, Delivery::Retry(_))) => outcome.retried += 1,
+                Ok((_, Delivery::GiveUp(_))) => outcome.failed += 1,
                 Err(e) => tracing::error!(error = %e, "delivery task panicked"),
+            };
+            collect(done);
+            while let Some(done) = tasks.try_join_next() {
+                collect(done);
             }
+            outcome.delivered += sent.len();
+            self.mark_sent(std::mem::take(&mut sent)).await;
         }
         Ok(outcome)
+    }
+
+    /// Marks `sent` together, or, if that fails, each alone, so a message
+    /// whose mark or event is refused keeps no other unmarked. One not
+    /// marked is claimed again when its lease runs out: at worst a repeat.
+    async fn mark_sent(&self, sent: Vec<SentMessage>) {
+        if sent.is_empty() {
+            return;
+        }
+        match self.store.mark_outbox_sent(&sent).await {
+            Ok(()) => return,
+            Err(e) if sent.len() == 1 => {
+                let id = &sent[0].message_id;
+                tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
+                return;
+            }
+            Err(_) => {}
+        }
+        for message in sent {
+            if let Err(e) = self.store.mark_outbox_sent(std::slice::from_ref(&message)).await {
+                let id = &message.message_id;
+                tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
+            }
+        }
     }
 
     /// Delivers until `shutdown` turns true, waking on `handle` or every poll interval.

@@ -276,10 +276,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Leases up to `limit` due messages until `lease_until`, counting an attempt.
     async fn claim_outbox(&self, now: i64, lease_until: i64, limit: i64) -> anyhow::Result<Vec<OutboxMessageRecord>>;
-    /// Delivered: erase the payload, and write the delivery's audit event
+    /// Delivered: erase each payload, and write each delivery's audit event
     /// (`recovery.code_sent` or `notice.sent`) in the same transaction, so a message
-    /// marked sent is audited once and an audited one is not sent again.
-    async fn mark_outbox_sent(&self, message_id: &str, now: i64, event: &AuditEventRecord) -> anyhow::Result<()>;
+    /// marked sent is audited once and an audited one is not sent again. All of
+    /// `sent` commit together or not at all.
+    async fn mark_outbox_sent(&self, sent: &[SentMessage]) -> anyhow::Result<()>;
     async fn mark_outbox_retry(&self, message_id: &str, next_attempt_at: i64, error: &str) -> anyhow::Result<()>;
     /// Given up: erase the payload.
     async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()>;

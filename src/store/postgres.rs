@@ -36,6 +36,19 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
        and not exists (select 1 from webhook_endpoint where endpoint = $1) \
      returning *";
 
+/// Delivered messages (`$1` ids, `$2` times) marked sent, and their events
+/// (`$3`…`$9`, `INSERT_AUDIT`'s columns) written, in one statement: one
+/// transaction. Every data-modifying `with` part runs, whatever reads it.
+const MARK_OUTBOX_SENT_WITH_EVENTS: &str = "with sent as (update outbox_message m set status = 'sent', \
+       sealed_payload = null, sent_at = s.sent_at, lease_until = null, last_error = null \
+       from unnest($1::text[], $2::bigint[]) as s(outbox_message_id, sent_at) \
+       where m.outbox_message_id = s.outbox_message_id) \
+     insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at, \
+       dispatched) \
+     select audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at, false \
+     from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[]) \
+       as e(audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at)";
+
 /// Locks the identity row against a concurrent password change until commit.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1 for share";
 
@@ -1370,9 +1383,26 @@ impl Store for PostgresStore {
             .context("counting webhook deliveries")
     }
 
-    async fn mark_outbox_sent(&self, message_id: &str, now: i64, event: &AuditEventRecord) -> anyhow::Result<()> {
-        let statement = sqlx::query(MARK_OUTBOX_SENT).bind(message_id).bind(now);
-        changed_with_audit(&self.pool, statement, event, true, "marking message sent").await?;
+    async fn mark_outbox_sent(&self, sent: &[SentMessage]) -> anyhow::Result<()> {
+        macro_rules! column {
+            ($($field:tt)+) => {
+                sent.iter().map(|m| m.$($field)+.clone()).collect::<Vec<_>>()
+            };
+        }
+        // One statement: its own transaction, one round trip for the batch.
+        sqlx::query(MARK_OUTBOX_SENT_WITH_EVENTS)
+            .bind(column!(message_id))
+            .bind(column!(sent_at))
+            .bind(column!(event.audit_event_id))
+            .bind(column!(event.identity_id))
+            .bind(column!(event.kind))
+            .bind(column!(event.ip_address))
+            .bind(column!(event.user_agent))
+            .bind(column!(event.detail))
+            .bind(column!(event.created_at))
+            .execute(&self.pool)
+            .await
+            .context("marking messages sent")?;
         Ok(())
     }
 

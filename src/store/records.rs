@@ -212,6 +212,14 @@ pub struct OutboxMessageRecord {
     pub sent_at: Option<i64>,
 }
 
+/// A delivered message: its sent mark and the event that records the delivery.
+#[derive(Debug, Clone)]
+pub struct SentMessage {
+    pub message_id: String,
+    pub sent_at: i64,
+    pub event: AuditEventRecord,
+}
+
 impl RecoveryFlowRecord {
     /// The account this flow may recover; `None` for a decoy.
     pub fn account(&self) -> Option<&str> {

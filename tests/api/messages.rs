@@ -544,12 +544,17 @@ async fn ui_pages_show_the_product_name_and_an_https_logo_that_the_csp_allows() 
 /// Makes the database refuse every `recovery.code_sent` event, as a full or
 /// broken audit table would.
 async fn refuse_code_sent_events(app: &TestApp) {
+    refuse_code_sent_events_where(app, "true").await
+}
+
+/// The same for the events that match `condition` (SQL over `new`).
+async fn refuse_code_sent_events_where(app: &TestApp, condition: &str) {
     match BACKEND {
         Backend::Sqlite => {
-            app.execute_sql(
+            app.execute_sql(&format!(
                 "create trigger refuse_code_sent before insert on audit_event \
-                 when new.kind = 'recovery.code_sent' begin select raise(abort, 'refused'); end",
-            )
+                 when new.kind = 'recovery.code_sent' and ({condition}) begin select raise(abort, 'refused'); end"
+            ))
             .await
         }
         Backend::Postgres => {
@@ -558,10 +563,10 @@ async fn refuse_code_sent_events(app: &TestApp) {
                  as $$ begin raise exception 'refused'; end $$",
             )
             .await;
-            app.execute_sql(
+            app.execute_sql(&format!(
                 "create trigger refuse_code_sent before insert on audit_event for each row \
-                 when (new.kind = 'recovery.code_sent') execute function refuse_code_sent()",
-            )
+                 when (new.kind = 'recovery.code_sent' and ({condition})) execute function refuse_code_sent()"
+            ))
             .await;
         }
     }
@@ -632,4 +637,29 @@ async fn a_mail_whose_delivery_is_never_recorded_is_sent_at_most_max_attempts_ti
     assert_eq!(app.mail.mails_to("unrecorded@example.com").len(), 2);
     assert_eq!(count_rows(&app.database_url, SENT).await, 0);
     assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 0);
+}
+
+/// Deliveries are marked sent together. When one of them cannot be
+/// recorded, the others are marked all the same, each once with its event,
+/// and only the one refused is sent again.
+#[tokio::test]
+async fn a_mail_that_cannot_be_audited_leaves_no_other_mail_of_its_batch_unmarked() {
+    let app = spawn_app_with(|s| {
+        s.courier.lease = Duration::from_secs(1);
+        s.courier.poll_interval = Duration::from_secs(1);
+    })
+    .await;
+    let refused = app.create_identity("refused@example.com", None, true).await;
+    app.create_identity("recorded@example.com", None, true).await;
+    refuse_code_sent_events_where(&app, &format!("new.identity_id = '{refused}'")).await;
+    // Both wait for the same poll, so one claim takes both.
+    let (first, second) = tokio::join!(
+        app.start_recovery("refused@example.com"),
+        app.start_recovery("recorded@example.com")
+    );
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    app.mail.wait_for("refused@example.com", 2).await;
+    assert_eq!(count_rows(&app.database_url, SENT).await, 1);
+    assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 1);
+    assert_eq!(app.mail.mails_to("recorded@example.com").len(), 1);
 }

@@ -1241,12 +1241,16 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn mark_outbox_sent(&self, message_id: &str, now: i64, event: &AuditEventRecord) -> anyhow::Result<()> {
-        let (id, event) = (message_id.to_owned(), event.clone());
+    async fn mark_outbox_sent(&self, sent: &[SentMessage]) -> anyhow::Result<()> {
+        let sent = sent.to_vec();
         self.writer
             .write(move |c| {
-                execute(c, MARK_OUTBOX_SENT, &[&id, &now]).or_fail("marking message sent")?;
-                insert_audit(c, &event)
+                for message in &sent {
+                    execute(c, MARK_OUTBOX_SENT, &[&message.message_id, &message.sent_at])
+                        .or_fail("marking message sent")?;
+                    insert_audit(c, &message.event)?;
+                }
+                Ok(())
             })
             .await?;
         Ok(())
