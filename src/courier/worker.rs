@@ -166,6 +166,9 @@ impl Worker {
         }
         let mut outcome = StepOutcome::default();
         let mut sent = Vec::new();
+        // Each collection's marks run on their own, so a slow one holds up
+        // no later delivery's mark.
+        let mut marks = tokio::task::JoinSet::new();
         while let Some(done) = tasks.join_next().await {
             let mut collect = |done| match done {
                 Ok((message_id, Delivery::Delivered(event))) => sent.push(SentMessage {
@@ -181,34 +184,42 @@ impl Worker {
             while let Some(done) = tasks.try_join_next() {
                 collect(done);
             }
-            outcome.delivered += sent.len();
-            self.mark_sent(std::mem::take(&mut sent)).await;
+            if !sent.is_empty() {
+                outcome.delivered += sent.len();
+                let worker = Arc::clone(self);
+                let batch = std::mem::take(&mut sent);
+                marks.spawn(async move { worker.mark_sent(batch).await });
+            }
         }
+        while marks.join_next().await.is_some() {}
         Ok(outcome)
     }
 
-    /// Marks `sent` together, or, if that fails, each alone, so a message
-    /// whose mark or event is refused keeps no other unmarked. One not
-    /// marked is claimed again when its lease runs out: at worst a repeat.
+    /// Marks `sent` together, or, if that fails, each alone (at once), so a
+    /// message whose mark or event is refused keeps no other unmarked. One
+    /// not marked is claimed again when its lease runs out: at worst a repeat.
     async fn mark_sent(&self, sent: Vec<SentMessage>) {
-        if sent.is_empty() {
+        let error = match self.store.mark_outbox_sent(&sent).await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        if let [message] = sent.as_slice() {
+            let id = &message.message_id;
+            tracing::error!(message_id = %id, error = %format!("{error:#}"), "recording delivery outcome failed");
             return;
         }
-        match self.store.mark_outbox_sent(&sent).await {
-            Ok(()) => return,
-            Err(e) if sent.len() == 1 => {
-                let id = &sent[0].message_id;
-                tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
-                return;
-            }
-            Err(_) => {}
-        }
+        tracing::warn!(messages = sent.len(), error = %format!("{error:#}"), "marking deliveries sent together failed; marking each alone");
+        let mut alone = tokio::task::JoinSet::new();
         for message in sent {
-            if let Err(e) = self.store.mark_outbox_sent(std::slice::from_ref(&message)).await {
-                let id = &message.message_id;
-                tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
-            }
+            let store = self.store.clone();
+            alone.spawn(async move {
+                if let Err(e) = store.mark_outbox_sent(std::slice::from_ref(&message)).await {
+                    let id = &message.message_id;
+                    tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
+                }
+            });
         }
+        while alone.join_next().await.is_some() {}
     }
 
     /// Delivers until `shutdown` turns true, waking on `handle` or every poll interval.
