@@ -10,8 +10,17 @@ pub enum Login {
     Username(Username),
 }
 
+/// The most characters a login may have as typed, spaces around it
+/// included: the `maxLength` the API documents (`http::v2`).
+pub const MAX_CHARS: usize = 320;
+
 impl Login {
     pub fn parse(raw: &str) -> Option<Self> {
+        // Before any trimming: a login padded with Unicode spaces (U+0085…)
+        // past the documented length is refused, not cut down.
+        if raw.chars().count() > MAX_CHARS {
+            return None;
+        }
         if raw.contains('@') {
             return EmailAddress::parse(raw).map(Login::Email);
         }
@@ -42,5 +51,13 @@ mod tests {
         assert!(matches!(Login::parse("alice"), Some(Login::Username(_))));
         assert!(Login::parse("a").is_none());
         assert!(Login::parse("bad@").is_none());
+    }
+
+    #[test]
+    fn a_login_longer_than_documented_is_refused_before_it_is_trimmed() {
+        let padded = format!("lpt1{}", "\u{85}".repeat(super::MAX_CHARS - 4));
+        assert!(matches!(Login::parse(&padded), Some(Login::Username(_))));
+        assert!(Login::parse(&format!("{padded}\u{85}")).is_none());
+        assert!(Login::parse(&format!(" {}@example.com", "a".repeat(super::MAX_CHARS))).is_none());
     }
 }
