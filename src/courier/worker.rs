@@ -150,31 +150,32 @@ impl Worker {
                     Delivery::Retry(error) => {
                         tracing::warn!(message_id = %id, attempts = row.attempts, %error, "delivery failed; will retry");
                         let next = now_ms() + ms(backoff(row.attempts));
-                        worker.store.mark_outbox_retry(&id, next, error).await
+                        worker.store.mark_outbox_retry(&id, row.attempts, next, error).await
                     }
                     Delivery::GiveUp(error) => {
                         tracing::error!(message_id = %id, attempts = row.attempts, %error, "delivery given up");
-                        worker.store.mark_outbox_failed(&id, error).await
+                        worker.store.mark_outbox_failed(&id, row.attempts, error).await
                     }
                 };
                 if let Err(e) = recorded {
                     // The lease runs out and the row is retried: at worst a repeat.
                     tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
                 }
-                (id, delivery)
+                (id, row.attempts, delivery)
             });
         }
         let mut outcome = StepOutcome::default();
         let mut sent = Vec::new();
         while let Some(done) = tasks.join_next().await {
             let mut collect = |done| match done {
-                Ok((message_id, Delivery::Delivered(event))) => sent.push(SentMessage {
+                Ok((message_id, attempts, Delivery::Delivered(event))) => sent.push(SentMessage {
                     message_id,
+                    attempts,
                     sent_at: now_ms(),
                     event,
                 }),
-                Ok((_, Delivery::Retry(_))) => outcome.retried += 1,
-                Ok((_, Delivery::GiveUp(_))) => outcome.failed += 1,
+                Ok((_, _, Delivery::Retry(_))) => outcome.retried += 1,
+                Ok((_, _, Delivery::GiveUp(_))) => outcome.failed += 1,
                 Err(e) => tracing::error!(error = %e, "delivery task panicked"),
             };
             collect(done);

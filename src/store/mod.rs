@@ -280,10 +280,22 @@ pub trait Store: Send + Sync + 'static {
     /// (`recovery.code_sent` or `notice.sent`) in the same transaction, so a message
     /// marked sent is audited once and an audited one is not sent again. All of
     /// `sent` commit together or not at all.
+    ///
+    /// Each outcome (sent, retry, failed) counts only under the claim it
+    /// was made under (`attempts` as the claim set it) while the message is
+    /// pending: one recorded after its lease ran out and another claim took
+    /// the message changes nothing, though a sent mark's event is still
+    /// written, since the mail went out.
     async fn mark_outbox_sent(&self, sent: &[SentMessage]) -> anyhow::Result<()>;
-    async fn mark_outbox_retry(&self, message_id: &str, next_attempt_at: i64, error: &str) -> anyhow::Result<()>;
+    async fn mark_outbox_retry(
+        &self,
+        message_id: &str,
+        attempts: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> anyhow::Result<()>;
     /// Given up: erase the payload.
-    async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()>;
+    async fn mark_outbox_failed(&self, message_id: &str, attempts: i64, error: &str) -> anyhow::Result<()>;
     async fn outbox_stats(&self) -> anyhow::Result<OutboxStats>;
 
     /// Audit events not yet dispatched to webhooks, oldest first.

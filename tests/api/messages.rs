@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
+use latchkey::audit::Kind;
 use latchkey::config::Settings;
 use latchkey::identity::manage::{self, Address};
 use latchkey::services::Client;
+use latchkey::store::SentMessage;
 use serde_json::json;
 
 use crate::BACKEND;
@@ -671,4 +673,46 @@ async fn a_mail_that_cannot_be_audited_leaves_no_other_mail_of_its_batch_unmarke
     assert_eq!(count_rows(&app.database_url, SENT).await, 1);
     assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 1);
     assert_eq!(app.mail.mails_to("recorded@example.com").len(), 1);
+}
+
+/// A courier's outcome counts only under the claim it was made under: one
+/// whose lease ran out while another claim took the message can mark it
+/// neither sent, nor failed, nor due again, though the event of its
+/// delivery is kept (that mail went out). The newer claim's mark counts.
+#[tokio::test]
+async fn an_outcome_recorded_after_another_claim_took_the_message_changes_nothing() {
+    let app = spawn_app_with(|s| s.courier.poll_interval = Duration::from_secs(3600)).await;
+    let identity = app.create_identity("late@example.com", None, true).await;
+    assert_eq!(app.start_recovery("late@example.com").await.status(), 200);
+    let store = &app.services.store;
+    let now = latchkey::time::now_ms();
+    let first = store.claim_outbox(now, now + 1, 16).await.expect("first claim");
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let now = latchkey::time::now_ms();
+    let second = store.claim_outbox(now, now + 60_000, 16).await.expect("second claim");
+    assert_eq!(second.len(), 1, "the lease ran out, so the message is claimed again");
+    let (id, late, current) = (&first[0].outbox_message_id, first[0].attempts, second[0].attempts);
+    assert_eq!(current, late + 1);
+    let sent = |attempts| SentMessage {
+        message_id: id.clone(),
+        attempts,
+        sent_at: latchkey::time::now_ms(),
+        event: latchkey::audit::event(Kind::CodeSent, Some(&identity), &Client::default(), json!({})),
+    };
+
+    store
+        .mark_outbox_retry(id, late, now + 1_000, "late")
+        .await
+        .expect("retry");
+    store.mark_outbox_failed(id, late, "late").await.expect("failed");
+    store.mark_outbox_sent(&[sent(late)]).await.expect("sent");
+    let pending = "select count(*) from outbox_message where status = 'pending' and last_error is null \
+                   and sealed_payload is not null";
+    assert_eq!(count_rows(&app.database_url, pending).await, 1);
+    assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 1);
+
+    store.mark_outbox_sent(&[sent(current)]).await.expect("sent");
+    assert_eq!(count_rows(&app.database_url, SENT).await, 1);
+    assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 2);
 }

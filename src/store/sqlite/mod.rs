@@ -1246,8 +1246,12 @@ impl Store for SqliteStore {
         self.writer
             .write(move |c| {
                 for message in &sent {
-                    execute(c, MARK_OUTBOX_SENT, &[&message.message_id, &message.sent_at])
-                        .or_fail("marking message sent")?;
+                    execute(
+                        c,
+                        MARK_OUTBOX_SENT,
+                        &[&message.message_id, &message.sent_at, &message.attempts],
+                    )
+                    .or_fail("marking message sent")?;
                     insert_audit(c, &message.event)?;
                 }
                 Ok(())
@@ -1256,20 +1260,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn mark_outbox_retry(&self, message_id: &str, next_attempt_at: i64, error: &str) -> anyhow::Result<()> {
+    async fn mark_outbox_retry(
+        &self,
+        message_id: &str,
+        attempts: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> anyhow::Result<()> {
         let (id, error) = (message_id.to_owned(), error.to_owned());
         self.writer
             .write(move |c| {
-                execute(c, MARK_OUTBOX_RETRY, &[&id, &next_attempt_at, &error]).or_fail("scheduling message retry")
+                execute(c, MARK_OUTBOX_RETRY, &[&id, &next_attempt_at, &error, &attempts])
+                    .or_fail("scheduling message retry")
             })
             .await?;
         Ok(())
     }
 
-    async fn mark_outbox_failed(&self, message_id: &str, error: &str) -> anyhow::Result<()> {
+    async fn mark_outbox_failed(&self, message_id: &str, attempts: i64, error: &str) -> anyhow::Result<()> {
         let (id, error) = (message_id.to_owned(), error.to_owned());
         self.writer
-            .write(move |c| execute(c, MARK_OUTBOX_FAILED, &[&id, &error]).or_fail("marking message failed"))
+            .write(move |c| execute(c, MARK_OUTBOX_FAILED, &[&id, &error, &attempts]).or_fail("marking message failed"))
             .await?;
         Ok(())
     }
@@ -1498,7 +1509,7 @@ mod tests {
             (INSERT_FLOW_ROW_SQL, 11),
             (INSERT_OUTBOX, 11),
             (KILL_FLOW, 1),
-            (MARK_OUTBOX_SENT, 2),
+            (MARK_OUTBOX_SENT, 3),
         ] {
             let ops = opcodes(&c, sql, params)?;
             assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{sql}: {ops:?}");
