@@ -38,8 +38,7 @@ pub struct LogoutRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryRequest {
-    /// Email address, username or phone number of the account; at most 320
-    /// characters as sent, spaces around it included.
+    /// Email address, username or phone number of the account.
     #[schema(min_length = 1, max_length = 320)]
     login: String,
 }
