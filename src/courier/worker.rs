@@ -161,21 +161,20 @@ impl Worker {
                     // The lease runs out and the row is retried: at worst a repeat.
                     tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
                 }
-                (id, row.attempts, delivery)
+                (id, delivery)
             });
         }
         let mut outcome = StepOutcome::default();
         let mut sent = Vec::new();
         while let Some(done) = tasks.join_next().await {
             let mut collect = |done| match done {
-                Ok((message_id, attempts, Delivery::Delivered(event))) => sent.push(SentMessage {
+                Ok((message_id, Delivery::Delivered(event))) => sent.push(SentMessage {
                     message_id,
-                    attempts,
                     sent_at: now_ms(),
                     event,
                 }),
-                Ok((_, _, Delivery::Retry(_))) => outcome.retried += 1,
-                Ok((_, _, Delivery::GiveUp(_))) => outcome.failed += 1,
+                Ok((_, Delivery::Retry(_))) => outcome.retried += 1,
+                Ok((_, Delivery::GiveUp(_))) => outcome.failed += 1,
                 Err(e) => tracing::error!(error = %e, "delivery task panicked"),
             };
             collect(done);

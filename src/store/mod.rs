@@ -281,11 +281,12 @@ pub trait Store: Send + Sync + 'static {
     /// marked sent is audited once and an audited one is not sent again. All of
     /// `sent` commit together or not at all.
     ///
-    /// Each outcome (sent, retry, failed) counts only under the claim it
-    /// was made under (`attempts` as the claim set it) while the message is
-    /// pending: one recorded after its lease ran out and another claim took
-    /// the message changes nothing, though a sent mark's event is still
-    /// written, since the mail went out.
+    /// A sent mark ends a pending message whichever claim delivered it (a
+    /// mail that went out is not sent again); once it is ended, a mark
+    /// changes nothing but still writes its event. A retry or a failure
+    /// counts only under the claim it was made under (`attempts` as the
+    /// claim set it) while the message is pending, so a courier whose lease
+    /// ran out cannot undo a newer claim's outcome.
     async fn mark_outbox_sent(&self, sent: &[SentMessage]) -> anyhow::Result<()>;
     async fn mark_outbox_retry(
         &self,

@@ -36,14 +36,14 @@ const CLAIM_WEBHOOKS_SQL: &str = "update webhook_delivery set lease_until = $3, 
        and not exists (select 1 from webhook_endpoint where endpoint = $1) \
      returning *";
 
-/// Delivered messages (`$1` ids, `$2` times, `$10` their claims' attempts)
-/// marked sent under their claims (`sql::MARK_OUTBOX_SENT`), and their
-/// events (`$3`…`$9`, `INSERT_AUDIT`'s columns) written, in one statement:
-/// one transaction. Every data-modifying `with` part runs, whatever reads it.
+/// Delivered messages (`$1` ids, `$2` times) marked sent while pending
+/// (`sql::MARK_OUTBOX_SENT`), and their events (`$3`…`$9`, `INSERT_AUDIT`'s
+/// columns) written, in one statement: one transaction. Every
+/// data-modifying `with` part runs, whatever reads it.
 const MARK_OUTBOX_SENT_WITH_EVENTS: &str = "with sent as (update outbox_message m set status = 'sent', \
        sealed_payload = null, sent_at = s.sent_at, lease_until = null, last_error = null \
-       from unnest($1::text[], $2::bigint[], $10::bigint[]) as s(outbox_message_id, sent_at, attempts) \
-       where m.outbox_message_id = s.outbox_message_id and m.attempts = s.attempts and m.status = 'pending') \
+       from unnest($1::text[], $2::bigint[]) as s(outbox_message_id, sent_at) \
+       where m.outbox_message_id = s.outbox_message_id and m.status = 'pending') \
      insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at, \
        dispatched) \
      select audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at, false \
@@ -1401,7 +1401,6 @@ impl Store for PostgresStore {
             .bind(column!(event.user_agent))
             .bind(column!(event.detail))
             .bind(column!(event.created_at))
-            .bind(column!(attempts))
             .execute(&self.pool)
             .await
             .context("marking messages sent")?;

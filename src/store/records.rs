@@ -216,8 +216,6 @@ pub struct OutboxMessageRecord {
 #[derive(Debug, Clone)]
 pub struct SentMessage {
     pub message_id: String,
-    /// The claim it was delivered under (`attempts` as the claim set it).
-    pub attempts: i64,
     pub sent_at: i64,
     pub event: AuditEventRecord,
 }

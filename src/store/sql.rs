@@ -222,11 +222,13 @@ pub const REVOKE_REFRESH_FAMILY: &str =
 pub const REVOKE_FAMILY_SESSION: &str = "update session set revoked_at = $2 where revoked_at is null \
      and session_id in (select session_id from refresh_token where family_id = $1)";
 
-/// A delivery's outcome, recorded only under the claim it was made under
-/// (`attempts` as that claim set it, the message still pending): after a
-/// lease ran out and another claim took the message, it changes nothing.
+/// A delivery ends a pending message, whichever claim made it: a mail that
+/// went out is not sent again, even when its mark comes after its lease.
 pub const MARK_OUTBOX_SENT: &str = "update outbox_message set status = 'sent', sealed_payload = null, sent_at = $2, \
-       lease_until = null, last_error = null where outbox_message_id = $1 and attempts = $3 and status = 'pending'";
+       lease_until = null, last_error = null where outbox_message_id = $1 and status = 'pending'";
+/// A failed delivery's outcome, recorded only under the claim it was made
+/// under (`attempts` as that claim set it, the message still pending): after
+/// a lease ran out and another claim took the message, it changes nothing.
 pub const MARK_OUTBOX_RETRY: &str = "update outbox_message set next_attempt_at = $2, last_error = $3, \
        lease_until = null where outbox_message_id = $1 and attempts = $4 and status = 'pending'";
 pub const MARK_OUTBOX_FAILED: &str = "update outbox_message set status = 'failed', sealed_payload = null, \

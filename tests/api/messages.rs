@@ -675,12 +675,12 @@ async fn a_mail_that_cannot_be_audited_leaves_no_other_mail_of_its_batch_unmarke
     assert_eq!(app.mail.mails_to("recorded@example.com").len(), 1);
 }
 
-/// A courier's outcome counts only under the claim it was made under: one
-/// whose lease ran out while another claim took the message can mark it
-/// neither sent, nor failed, nor due again, though the event of its
-/// delivery is kept (that mail went out). The newer claim's mark counts.
+/// A courier whose lease ran out while another claim took its message
+/// cannot mark it failed or due again; its sent mark still ends the message
+/// (that mail went out, so it is not sent again), and then the newer
+/// claim's outcome changes nothing. Every sent mark keeps its event.
 #[tokio::test]
-async fn an_outcome_recorded_after_another_claim_took_the_message_changes_nothing() {
+async fn a_late_outcome_cannot_undo_a_newer_claim_but_a_late_delivery_ends_the_message() {
     let app = spawn_app_with(|s| s.courier.poll_interval = Duration::from_secs(3600)).await;
     let identity = app.create_identity("late@example.com", None, true).await;
     assert_eq!(app.start_recovery("late@example.com").await.status(), 200);
@@ -694,25 +694,34 @@ async fn an_outcome_recorded_after_another_claim_took_the_message_changes_nothin
     assert_eq!(second.len(), 1, "the lease ran out, so the message is claimed again");
     let (id, late, current) = (&first[0].outbox_message_id, first[0].attempts, second[0].attempts);
     assert_eq!(current, late + 1);
-    let sent = |attempts| SentMessage {
+    let sent = || SentMessage {
         message_id: id.clone(),
-        attempts,
         sent_at: latchkey::time::now_ms(),
         event: latchkey::audit::event(Kind::CodeSent, Some(&identity), &Client::default(), json!({})),
     };
+    let untouched = "select count(*) from outbox_message where status = 'pending' and last_error is null \
+                     and sealed_payload is not null";
 
+    // The first claim's failures change nothing.
     store
         .mark_outbox_retry(id, late, now + 1_000, "late")
         .await
         .expect("retry");
     store.mark_outbox_failed(id, late, "late").await.expect("failed");
-    store.mark_outbox_sent(&[sent(late)]).await.expect("sent");
-    let pending = "select count(*) from outbox_message where status = 'pending' and last_error is null \
-                   and sealed_payload is not null";
-    assert_eq!(count_rows(&app.database_url, pending).await, 1);
+    assert_eq!(count_rows(&app.database_url, untouched).await, 1);
+    // Its delivery ends the message, with its event.
+    store.mark_outbox_sent(&[sent()]).await.expect("sent");
+    assert_eq!(count_rows(&app.database_url, SENT).await, 1);
     assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 1);
-
-    store.mark_outbox_sent(&[sent(current)]).await.expect("sent");
+    // The newer claim's outcomes then change nothing; a delivery keeps its event.
+    store.mark_outbox_failed(id, current, "after").await.expect("failed");
+    store
+        .mark_outbox_retry(id, current, now + 1_000, "after")
+        .await
+        .expect("retry");
+    store.mark_outbox_sent(&[sent()]).await.expect("sent");
     assert_eq!(count_rows(&app.database_url, SENT).await, 1);
     assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 2);
+    let none_left = "select count(*) from outbox_message where sealed_payload is not null or last_error is not null";
+    assert_eq!(count_rows(&app.database_url, none_left).await, 0);
 }

@@ -1246,12 +1246,8 @@ impl Store for SqliteStore {
         self.writer
             .write(move |c| {
                 for message in &sent {
-                    execute(
-                        c,
-                        MARK_OUTBOX_SENT,
-                        &[&message.message_id, &message.sent_at, &message.attempts],
-                    )
-                    .or_fail("marking message sent")?;
+                    execute(c, MARK_OUTBOX_SENT, &[&message.message_id, &message.sent_at])
+                        .or_fail("marking message sent")?;
                     insert_audit(c, &message.event)?;
                 }
                 Ok(())
@@ -1509,7 +1505,7 @@ mod tests {
             (INSERT_FLOW_ROW_SQL, 11),
             (INSERT_OUTBOX, 11),
             (KILL_FLOW, 1),
-            (MARK_OUTBOX_SENT, 3),
+            (MARK_OUTBOX_SENT, 2),
         ] {
             let ops = opcodes(&c, sql, params)?;
             assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{sql}: {ops:?}");
