@@ -34,6 +34,7 @@ pub fn router() -> Router<Services> {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address or username.
+    #[schema(max_length = 320)]
     identifier: String,
     password: String,
 }

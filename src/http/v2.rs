@@ -70,6 +70,7 @@ pub struct RecoveryConfirm {
 #[schema(as = TokenLoginRequest)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(max_length = 320)]
     login: String,
     password: String,
 }
