@@ -51,6 +51,12 @@ enum Delivery {
     GiveUp(String),
 }
 
+/// A delivery whose outcome could not be recorded: its lease runs out and it
+/// is claimed again, at worst a repeat.
+fn unrecorded(message_id: &str, error: &anyhow::Error) {
+    tracing::error!(message_id, error = %format!("{error:#}"), "recording delivery outcome failed");
+}
+
 /// Delay before attempt `attempts + 1`: 1 s, 2 s, 4 s … capped at 5 minutes.
 pub fn backoff(attempts: i64) -> Duration {
     let exponent = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
@@ -158,8 +164,7 @@ impl Worker {
                     }
                 };
                 if let Err(e) = recorded {
-                    // The lease runs out and the row is retried: at worst a repeat.
-                    tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
+                    unrecorded(&id, &e);
                 }
                 (id, delivery)
             });
@@ -204,9 +209,7 @@ impl Worker {
             Err(e) => e,
         };
         if let [message] = sent.as_slice() {
-            let id = &message.message_id;
-            tracing::error!(message_id = %id, error = %format!("{error:#}"), "recording delivery outcome failed");
-            return;
+            return unrecorded(&message.message_id, &error);
         }
         tracing::warn!(messages = sent.len(), error = %format!("{error:#}"), "marking deliveries sent together failed; marking each alone");
         let mut alone = tokio::task::JoinSet::new();
@@ -214,8 +217,7 @@ impl Worker {
             let store = self.store.clone();
             alone.spawn(async move {
                 if let Err(e) = store.mark_outbox_sent(std::slice::from_ref(&message)).await {
-                    let id = &message.message_id;
-                    tracing::error!(message_id = %id, error = %format!("{e:#}"), "recording delivery outcome failed");
+                    unrecorded(&message.message_id, &e);
                 }
             });
         }
