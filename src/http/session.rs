@@ -147,7 +147,7 @@ impl AuthLoginResponse {
 #[utoipa::path(post, path = "/api/auth/login", tag = "Authentication", request_body = LoginRequest,
     responses((status = 200, description = "Active session", body = AuthLoginResponse), (status = 400, description = "Invalid request", body = AuthError),
         (status = 401, description = "Wrong login or password", body = AuthError), (status = 415, description = "Wrong content type", body = AuthError),
-        (status = 429, description = "Too many failed logins", body = AuthError), (status = 503, description = "Too many password checks queued; try again after Retry-After", body = AuthError)))]
+        (status = 429, description = "Too many requests", body = AuthError), (status = 503, description = "Too many password checks queued; try again after Retry-After", body = AuthError)))]
 async fn login(
     State(services): State<Services>,
     client: ClientInfo,

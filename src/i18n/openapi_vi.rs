@@ -214,7 +214,6 @@ pub const TEXTS: &[(&str, &str)] = &[
     ),
     ("Active session", "Phiên đang hoạt động"),
     ("Wrong login or password", "Tài khoản hoặc mật khẩu không đúng"),
-    ("Too many failed logins", "Đăng nhập thất bại quá nhiều lần"),
     ("Current session", "Phiên hiện tại"),
     (
         "Returns the session of a Bearer JWT or an X-Session-Token.",

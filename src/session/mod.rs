@@ -140,33 +140,33 @@ async fn reserve(services: &Services, key: &str, policy: LoginLockPolicy) -> Res
 
 /// Checks a password and opens a session. A hasher slot is taken first (so
 /// an `overloaded` answer costs nothing), then the evaluation is reserved on
-/// two throttle keys before Argon2 runs: the typed login's (a lock is
-/// answered 429) and the account's across all its logins (a lock is enforced
-/// silently — the password is still run through Argon2, at the same cost,
-/// but cannot succeed, so the answer is a plain 401 — or a 429 would tell
-/// that two logins share an account).
+/// two throttle keys before Argon2 runs: the typed login's and the
+/// account's across all its logins. Both locks are enforced silently: the
+/// password is still run through Argon2, at the same cost, but cannot
+/// succeed, so the answer is a plain 401. A 429 for the account's key would
+/// tell that two logins share an account; one for the typed login's would
+/// tell that its streak was cleared, which only the owner's login or
+/// recovery does, so that an address has an account.
 pub async fn login(services: &Services, login: &str, password: SecretString, client: &Client) -> Result<IssuedSession> {
     let slot = services.hasher.slot()?;
     let key = throttle_key(services, login);
     // The typed login's reservation comes before the account is looked up,
-    // so a locked login is answered 429 after the same work for every account.
-    let failures = match reserve(services, &key, LOGIN_LOCKS).await? {
-        LoginReservation::Locked { until } => {
-            let wait = (until - now_ms() + 999) / 1000;
-            return Err(Error::TooManyRequests {
-                retry_after_secs: u64::try_from(wait).unwrap_or(1).max(1),
-            });
-        }
-        LoginReservation::Reserved { failures } => failures,
-    };
+    // so its lock is decided after the same work for every account.
+    let typed = reserve(services, &key, LOGIN_LOCKS).await?;
     let identity = identity::find_by_typed_login(services, login).await?;
     let identity_key = identity_throttle_key(services, identity.as_ref(), login);
-    let (account_open, account_failures) = match reserve(services, &identity_key, ACCOUNT_LOCKS).await? {
-        LoginReservation::Reserved { failures } => (true, failures),
-        LoginReservation::Locked { .. } => (false, 0),
+    // While the typed login is locked, its attempts are not counted against
+    // the account: a stranger who knows one login cannot lock the others.
+    let (failures, account_locked, account_failures) = match typed {
+        LoginReservation::Locked { .. } => (None, false, 0),
+        LoginReservation::Reserved { failures } => match reserve(services, &identity_key, ACCOUNT_LOCKS).await? {
+            LoginReservation::Reserved { failures: account } => (Some(failures), false, account),
+            LoginReservation::Locked { .. } => (Some(failures), true, 0),
+        },
     };
-    // A frozen account fails like a locked one: the same Argon2 work, never a match.
-    let open = account_open && !identity.as_ref().is_some_and(Identity::is_frozen);
+    // A locked or frozen account fails like a locked login: the same Argon2
+    // work, never a match.
+    let open = failures.is_some() && !account_locked && !identity.as_ref().is_some_and(Identity::is_frozen);
     let check = identity::verify_password(&slot, services, identity.as_ref(), password, open).await?;
     drop(slot);
     if !check.valid {
@@ -182,9 +182,10 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
                 client,
                 json!({
                     "failures": failures,
-                    "account_locked": !account_open,
+                    "login_locked": failures.is_none(),
+                    "account_locked": account_locked,
                     // This failure starts a lock (of the typed login or of the account): `login.locked`.
-                    "locks": failures == LOGIN_LOCKS.free || account_failures == ACCOUNT_LOCKS.free,
+                    "locks": failures == Some(LOGIN_LOCKS.free) || account_failures == ACCOUNT_LOCKS.free,
                 }),
             );
             services.store.insert_audit_event(&event).await?;
