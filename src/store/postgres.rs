@@ -18,6 +18,8 @@ use super::sql::*;
 use super::*;
 use crate::config::DatabaseSettings;
 
+mod batches;
+mod lookups;
 mod places;
 mod starts;
 
@@ -205,6 +207,8 @@ async fn start_in(pool: &PgPool, start: &NewRecoveryFlow) -> anyhow::Result<Star
 pub struct PostgresStore {
     pool: PgPool,
     starts: starts::Starts,
+    /// Address logins' identities, read in groups.
+    lookups: lookups::Lookups,
     /// Reads share the one pool: PostgreSQL runs writers concurrently.
     readers: PgPool,
     places: Arc<places::Places>,
@@ -236,6 +240,7 @@ impl PostgresStore {
         Ok(Self {
             readers: pool.clone(),
             starts: starts::Starts::spawn(pool.clone()),
+            lookups: lookups::Lookups::spawn(pool.clone()),
             places: Arc::default(),
             pool,
         })
@@ -682,21 +687,23 @@ impl Store for PostgresStore {
         login: LoginLookup<'_>,
         place: i64,
     ) -> anyhow::Result<Option<(IdentityRecord, Vec<AddressRecord>)>> {
-        let query = match login {
-            LoginLookup::Address(kind, value) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_ADDRESS)
-                .bind(kind.as_str())
-                .bind(value)
-                .bind(PLACEHOLDER_IDENTITY_ID)
-                .bind(self.places.tid(&self.readers, Table::Address, place)),
+        let rows = match login {
+            LoginLookup::Address(kind, value) => {
+                let lookup = lookups::Lookup {
+                    kind: kind.as_str(),
+                    value: value.to_owned(),
+                    place: self.places.tid(&self.readers, Table::Address, place),
+                };
+                self.lookups.identity(lookup).await?
+            }
             LoginLookup::Username(username) => sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_USERNAME)
                 .bind(username)
                 .bind(self.places.tid(&self.readers, Table::Identity, place))
-                .bind(PLACEHOLDER_IDENTITY_ID),
+                .bind(PLACEHOLDER_IDENTITY_ID)
+                .fetch_all(&self.readers)
+                .await
+                .context("reading identity for login")?,
         };
-        let rows = query
-            .fetch_all(&self.readers)
-            .await
-            .context("reading identity for login")?;
         let found = IdentityAddressRow::collect(rows).context("the placeholder identity is missing")?;
         Ok(IdentityAddressRow::named_by(found, login))
     }

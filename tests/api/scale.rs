@@ -296,3 +296,31 @@ async fn a_message_whose_worker_died_is_delivered_when_its_lease_runs_out() {
     let mails = front.mail.wait_for("alice@example.com", 1).await;
     assert_eq!(mails.len(), 1);
 }
+
+/// Thirty concurrent starts, half for accounts and half for addresses
+/// without one, each distinct: PostgreSQL reads their logins' identities in
+/// groups, and each start still finds its own account, or none. A row
+/// attributed to another login of its group would turn a known address
+/// into a decoy (no mail) or send one account's code to another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_starts_for_different_logins_each_find_their_own_account() {
+    let app = spawn_app().await;
+    let known: Vec<String> = (0..15).map(|n| format!("known-{n}@example.com")).collect();
+    for email in &known {
+        app.create_identity(email, Some(PASSWORD), true).await;
+    }
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 0..15 {
+        burst.spawn(start(&app, &known[n]));
+        burst.spawn(start(&app, &format!("unknown-{n}@example.com")));
+    }
+    assert!(burst.join_all().await.iter().all(|s| *s == 200));
+
+    for email in &known {
+        let mails = app.mail.wait_for(email, 1).await;
+        assert_eq!(mails.len(), 1, "{email}: {mails:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mails = app.mail.mails();
+    assert_eq!(mails.len(), known.len(), "{mails:?}");
+}

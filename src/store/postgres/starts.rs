@@ -15,88 +15,45 @@
 //! one start's failure never becomes another's.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use anyhow::Context;
 use sqlx::PgPool;
-use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::batches::Batches;
 use super::{Tx, refused_start, start_in};
 use crate::store::{NewRecoveryFlow, StartOutcome};
 
-/// Groups written at once, each on a connection of its own.
-const BATCHERS: usize = 2;
-/// Most starts one statement writes.
-const MAX_GROUP: usize = 64;
-/// Starts waiting for a batcher before callers wait to hand theirs over.
-const QUEUE: usize = 1024;
-
-struct Pending {
-    start: NewRecoveryFlow,
-    reply: oneshot::Sender<anyhow::Result<StartOutcome>>,
-}
-
 /// The handle starts are written through; its batchers stop when it is dropped.
 pub struct Starts {
-    queue: mpsc::Sender<Pending>,
+    batches: Batches<NewRecoveryFlow, StartOutcome>,
 }
 
 impl Starts {
     pub fn spawn(pool: PgPool) -> Self {
-        let (queue, waiting) = mpsc::channel(QUEUE);
-        let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..BATCHERS {
-            tokio::spawn(batch(pool.clone(), waiting.clone()));
-        }
-        Self { queue }
+        let batches = Batches::spawn("start", move |group: Vec<NewRecoveryFlow>| {
+            let pool = pool.clone();
+            async move { write(&pool, &group).await }
+        });
+        Self { batches }
     }
 
     /// Writes `start` in the next group, answering once it has committed.
     pub async fn start(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome> {
-        let (reply, answer) = oneshot::channel();
-        let pending = Pending {
-            start: start.clone(),
-            reply,
-        };
-        self.queue
-            .send(pending)
-            .await
-            .map_err(|_| anyhow::anyhow!("the start writer has stopped"))?;
-        answer.await.context("the start writer has stopped")?
+        self.batches.run(start.clone()).await
     }
 }
 
-/// Takes the starts waiting (at most `MAX_GROUP`) and writes them, until
-/// the queue closes.
-async fn batch(pool: PgPool, waiting: Arc<Mutex<mpsc::Receiver<Pending>>>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    loop {
-        {
-            let mut waiting = waiting.lock().await;
-            match waiting.recv().await {
-                Some(first) => group.push(first),
-                None => return,
+/// Writes a group; if it fails, each start runs again alone.
+async fn write(pool: &PgPool, group: &[NewRecoveryFlow]) -> Vec<anyhow::Result<StartOutcome>> {
+    match write_group(pool, group).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "a group of starts failed; each runs again alone");
+            let mut outcomes = Vec::with_capacity(group.len());
+            for start in group {
+                outcomes.push(start_in(pool, start).await);
             }
-            while group.len() < MAX_GROUP {
-                match waiting.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
-                }
-            }
-        }
-        match write_group(&pool, &group).await {
-            Ok(outcomes) => {
-                for (pending, outcome) in group.drain(..).zip(outcomes) {
-                    let _ = pending.reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "a group of starts failed; each runs again alone");
-                for pending in group.drain(..) {
-                    let outcome = start_in(&pool, &pending.start).await;
-                    let _ = pending.reply.send(outcome);
-                }
-            }
+            outcomes
         }
     }
 }
@@ -153,11 +110,11 @@ const GROUP_START: &str = "with input as (select * from unnest($1::text[], $2::t
        from admitted where outbox_message_id is not null) \
      select n from admitted";
 
-async fn write_group(pool: &PgPool, group: &[Pending]) -> anyhow::Result<Vec<StartOutcome>> {
+async fn write_group(pool: &PgPool, group: &[NewRecoveryFlow]) -> anyhow::Result<Vec<StartOutcome>> {
     if let [only] = group {
-        return Ok(vec![start_in(pool, &only.start).await?]);
+        return Ok(vec![start_in(pool, only).await?]);
     }
-    let starts: Vec<&NewRecoveryFlow> = group.iter().map(|p| &p.start).collect();
+    let starts: Vec<&NewRecoveryFlow> = group.iter().collect();
     // Every row `GROUP_START` reads is found through an index; a plan
     // cached while the table was small would otherwise scan it whole.
     let mut tx = pool

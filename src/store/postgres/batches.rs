@@ -1,0 +1,85 @@
+//! Requests taken in groups: the requests waiting at one moment are handed
+//! to one run (one statement, one round trip), and each gets its own answer.
+//! A request alone is run at once; under load, the requests that arrive
+//! while a group runs wait for the next one.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Groups run at once, each on a connection of its own.
+const BATCHERS: usize = 2;
+/// Most requests one group takes.
+const MAX_GROUP: usize = 64;
+/// Requests waiting for a batcher before callers wait to hand theirs over.
+const QUEUE: usize = 1024;
+
+type Reply<R> = oneshot::Sender<anyhow::Result<R>>;
+/// The requests waiting, shared by the batchers (one takes a group at a time).
+type Waiting<T, R> = Arc<Mutex<mpsc::Receiver<(T, Reply<R>)>>>;
+
+/// The handle requests are sent through; its batchers stop when it is dropped.
+pub struct Batches<T, R> {
+    queue: mpsc::Sender<(T, Reply<R>)>,
+    what: &'static str,
+}
+
+impl<T: Send + 'static, R: Send + 'static> Batches<T, R> {
+    /// Starts the batchers. `run` answers a group, one outcome per request
+    /// in its order; a request it gives no outcome is answered with an error.
+    pub fn spawn<F, Fut>(what: &'static str, run: F) -> Self
+    where
+        F: Fn(Vec<T>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Vec<anyhow::Result<R>>> + Send + 'static,
+    {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..BATCHERS {
+            tokio::spawn(batch(waiting.clone(), run.clone()));
+        }
+        Self { queue, what }
+    }
+
+    /// Runs `request` in the next group and answers its outcome.
+    pub async fn run(&self, request: T) -> anyhow::Result<R> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || anyhow::anyhow!("the {} batcher has stopped", self.what);
+        self.queue.send((request, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Takes the requests waiting (at most `MAX_GROUP`) and runs them, until
+/// the queue closes.
+async fn batch<T, R, F, Fut>(waiting: Waiting<T, R>, run: F)
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: Future<Output = Vec<anyhow::Result<R>>>,
+{
+    let mut requests = Vec::with_capacity(MAX_GROUP);
+    let mut replies = Vec::with_capacity(MAX_GROUP);
+    loop {
+        {
+            let mut waiting = waiting.lock().await;
+            let Some((first, reply)) = waiting.recv().await else {
+                return;
+            };
+            requests.push(first);
+            replies.push(reply);
+            while requests.len() < MAX_GROUP {
+                let Ok((next, reply)) = waiting.try_recv() else {
+                    break;
+                };
+                requests.push(next);
+                replies.push(reply);
+            }
+        }
+        let outcomes = run(std::mem::take(&mut requests)).await;
+        for (reply, outcome) in replies.drain(..).zip(outcomes) {
+            let _ = reply.send(outcome);
+        }
+        // Replies left without an outcome are dropped: their callers get an error.
+        replies.clear();
+    }
+}
