@@ -1,14 +1,15 @@
 //! Admin routes on an identity's addresses: add one, mark it verified.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::openapi::{AddressKind, AdminIdentity};
+use crate::error::Error;
 use crate::http::error::{ApiError, AuthError};
-use crate::http::extract::{ApiJson, ClientInfo};
+use crate::http::extract::{ApiJson, ClientInfo, PathParam};
 use crate::identity;
 use crate::identity::manage::Address;
 use crate::services::Services;
@@ -38,9 +39,10 @@ pub struct AddressBody {
 pub async fn add(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     let address = Address::parse(&body.kind, &body.value).map_err(|e| client.error(e))?;
     let verified = body.verified.unwrap_or(false);
     let identity = identity::manage::add_address(&services, &id, &address, verified, &client.0)
@@ -63,9 +65,10 @@ pub async fn add(
 pub async fn verify(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     let address = Address::parse(&body.kind, &body.value).map_err(|e| client.error(e))?;
     let verified = body.verified.unwrap_or(true);
     let identity = identity::manage::set_verified(&services, &id, &address, verified, &client.0)

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::openapi::AuditEvent;
+use crate::error::Error;
 use crate::http::error::{ApiError, AuthError};
 use crate::http::extract::{ApiQuery, ClientInfo};
 use crate::services::Services;
@@ -34,6 +35,13 @@ pub async fn events(
     client: ClientInfo,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    if query
+        .identity
+        .as_deref()
+        .is_some_and(|id| id.chars().any(char::is_control))
+    {
+        return Err(client.error(Error::invalid("error.invalid_request")));
+    }
     let events = services
         .store
         .audit_events(

@@ -2,7 +2,7 @@
 //! their sessions, issue a support recovery code.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use super::openapi::{AdminIdentity, Revoked, SupportCode};
 use crate::domain::{EmailAddress, PhoneNumber, Username};
 use crate::error::Error;
 use crate::http::error::{ApiError, AuthError};
-use crate::http::extract::{ApiJson, ApiQuery, ClientInfo};
+use crate::http::extract::{ApiJson, ApiQuery, ClientInfo, PathParam};
 use crate::identity::manage::IdentityUpdate;
 use crate::identity::{self, NewIdentity};
 use crate::services::Services;
@@ -153,8 +153,9 @@ fn invalid(detail: &str) -> Error {
 pub async fn show(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     let identity = identity::load(&services, &id)
         .await
         .map_err(|e| client.error(e))?
@@ -172,8 +173,9 @@ pub async fn show(
 pub async fn delete(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     identity::manage::delete(&services, &id, &client.0)
         .await
         .map_err(|e| client.error(e))?;
@@ -214,9 +216,10 @@ pub struct UpdateIdentity {
 pub async fn update(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     ApiJson(body): ApiJson<UpdateIdentity>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     let username = body
         .username
         .map(|u| {
@@ -247,8 +250,9 @@ pub async fn update(
 pub async fn recovery_code(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     let issued = support_code(&services, &id, &client.0)
         .await
         .map_err(|e| client.error(e))?;
@@ -287,8 +291,9 @@ pub async fn support_code(
 pub async fn unfreeze(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     let identity = crate::report::unfreeze(&services, &id, &client.0)
         .await
         .map_err(|e| client.error(e))?;
@@ -303,8 +308,9 @@ pub async fn unfreeze(
 pub async fn revoke_sessions(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
+    let id = id.ok_or_else(|| client.error(Error::NotFound))?;
     let revoked = identity::manage::revoke_sessions(&services, &id, &client.0)
         .await
         .map_err(|e| client.error(e))?;

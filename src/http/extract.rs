@@ -1,4 +1,5 @@
-//! Extractors: strict JSON bodies (`ApiJson`) and who is asking (`ClientInfo`).
+//! Extractors: strict JSON bodies (`ApiJson`), query strings (`ApiQuery`),
+//! path parameters (`PathParam`) and who is asking (`ClientInfo`).
 //! Every rejection is an `ApiError`, so bad input always gets an `AuthError`.
 
 use axum::body::Bytes;
@@ -104,5 +105,25 @@ impl<T: DeserializeOwned> FromRequest<Services> for ApiJson<T> {
             };
             ApiError::new(error, locale)
         })
+    }
+}
+
+/// A route's one path parameter (an id or a token), percent-decoded; `None`
+/// when it is not UTF-8 or holds a control character, which no id or token
+/// has (and PostgreSQL refuses a NUL). The handler answers `None` as it
+/// answers an id or token that names nothing, so the rejection is never
+/// axum's plain text.
+pub struct PathParam(pub Option<String>);
+
+impl FromRequestParts<Services> for PathParam {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, services: &Services) -> Result<Self, Self::Rejection> {
+        let param = axum::extract::Path::<String>::from_request_parts(parts, services)
+            .await
+            .ok()
+            .map(|axum::extract::Path(value)| value)
+            .filter(|value| !value.chars().any(char::is_control));
+        Ok(PathParam(param))
     }
 }

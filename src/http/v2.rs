@@ -1,7 +1,7 @@
 //! Token-bound routes (seed: Delos) for clients that cannot hold a cookie:
 //! recovery request → confirm, login, and refresh-token rotation.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, AuthError};
-use super::extract::{ApiJson, ClientInfo};
+use super::extract::{ApiJson, ClientInfo, PathParam};
 use crate::domain::Login;
 use crate::error::Error;
 use crate::recovery::{self, Unknown};
@@ -178,8 +178,9 @@ async fn login(
 async fn refresh(
     State(services): State<Services>,
     client: ClientInfo,
-    Path(refresh_token): Path<String>,
+    PathParam(refresh_token): PathParam,
 ) -> Result<Json<TokenPairResponse>, ApiError> {
+    let refresh_token = refresh_token.ok_or_else(|| client.error(Error::Unauthorized))?;
     let pair = session::rotate_refresh(&services, &refresh_token, &client.0)
         .await
         .map_err(|e| client.error(e))?;

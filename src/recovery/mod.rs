@@ -403,7 +403,10 @@ fn continue_link(services: &Services, flow_id: &str, code_hash: &str, locale: Lo
 /// started it. Any link that is not the live one answers the same.
 pub async fn continue_by_link(services: &Services, token: &str, client: &Client) -> Result<SecretToken> {
     let (flow_id, proof) = token.split_once('.').ok_or(Error::RecoverySessionExpired)?;
-    if flow_id.len() > 64 || proof.len() != 32 {
+    // A flow id is a UUID: anything else names no flow (and a NUL would
+    // reach PostgreSQL, which refuses it).
+    let id_like = flow_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if flow_id.len() > 64 || !id_like || proof.len() != 32 {
         return Err(Error::RecoverySessionExpired);
     }
     let flow = services

@@ -148,3 +148,81 @@ async fn only_a_short_plain_request_id_is_kept_from_the_client() {
     assert_eq!(repeated.status(), 401);
     assert!(uuid::Uuid::parse_str(&echoed(&repeated)).is_ok());
 }
+
+/// A NUL or a byte that is not UTF-8 where an id or a token goes. PostgreSQL
+/// refuses a NUL in text, so each once reached it and was answered 500; and
+/// axum's own answer to a path that is not UTF-8 is plain text.
+#[tokio::test]
+async fn a_nul_or_invalid_utf8_in_an_id_or_token_is_a_4xx_auth_error() {
+    let app = spawn_app().await;
+    let id = app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+
+    for token in ["%00", "%FF", "a%00b"] {
+        let refresh = app
+            .client
+            .get(app.url(&format!("/v2/auth/refresh/{token}")))
+            .send()
+            .await
+            .expect("sent");
+        assert_auth_error(refresh, 401, &format!("refresh {token}")).await;
+    }
+    for path in ["%00", "%FF", "a%00b"] {
+        let response = app
+            .client
+            .get(format!("{}/admin/identities/{path}", app.admin_address))
+            .send()
+            .await
+            .expect("sent");
+        assert_auth_error(response, 404, &format!("admin {path}")).await;
+    }
+    for path in ["%00", "%00/sessions"] {
+        let response = app
+            .client
+            .delete(format!("{}/admin/identities/{path}", app.admin_address))
+            .send()
+            .await
+            .expect("sent");
+        assert_auth_error(response, 404, &format!("admin delete {path}")).await;
+    }
+    let audit = app
+        .client
+        .get(format!("{}/admin/audit?identity=%00", app.admin_address))
+        .send()
+        .await
+        .expect("sent");
+    assert_auth_error(audit, 400, "audit").await;
+
+    // The code mail's link: a flow id with a NUL answers as any dead link.
+    let proof = "A".repeat(32);
+    let mut answers = Vec::new();
+    for flow in ["%00", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"] {
+        let response = app
+            .client
+            .post(app.url(&format!("/ui/recovery/continue?token={flow}.{proof}")))
+            .send()
+            .await
+            .expect("sent");
+        answers.push(response.status().as_u16());
+    }
+    assert!(answers[0] < 500, "{answers:?}");
+    assert_eq!(answers[0], answers[1], "{answers:?}");
+
+    // An imported hash with a NUL fails alone; the rest of the batch lands.
+    let response = app
+        .admin_post(
+            "/admin/identities/import",
+            &json!({"identities": [
+                {"email": "nul@example.com", "password_hash": "$1$a\u{0}$abcdefghijklmnopqrstuv"},
+                {"email": "bob@example.com"},
+            ]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(answer["imported"], 1, "{answer}");
+    assert_eq!(answer["results"][0]["status"], "failed", "{answer}");
+    assert_eq!(
+        app.admin_json(&format!("/admin/identities/{id}")).await["id"],
+        id.as_str()
+    );
+}

@@ -212,6 +212,10 @@ impl LegacyHash {
         if stored.len() > 4096 {
             return Err(HashError("password_hash is longer than 4,096 characters".into()));
         }
+        // No format has one; PostgreSQL cannot store a NUL.
+        if stored.chars().any(char::is_control) {
+            return Err(HashError("password_hash holds a control character".into()));
+        }
         if let Some(rest) = stored.strip_prefix("$argon2") {
             return Self::argon2(stored, rest);
         }
