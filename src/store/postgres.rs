@@ -103,6 +103,9 @@ async fn lock_start_key(tx: &mut Transaction<'_, sqlx::Postgres>, key: &str) -> 
 /// Answers how many flows it wrote: 0 when the limit refused the start.
 /// PostgreSQL runs every data-modifying `with` part exactly once; the parts
 /// read the snapshot taken after the lock, so the count cannot be raced.
+/// `expires_at + 0` keeps the planner from also scanning
+/// `recovery_flow_expires_idx` over every live flow, as in `GROUP_START`
+/// (with it, a start alone took 1.4 ms of PostgreSQL's time in a flood).
 fn start_statement(with_message: bool) -> String {
     let message = if with_message {
         ", message as (insert into outbox_message (outbox_message_id, channel, sealed_payload, status, \
@@ -114,7 +117,7 @@ fn start_statement(with_message: bool) -> String {
     format!(
         "with flow as ({INSERT_FLOW} returning 1), \
          superseded as (update recovery_flow set state = 'dead', code_hash = null \
-           where address_key = $3 and state = 'sent' and recovery_flow_id <> $1 and expires_at > $10 \
+           where address_key = $3 and state = 'sent' and recovery_flow_id <> $1 and expires_at + 0 > $10 \
            and exists (select 1 from flow)), \
          audit as (insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, \
            detail, created_at, dispatched) select $14, $15, $16, $17, $18, $19, $20, false \
