@@ -156,7 +156,7 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
     let identity = identity::find_by_typed_login(services, login).await?;
     let identity_key = identity_throttle_key(services, identity.as_ref(), login);
     // While the typed login is locked, its attempts are not counted against
-    // the account: a stranger who knows one login cannot lock the others.
+    // the account: only evaluations are, at the pace of the login's locks.
     let (failures, account_locked, account_failures) = match typed {
         LoginReservation::Locked { .. } => (None, false, 0),
         LoginReservation::Reserved { failures } => match reserve(services, &identity_key, ACCOUNT_LOCKS).await? {
@@ -178,7 +178,10 @@ pub async fn login(services: &Services, login: &str, password: SecretString, cli
         (identity, _) => {
             let event = audit::event(
                 Kind::LoginFailed,
-                identity.as_ref().map(Identity::id),
+                // A refusal by the typed login's lock names no account: the
+                // account's history (and its webhooks) keep the evaluations,
+                // which the lock bounds, and a stranger cannot bury them.
+                identity.as_ref().filter(|_| failures.is_some()).map(Identity::id),
                 client,
                 json!({
                     "failures": failures,

@@ -92,19 +92,23 @@ async fn failed_logins_lock_the_password_after_five_and_a_recovery_unlocks_it() 
         );
     }
     let events = app.admin_json("/admin/audit?limit=100").await;
-    let locked: Vec<Value> = events
+    let locked: Vec<&Value> = events
         .as_array()
         .expect("events")
         .iter()
         .filter(|e| e["kind"] == "login.failed")
-        .map(|e| serde_json::from_str::<Value>(e["detail"].as_str().expect("detail")).expect("JSON detail"))
-        .filter(|d| d["login_locked"] == true)
+        .filter(|e| {
+            let detail: Value = serde_json::from_str(e["detail"].as_str().expect("detail")).expect("JSON detail");
+            detail["login_locked"] == true
+        })
         .collect();
     assert_eq!(
         locked.len(),
         2,
         "one refusal each for alice and the unknown login: {locked:?}"
     );
+    // A refusal names no account, so refusals cannot bury alice's history.
+    assert!(locked.iter().all(|e| e["identity_id"].is_null()), "{locked:?}");
 
     let cookie = app.verified_flow("alice@example.com").await;
     assert_eq!(app.reset(&cookie, NEW_PASSWORD).await.status(), 200);

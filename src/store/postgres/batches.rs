@@ -15,23 +15,36 @@ const MAX_GROUP: usize = 64;
 /// Requests waiting for a batcher before callers wait to hand theirs over.
 const QUEUE: usize = 1024;
 
-type Reply<R> = oneshot::Sender<anyhow::Result<R>>;
+/// A request waiting in a group, with the way to answer it. Dropped
+/// unanswered, its caller gets an error.
+pub struct Pending<T, R> {
+    pub request: T,
+    reply: oneshot::Sender<anyhow::Result<R>>,
+}
+
+impl<T, R> Pending<T, R> {
+    /// Answers the caller (who may have stopped waiting).
+    pub fn answer(self, outcome: anyhow::Result<R>) {
+        let _ = self.reply.send(outcome);
+    }
+}
+
 /// The requests waiting, shared by the batchers (one takes a group at a time).
-type Waiting<T, R> = Arc<Mutex<mpsc::Receiver<(T, Reply<R>)>>>;
+type Waiting<T, R> = Arc<Mutex<mpsc::Receiver<Pending<T, R>>>>;
 
 /// The handle requests are sent through; its batchers stop when it is dropped.
 pub struct Batches<T, R> {
-    queue: mpsc::Sender<(T, Reply<R>)>,
+    queue: mpsc::Sender<Pending<T, R>>,
     what: &'static str,
 }
 
 impl<T: Send + 'static, R: Send + 'static> Batches<T, R> {
-    /// Starts the batchers. `run` answers a group, one outcome per request
-    /// in its order; a request it gives no outcome is answered with an error.
+    /// Starts the batchers. `run` answers each request of a group, as soon
+    /// as its outcome is known.
     pub fn spawn<F, Fut>(what: &'static str, run: F) -> Self
     where
-        F: Fn(Vec<T>) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Vec<anyhow::Result<R>>> + Send + 'static,
+        F: Fn(Vec<Pending<T, R>>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
@@ -45,7 +58,10 @@ impl<T: Send + 'static, R: Send + 'static> Batches<T, R> {
     pub async fn run(&self, request: T) -> anyhow::Result<R> {
         let (reply, answer) = oneshot::channel();
         let stopped = || anyhow::anyhow!("the {} batcher has stopped", self.what);
-        self.queue.send((request, reply)).await.map_err(|_| stopped())?;
+        self.queue
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -54,32 +70,24 @@ impl<T: Send + 'static, R: Send + 'static> Batches<T, R> {
 /// the queue closes.
 async fn batch<T, R, F, Fut>(waiting: Waiting<T, R>, run: F)
 where
-    F: Fn(Vec<T>) -> Fut,
-    Fut: Future<Output = Vec<anyhow::Result<R>>>,
+    F: Fn(Vec<Pending<T, R>>) -> Fut,
+    Fut: Future<Output = ()>,
 {
-    let mut requests = Vec::with_capacity(MAX_GROUP);
-    let mut replies = Vec::with_capacity(MAX_GROUP);
     loop {
+        let mut group = Vec::with_capacity(MAX_GROUP);
         {
             let mut waiting = waiting.lock().await;
-            let Some((first, reply)) = waiting.recv().await else {
+            let Some(first) = waiting.recv().await else {
                 return;
             };
-            requests.push(first);
-            replies.push(reply);
-            while requests.len() < MAX_GROUP {
-                let Ok((next, reply)) = waiting.try_recv() else {
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                let Ok(next) = waiting.try_recv() else {
                     break;
                 };
-                requests.push(next);
-                replies.push(reply);
+                group.push(next);
             }
         }
-        let outcomes = run(std::mem::take(&mut requests)).await;
-        for (reply, outcome) in replies.drain(..).zip(outcomes) {
-            let _ = reply.send(outcome);
-        }
-        // Replies left without an outcome are dropped: their callers get an error.
-        replies.clear();
+        run(group).await;
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use sqlx::{FromRow, PgPool, Row};
 
 use super::IDENTITY_BY_ADDRESS;
-use super::batches::Batches;
+use super::batches::{Batches, Pending};
 use crate::store::{IdentityAddressRow, PLACEHOLDER_IDENTITY_ID};
 
 /// An address login to look up: its kind, its value, and the first tuple
@@ -43,14 +43,9 @@ pub struct Lookups {
 
 impl Lookups {
     pub fn spawn(pool: PgPool) -> Self {
-        let batches = Batches::spawn("lookup", move |group: Vec<Lookup>| {
+        let batches = Batches::spawn("lookup", move |group| {
             let pool = pool.clone();
-            async move {
-                match read(&pool, &group).await {
-                    Ok(rows) => rows.into_iter().map(Ok).collect(),
-                    Err(e) => group.iter().map(|_| Err(anyhow::anyhow!("{e:#}"))).collect(),
-                }
-            }
+            async move { read(&pool, group).await }
         });
         Self { batches }
     }
@@ -61,19 +56,41 @@ impl Lookups {
     }
 }
 
-/// The rows of each lookup of `group`, in its order.
-async fn read(pool: &PgPool, group: &[Lookup]) -> anyhow::Result<Vec<Vec<IdentityAddressRow>>> {
-    if let [only] = group {
-        let rows = sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_ADDRESS)
-            .bind(only.kind)
-            .bind(&only.value)
-            .bind(PLACEHOLDER_IDENTITY_ID)
-            .bind(&only.place)
-            .fetch_all(pool)
-            .await
-            .context("reading identity for login")?;
-        return Ok(vec![rows]);
+/// Reads a group and answers each lookup; if the group's statement fails,
+/// each lookup is read again alone, as a start's is written.
+async fn read(pool: &PgPool, group: Vec<Pending<Lookup, Vec<IdentityAddressRow>>>) {
+    if group.len() > 1 {
+        let lookups: Vec<&Lookup> = group.iter().map(|p| &p.request).collect();
+        match read_group(pool, &lookups).await {
+            Ok(found) => {
+                for (pending, rows) in group.into_iter().zip(found) {
+                    pending.answer(Ok(rows));
+                }
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "a group of login lookups failed; each runs again alone"),
+        }
     }
+    for pending in group {
+        let rows = read_one(pool, &pending.request).await;
+        pending.answer(rows);
+    }
+}
+
+/// `IDENTITY_BY_ADDRESS` for one login.
+async fn read_one(pool: &PgPool, lookup: &Lookup) -> anyhow::Result<Vec<IdentityAddressRow>> {
+    sqlx::query_as::<_, IdentityAddressRow>(IDENTITY_BY_ADDRESS)
+        .bind(lookup.kind)
+        .bind(&lookup.value)
+        .bind(PLACEHOLDER_IDENTITY_ID)
+        .bind(&lookup.place)
+        .fetch_all(pool)
+        .await
+        .context("reading identity for login")
+}
+
+/// `IDENTITIES_BY_ADDRESS`: the rows of each lookup of `group`, in its order.
+async fn read_group(pool: &PgPool, group: &[&Lookup]) -> anyhow::Result<Vec<Vec<IdentityAddressRow>>> {
     let rows = sqlx::query(IDENTITIES_BY_ADDRESS)
         .bind(group.iter().map(|l| l.kind).collect::<Vec<_>>())
         .bind(group.iter().map(|l| l.value.as_str()).collect::<Vec<_>>())

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use anyhow::Context;
 use sqlx::PgPool;
 
-use super::batches::Batches;
+use super::batches::{Batches, Pending};
 use super::{Tx, refused_start, start_in};
 use crate::store::{NewRecoveryFlow, StartOutcome};
 
@@ -30,9 +30,9 @@ pub struct Starts {
 
 impl Starts {
     pub fn spawn(pool: PgPool) -> Self {
-        let batches = Batches::spawn("start", move |group: Vec<NewRecoveryFlow>| {
+        let batches = Batches::spawn("start", move |group| {
             let pool = pool.clone();
-            async move { write(&pool, &group).await }
+            async move { write(&pool, group).await }
         });
         Self { batches }
     }
@@ -43,17 +43,22 @@ impl Starts {
     }
 }
 
-/// Writes a group; if it fails, each start runs again alone.
-async fn write(pool: &PgPool, group: &[NewRecoveryFlow]) -> Vec<anyhow::Result<StartOutcome>> {
-    match write_group(pool, group).await {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+/// Writes a group; if it fails, each start runs again alone, answered as
+/// soon as its own transaction ends.
+async fn write(pool: &PgPool, group: Vec<Pending<NewRecoveryFlow, StartOutcome>>) {
+    let starts: Vec<&NewRecoveryFlow> = group.iter().map(|p| &p.request).collect();
+    match write_group(pool, &starts).await {
+        Ok(outcomes) => {
+            for (pending, outcome) in group.into_iter().zip(outcomes) {
+                pending.answer(Ok(outcome));
+            }
+        }
         Err(e) => {
             tracing::debug!(error = %e, "a group of starts failed; each runs again alone");
-            let mut outcomes = Vec::with_capacity(group.len());
-            for start in group {
-                outcomes.push(start_in(pool, start).await);
+            for pending in group {
+                let outcome = start_in(pool, &pending.request).await;
+                pending.answer(outcome);
             }
-            outcomes
         }
     }
 }
@@ -110,11 +115,10 @@ const GROUP_START: &str = "with input as (select * from unnest($1::text[], $2::t
        from admitted where outbox_message_id is not null) \
      select n from admitted";
 
-async fn write_group(pool: &PgPool, group: &[NewRecoveryFlow]) -> anyhow::Result<Vec<StartOutcome>> {
-    if let [only] = group {
+async fn write_group(pool: &PgPool, starts: &[&NewRecoveryFlow]) -> anyhow::Result<Vec<StartOutcome>> {
+    if let [only] = starts {
         return Ok(vec![start_in(pool, only).await?]);
     }
-    let starts: Vec<&NewRecoveryFlow> = group.iter().collect();
     // Every row `GROUP_START` reads is found through an index; a plan
     // cached while the table was small would otherwise scan it whole.
     let mut tx = pool
@@ -137,9 +141,9 @@ async fn write_group(pool: &PgPool, group: &[NewRecoveryFlow]) -> anyhow::Result
         .execute(&mut *tx)
         .await
         .context("bounding the group's lock waits")?;
-    let admitted = insert_group(&mut tx, &starts).await?;
+    let admitted = insert_group(&mut tx, starts).await?;
     let mut outcomes = Vec::with_capacity(starts.len());
-    for (ordinal, start) in (1..).zip(&starts) {
+    for (ordinal, start) in (1..).zip(starts) {
         if admitted.contains(&ordinal) {
             outcomes.push(StartOutcome::Created);
         } else {
