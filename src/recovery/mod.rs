@@ -426,17 +426,22 @@ pub async fn continue_by_link(services: &Services, token: &str, client: &Client)
         return Err(Error::RecoverySessionExpired);
     }
     let new_secret = SecretToken::generate();
+    let detail = json!({"flow_id": flow.recovery_flow_id, "via": "link"});
+    let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
     let rotated = services
         .store
-        .mark_flow_verified(flow_id, &flow.cookie_hash, &secret_hash(services, &new_secret), now)
+        .mark_flow_verified(
+            flow_id,
+            &flow.cookie_hash,
+            &secret_hash(services, &new_secret),
+            now,
+            &event,
+        )
         .await?;
     if !rotated {
         return Err(Error::RecoverySessionExpired);
     }
     metrics::counter!("latchkey_recovery_flows_verified_total").increment(1);
-    let detail = json!({"flow_id": flow.recovery_flow_id, "via": "link"});
-    let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
-    services.store.insert_audit_event(&event).await?;
     Ok(new_secret)
 }
 
@@ -552,6 +557,8 @@ pub async fn verify(services: &Services, secret: Option<&str>, code: &str, clien
     }
     check_code(services, &flow, &parse_code(code)?, client).await?;
     let new_secret = SecretToken::generate();
+    let detail = json!({"flow_id": flow.recovery_flow_id});
+    let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
     let rotated = services
         .store
         .mark_flow_verified(
@@ -559,15 +566,13 @@ pub async fn verify(services: &Services, secret: Option<&str>, code: &str, clien
             &secret_hash(services, &old_secret),
             &secret_hash(services, &new_secret),
             now_ms(),
+            &event,
         )
         .await?;
     if !rotated {
         return Err(Error::RecoverySessionMissing);
     }
-    let detail = json!({"flow_id": flow.recovery_flow_id});
     metrics::counter!("latchkey_recovery_flows_verified_total").increment(1);
-    let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
-    services.store.insert_audit_event(&event).await?;
     Ok(new_secret)
 }
 

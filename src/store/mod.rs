@@ -201,13 +201,15 @@ pub trait Store: Send + Sync + 'static {
     /// event (none when another request killed it first).
     async fn kill_flow(&self, flow_id: &str, audit: &AuditEventRecord) -> anyhow::Result<()>;
     /// `sent` → `verified`, spending the code and rotating the cookie, only if
-    /// the flow still holds `old_cookie_hash`. False if another request won.
+    /// the flow still holds `old_cookie_hash`, with `audit` in the same
+    /// transaction. False (and no event) if another request won.
     async fn mark_flow_verified(
         &self,
         flow_id: &str,
         old_cookie_hash: &str,
         new_cookie_hash: &str,
         now: i64,
+        audit: &AuditEventRecord,
     ) -> anyhow::Result<bool>;
     /// Whether a "this wasn't me" or "didn't ask for this" link (by its
     /// keyed hash) was spent.

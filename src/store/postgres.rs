@@ -52,6 +52,18 @@ const MARK_OUTBOX_SENT_WITH_EVENTS: &str = "with sent as (update outbox_message 
      from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[]) \
        as e(audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at)";
 
+/// `MARK_FLOW_VERIFIED` (`$1`…`$4`) and, only if it verified the flow, its
+/// audit event (`$5`…`$11`): one statement, one commit. Answers one row
+/// changed (the event) when the flow was verified.
+static MARK_FLOW_VERIFIED_WITH_EVENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "with verified as ({MARK_FLOW_VERIFIED} returning 1) \
+         insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, detail, created_at, \
+           dispatched) \
+         select $5, $6, $7, $8, $9, $10, $11, false where exists (select 1 from verified)"
+    )
+});
+
 /// Locks the identity row against a concurrent password change until commit.
 const IDENTITY_EPOCH_SQL: &str = "select credential_epoch from identity where identity_id = $1 for share";
 
@@ -917,12 +929,14 @@ impl Store for PostgresStore {
         old_cookie_hash: &str,
         new_cookie_hash: &str,
         now: i64,
+        audit: &AuditEventRecord,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(MARK_FLOW_VERIFIED)
+        let query = sqlx::query(sqlx::AssertSqlSafe(MARK_FLOW_VERIFIED_WITH_EVENT.as_str()))
             .bind(flow_id)
             .bind(old_cookie_hash)
             .bind(new_cookie_hash)
-            .bind(now)
+            .bind(now);
+        let done = bind_audit!(query, audit)
             .execute(&self.pool)
             .await
             .context("marking flow verified")?;

@@ -503,3 +503,38 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
 pub fn http_client() -> reqwest::Client {
     http_client_builder().build().expect("HTTP client")
 }
+
+/// Makes the database refuse to insert audit events of `kind` that meet
+/// `condition` (SQL over `new`), as a full disk or a lost connection would:
+/// what the write they belong to does then.
+pub async fn refuse_audit_events(app: &TestApp, kind: &str, condition: &str) {
+    match super::BACKEND {
+        Backend::Sqlite => {
+            app.execute_sql(&format!(
+                "create trigger refuse_events before insert on audit_event \
+                 when new.kind = '{kind}' and ({condition}) begin select raise(abort, 'refused'); end"
+            ))
+            .await
+        }
+        Backend::Postgres => {
+            app.execute_sql(
+                "create function refuse_events() returns trigger language plpgsql \
+                 as $$ begin raise exception 'refused'; end $$",
+            )
+            .await;
+            app.execute_sql(&format!(
+                "create trigger refuse_events before insert on audit_event for each row \
+                 when (new.kind = '{kind}' and ({condition})) execute function refuse_events()"
+            ))
+            .await;
+        }
+    }
+}
+
+/// Undoes `refuse_audit_events`.
+pub async fn allow_audit_events(app: &TestApp) {
+    match super::BACKEND {
+        Backend::Sqlite => app.execute_sql("drop trigger refuse_events").await,
+        Backend::Postgres => app.execute_sql("drop trigger refuse_events on audit_event").await,
+    }
+}

@@ -12,7 +12,6 @@ use latchkey::services::Client;
 use latchkey::store::SentMessage;
 use serde_json::json;
 
-use crate::BACKEND;
 use crate::helpers::*;
 use crate::sms_sink::SmsSink;
 use crate::smtp_sink::Mail;
@@ -551,27 +550,7 @@ async fn refuse_code_sent_events(app: &TestApp) {
 
 /// The same for the events that match `condition` (SQL over `new`).
 async fn refuse_code_sent_events_where(app: &TestApp, condition: &str) {
-    match BACKEND {
-        Backend::Sqlite => {
-            app.execute_sql(&format!(
-                "create trigger refuse_code_sent before insert on audit_event \
-                 when new.kind = 'recovery.code_sent' and ({condition}) begin select raise(abort, 'refused'); end"
-            ))
-            .await
-        }
-        Backend::Postgres => {
-            app.execute_sql(
-                "create function refuse_code_sent() returns trigger language plpgsql \
-                 as $$ begin raise exception 'refused'; end $$",
-            )
-            .await;
-            app.execute_sql(&format!(
-                "create trigger refuse_code_sent before insert on audit_event for each row \
-                 when (new.kind = 'recovery.code_sent' and ({condition})) execute function refuse_code_sent()"
-            ))
-            .await;
-        }
-    }
+    refuse_audit_events(app, "recovery.code_sent", condition).await
 }
 
 const SENT: &str = "select count(*) from outbox_message where status = 'sent'";
@@ -611,10 +590,7 @@ async fn a_mail_whose_delivery_cannot_be_audited_is_not_marked_sent() {
     assert_eq!(count_rows(&app.database_url, SENT).await, 0);
     assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 0);
 
-    match BACKEND {
-        Backend::Sqlite => app.execute_sql("drop trigger refuse_code_sent").await,
-        Backend::Postgres => app.execute_sql("drop trigger refuse_code_sent on audit_event").await,
-    }
+    allow_audit_events(&app).await;
     // Then it is recorded once, with its event.
     assert_eq!(until_count(&app, SENT, 1).await, 1);
     assert_eq!(count_rows(&app.database_url, CODE_SENT_EVENTS).await, 1);

@@ -424,3 +424,30 @@ async fn codes_queued_during_an_smtp_outage_are_delivered_when_it_returns() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.mails().len(), 1, "delivered twice");
 }
+
+/// A verify and its `recovery.verified` event are one write. If the event
+/// cannot be written, the flow is left as it was (its code and cookie still
+/// good), so the person can try again, and the trail never lacks a verify
+/// that happened. Before, the flow was verified and its cookie rotated in a
+/// write of its own, and the answer was the error: the new cookie was lost
+/// and the flow with it.
+#[tokio::test]
+async fn a_verify_whose_event_cannot_be_written_leaves_the_flow_as_it_was() {
+    let app = spawn_app().await;
+    app.create_identity("alice@example.com", Some(PASSWORD), true).await;
+    let cookie = app.started_flow("alice@example.com").await;
+    let code = app.code_from_mail("alice@example.com", 1).await;
+
+    refuse_audit_events(&app, "recovery.verified", "true").await;
+    let refused = app.verify(&cookie, &code).await;
+    assert!(refused.status().is_server_error(), "{}", refused.status());
+    let verified = "select count(*) from recovery_flow where state = 'verified'";
+    assert_eq!(count_rows(&app.database_url, verified).await, 0);
+
+    allow_audit_events(&app).await;
+    let again = app.verify(&cookie, &code).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(count_rows(&app.database_url, verified).await, 1);
+    let events = "select count(*) from audit_event where kind = 'recovery.verified'";
+    assert_eq!(count_rows(&app.database_url, events).await, 1);
+}

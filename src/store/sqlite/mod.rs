@@ -829,18 +829,23 @@ impl Store for SqliteStore {
         old_cookie_hash: &str,
         new_cookie_hash: &str,
         now: i64,
+        audit: &AuditEventRecord,
     ) -> anyhow::Result<bool> {
-        let (id, old, new) = (
+        let (id, old, new, audit) = (
             flow_id.to_owned(),
             old_cookie_hash.to_owned(),
             new_cookie_hash.to_owned(),
+            audit.clone(),
         );
         Ok(self
             .writer
             .write(move |c| {
-                execute(c, MARK_FLOW_VERIFIED, &[&id, &old, &new, &now])
-                    .or_fail("marking flow verified")
-                    .map(|n| n == 1)
+                let verified =
+                    execute(c, MARK_FLOW_VERIFIED, &[&id, &old, &new, &now]).or_fail("marking flow verified")? == 1;
+                if verified {
+                    insert_audit(c, &audit)?;
+                }
+                Ok(verified)
             })
             .await?)
     }
