@@ -21,6 +21,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -38,6 +39,37 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn app(services: Services) -> anyhow::Result<Router> {
     let policy = std::sync::Arc::new(client_ip::ClientPolicy::from_settings(&services)?);
+    // One stack, applied once: each `Router::layer` call wraps every route
+    // in a boxed service of its own, and a request clones every box of its
+    // route (and each `from_fn` layer clones those below it again). The
+    // order is the same as ten separate calls, outermost first.
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response),
+        )
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            (policy, services.clone()),
+            client_ip::middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            services.latency.clone(),
+            crate::observe::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            services.clone(),
+            serve::request_deadline,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
     let router = Router::new()
         .merge(recovery::router().layer(no_store()))
         .merge(session::router().layer(no_store()))
@@ -48,33 +80,8 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .merge(openapi::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            services.clone(),
-            serve::request_deadline,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            services.latency.clone(),
-            crate::observe::track,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            (policy, services.clone()),
-            client_ip::middleware,
-        ))
-        .with_state(services)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(log_response),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+        .layer(stack)
+        .with_state(services);
     Ok(router)
 }
 
@@ -101,7 +108,7 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", method = %request.method(), %route, %request_id)
 }
 
-fn log_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: &tracing::Span) {
     tracing::info!(
         status = response.status().as_u16(),
         latency_ms = latency.as_secs_f64() * 1000.0,
