@@ -236,8 +236,8 @@ async fn logout(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "Authentication",
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
 async fn jwks(State(services): State<Services>) -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(services.keys.jwks()),
-    )
+    // Served `no-store` like the rest of this router: a rotated key signs as
+    // soon as it is published, so a consumer must fetch the set again on an
+    // unknown `kid` (README), and a cached copy would only delay that.
+    Json(services.keys.jwks())
 }

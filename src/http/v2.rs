@@ -21,7 +21,10 @@ pub fn router() -> Router<Services> {
         .route("/v2/auth/recovery/request", post(request))
         .route("/v2/auth/recovery/confirm", post(confirm))
         .route("/v2/auth/login", post(login))
-        .route("/v2/auth/refresh/{refreshToken}", get(refresh))
+        // axum answers HEAD with a GET route's handler. A HEAD (a link
+        // checker, a proxy's probe) would spend the token and throw the new
+        // pair away, and the owner's next refresh would then count as a reuse.
+        .route("/v2/auth/refresh/{refreshToken}", get(refresh).head(refresh_head))
         .route("/v2/auth/logout", post(logout))
 }
 
@@ -185,6 +188,14 @@ async fn refresh(
         .await
         .map_err(|e| client.error(e))?;
     Ok(Json(pair.into()))
+}
+
+/// HEAD of the refresh route: 405, spending nothing.
+async fn refresh_head(client: ClientInfo) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::ALLOW, "GET")],
+        client.error(Error::MethodNotAllowed),
+    )
 }
 
 /// Token logout

@@ -145,11 +145,22 @@ impl KeyRing {
     /// `audience` must name it, and one meant for none (a recovery token)
     /// must carry no `aud` at all. `None` for anything invalid.
     pub fn verify<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>) -> Option<T> {
+        self.verify_with(token, audience, true)
+    }
+
+    /// As `verify`, but an expired token still opens. For recovery tokens,
+    /// whose flow's expiry decides (and is answered as such).
+    pub fn verify_any_age<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>) -> Option<T> {
+        self.verify_with(token, audience, false)
+    }
+
+    fn verify_with<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>, check_exp: bool) -> Option<T> {
         let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
         let expect = super::jwt::Expect {
             issuer: &self.issuer,
             audience,
             now: now_ms() / 1000,
+            check_exp,
         };
         super::jwt::verify(token, &keys.verifying, &expect, Some(&self.checked))
     }

@@ -1038,6 +1038,13 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("revoking sessions")?;
+        // Sessions first, then their refresh tokens: the order every writer takes them in.
+        sqlx::query(REVOKE_IDENTITY_REFRESH)
+            .bind(&r.identity_id)
+            .bind(r.now)
+            .execute(&mut *tx)
+            .await
+            .context("revoking refresh tokens")?;
         sqlx::query(CLOSE_IDENTITY_FLOWS)
             .bind(&r.identity_id)
             .execute(&mut *tx)

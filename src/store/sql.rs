@@ -215,8 +215,13 @@ pub const CLEAR_LOGIN_THROTTLE: &str = "delete from login_throttle where throttl
 pub const INSERT_REFRESH: &str = "insert into refresh_token (refresh_token_id, family_id, session_id, identity_id, \
        token_hash, expires_at, spent_at, revoked_at, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 pub const REFRESH_BY_HASH: &str = "select * from refresh_token where token_hash = $1";
+/// Spends a live refresh token of a live session. The session is checked
+/// here too, not only before: a reset or logout that commits meanwhile
+/// leaves nothing to spend.
 pub const SPEND_REFRESH: &str = "update refresh_token set spent_at = $2 \
-     where refresh_token_id = $1 and spent_at is null and revoked_at is null and expires_at > $2";
+     where refresh_token_id = $1 and spent_at is null and revoked_at is null and expires_at > $2 \
+       and exists (select 1 from session s where s.session_id = refresh_token.session_id \
+         and s.revoked_at is null and s.expires_at > $2)";
 pub const REVOKE_REFRESH_FAMILY: &str =
     "update refresh_token set revoked_at = $2 where family_id = $1 and revoked_at is null";
 pub const REVOKE_FAMILY_SESSION: &str = "update session set revoked_at = $2 where revoked_at is null \

@@ -292,3 +292,88 @@ async fn without_an_sms_url_codes_are_written_as_files_under_the_sms_dir() {
     }
     panic!("no SMS file under {}", dir.display());
 }
+
+/// A link checker or a proxy that probes the refresh URL with HEAD must not
+/// spend the token: the owner's next refresh would count as a reuse and log
+/// them out.
+#[tokio::test]
+async fn a_head_of_the_refresh_url_spends_nothing() {
+    let app = spawn_app().await;
+    app.create_identity("hedda@example.com", Some(PASSWORD), true).await;
+    let login = app
+        .post_json(
+            "/v2/auth/login",
+            &json!({"login": "hedda@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    let pair = json(login).await;
+    let url = app.url(&format!(
+        "/v2/auth/refresh/{}",
+        pair["refreshToken"].as_str().expect("refresh")
+    ));
+
+    for _ in 0..3 {
+        let head = app.client.head(&url).send().await.expect("sent");
+        assert_eq!(head.status(), 405);
+        assert_eq!(head.headers()["allow"], "GET");
+    }
+
+    let refreshed = app.client.get(&url).send().await.expect("sent");
+    assert_eq!(refreshed.status(), 200, "a HEAD spent the refresh token");
+    let refreshed = json(refreshed).await;
+    assert_eq!(
+        app.session_with_jwt(refreshed["accessToken"].as_str().expect("jwt"))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// SPEC §1.3: an expired recovery token is `recovery_session_expired`, for
+/// a known and an unknown login alike, also well past the JWT's leeway.
+#[tokio::test]
+async fn an_expired_token_is_answered_as_expired_for_known_and_unknown_logins() {
+    let app = spawn_app_with(|s| s.recovery.lifespan = Duration::from_secs(1)).await;
+    app.create_identity("ivo@example.com", Some(PASSWORD), true).await;
+    let known = token_for(&app, "ivo@example.com").await;
+    let unknown = token_for(&app, "nobody-ivo@example.com").await;
+    // Past the flow's lifespan and the 5 s leeway JWTs get.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+
+    for token in [&known, &unknown] {
+        let response = confirm(&app, token, "123456", NEW_PASSWORD, NEW_PASSWORD).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(json(response).await["error"], "recovery_session_expired");
+    }
+}
+
+/// A reset revokes every refresh family of the account in its own
+/// transaction, as "this wasn't me" does, not only their sessions.
+#[tokio::test]
+async fn a_reset_revokes_every_refresh_token_of_the_account() {
+    let app = spawn_app().await;
+    app.create_identity("jana@example.com", Some(PASSWORD), true).await;
+    for _ in 0..2 {
+        let login = app
+            .post_json(
+                "/v2/auth/login",
+                &json!({"login": "jana@example.com", "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(login.status(), 200);
+    }
+    let live = "select count(*) from refresh_token where revoked_at is null";
+    assert_eq!(count_rows(&app.database_url, live).await, 2);
+
+    let token = token_for(&app, "jana@example.com").await;
+    let code = app.code_from_mail("jana@example.com", 1).await;
+    assert_eq!(
+        confirm(&app, &token, &code, NEW_PASSWORD, NEW_PASSWORD).await.status(),
+        200
+    );
+
+    // The reset's own new pair is the one live token left.
+    assert_eq!(count_rows(&app.database_url, live).await, 1);
+}

@@ -913,6 +913,7 @@ impl Store for SqliteStore {
                 execute(c, RESET_PASSWORD, &[&r.identity_id, &r.password_hash, &r.now])
                     .or_fail("storing new password hash")?;
                 execute(c, REVOKE_IDENTITY_SESSIONS, &[&r.identity_id, &r.now]).or_fail("revoking sessions")?;
+                execute(c, REVOKE_IDENTITY_REFRESH, &[&r.identity_id, &r.now]).or_fail("revoking refresh tokens")?;
                 execute(c, CLOSE_IDENTITY_FLOWS, &[&r.identity_id]).or_fail("closing other flows")?;
                 insert_session(c, &r.session)?;
                 r.notices.iter().try_for_each(|notice| insert_outbox(c, notice))?;
