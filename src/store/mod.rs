@@ -211,6 +211,21 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<bool>;
+    /// The code mail's link, opened in another browser: the flow goes on
+    /// as a verified copy (`continued_id`, `continued_cookie_hash`), and the
+    /// mailed flow, still holding `cookie_hash`, becomes a decoy that
+    /// answers its old cookie as an unknown login's flow would. With
+    /// `audit`, in one transaction. False (and nothing written) if the flow
+    /// was no longer waiting for its code.
+    async fn continue_flow(
+        &self,
+        flow_id: &str,
+        cookie_hash: &str,
+        continued_id: &str,
+        continued_cookie_hash: &str,
+        now: i64,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<bool>;
     /// Whether a "this wasn't me" or "didn't ask for this" link (by its
     /// keyed hash) was spent.
     async fn link_spent(&self, digest: &str) -> anyhow::Result<bool>;

@@ -763,6 +763,11 @@ impl Store for PostgresStore {
             .await
             .context("deleting identity")?;
         // Flows have no foreign key: a start that raced an earlier delete left one.
+        sqlx::query(DETACH_IDENTITY_FLOWS)
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await
+            .context("detaching the identity's waiting flows")?;
         sqlx::query(DELETE_IDENTITY_FLOWS)
             .bind(identity_id)
             .execute(&mut *tx)
@@ -941,6 +946,45 @@ impl Store for PostgresStore {
             .await
             .context("marking flow verified")?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn continue_flow(
+        &self,
+        flow_id: &str,
+        cookie_hash: &str,
+        continued_id: &str,
+        continued_cookie_hash: &str,
+        now: i64,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await.context("beginning transaction")?;
+        let copied = sqlx::query(CONTINUE_FLOW)
+            .bind(flow_id)
+            .bind(cookie_hash)
+            .bind(continued_id)
+            .bind(continued_cookie_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("continuing flow")?;
+        // The copy read the flow without locking it: only the request whose
+        // update still finds it waiting (after any other commits) goes on.
+        let neutralized = copied.rows_affected() == 1
+            && sqlx::query(NEUTRALIZE_FLOW)
+                .bind(flow_id)
+                .bind(cookie_hash)
+                .execute(&mut *tx)
+                .await
+                .context("neutralizing the mailed flow")?
+                .rows_affected()
+                == 1;
+        if !neutralized {
+            tx.rollback().await.context("rolling back")?;
+            return Ok(false);
+        }
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.context("committing the continued flow")?;
+        Ok(true)
     }
 
     async fn cancel_recovery(&self, r: &CancelledRecovery) -> anyhow::Result<bool> {

@@ -98,6 +98,13 @@ pub const ADDRESSES: &str = "select * from address where identity_id = $1 order 
 pub const LIST_IDENTITIES: &str =
     "select * from identity where identity_id <> $3 order by created_at, identity_id limit $1 offset $2";
 pub const DELETE_IDENTITY: &str = "delete from identity where identity_id = $1 and identity_id <> $2";
+/// Before an identity's flows are deleted, those still waiting for a code
+/// become decoys of no account: a stranger who started one keeps a flow that
+/// answers as an unknown login's would, rather than learning from its
+/// disappearance that the address had an account (SPEC §2.10).
+pub const DETACH_IDENTITY_FLOWS: &str = "update recovery_flow set identity_id = recovery_flow_id, decoy = true, \
+       code_hash = null \
+     where identity_id = $1 and state = 'sent'";
 pub const DELETE_IDENTITY_FLOWS: &str = "delete from recovery_flow where identity_id = $1";
 pub const UPDATE_PASSWORD_HASH: &str =
     "update identity set password_hash = $3, updated_at = $4 where identity_id = $1 and password_hash = $2";
@@ -153,7 +160,22 @@ pub const KILL_FLOW: &str =
     "update recovery_flow set state = 'dead', code_hash = null where recovery_flow_id = $1 and state = 'sent'";
 pub const MARK_FLOW_VERIFIED: &str = "update recovery_flow set state = 'verified', code_hash = null, \
        cookie_hash = $3, verified_at = $4 \
-     where recovery_flow_id = $1 and cookie_hash = $2 and state = 'sent' and expires_at > $4";
+     where recovery_flow_id = $1 and cookie_hash = $2 and state = 'sent' and expires_at > $4 and not decoy";
+/// The code mail's link continues a flow in another browser: a verified
+/// copy (`$3`, also its own address key, so it counts as no login's start)
+/// under the new cookie hash (`$4`). `NEUTRALIZE_FLOW` then turns the mailed
+/// flow into a decoy.
+pub const CONTINUE_FLOW: &str = "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, \
+       cookie_hash, code_hash, state, code_attempts, locale, expires_at, created_at, verified_at, decoy) \
+     select $3, identity_id, $3, channel, $4, null, 'verified', 0, locale, expires_at, $5, $5, decoy \
+     from recovery_flow \
+     where recovery_flow_id = $1 and cookie_hash = $2 and state = 'sent' and expires_at > $5 and not decoy";
+/// A flow that can no longer succeed but keeps answering as a decoy does:
+/// wrong code after wrong code, superseded by the next start of its login,
+/// expiring when it would have. What a stranger's cookie answers then does
+/// not depend on whether the login has an account (SPEC §2.10).
+pub const NEUTRALIZE_FLOW: &str = "update recovery_flow set decoy = true, code_hash = null \
+     where recovery_flow_id = $1 and cookie_hash = $2 and state = 'sent' and not decoy";
 pub const SPEND_FLOW: &str = "update recovery_flow set state = 'used', used_at = $3 \
      where recovery_flow_id = $1 and identity_id = $2 and state = $4 and expires_at > $3 and not decoy";
 pub const RESET_PASSWORD: &str = "update identity set password_hash = $2, updated_at = $3, \
@@ -169,7 +191,13 @@ pub const UNFREEZE_IDENTITY: &str = "update identity set frozen_at = null, updat
      where identity_id = $1 and frozen_at is not null";
 pub const REVOKE_IDENTITY_REFRESH: &str =
     "update refresh_token set revoked_at = $2 where identity_id = $1 and revoked_at is null";
-pub const CLOSE_IDENTITY_FLOWS: &str = "update recovery_flow set state = 'dead', code_hash = null \
+/// Ends an account's flows when it is recovered, frozen or its recovery
+/// cancelled. A verified flow (only its code's holder has one) dies; one
+/// still waiting for a code becomes a decoy (`NEUTRALIZE_FLOW` says why): a
+/// stranger who started it must not see the owner's reaction to its mail.
+pub const CLOSE_IDENTITY_FLOWS: &str = "update recovery_flow set code_hash = null, \
+       decoy = case when state = 'sent' then true else decoy end, \
+       state = case when state = 'sent' then state else 'dead' end \
      where identity_id = $1 and state in ('sent', 'verified')";
 
 pub const INSERT_SESSION: &str = "insert into session (session_id, identity_id, token_hash, authenticated_at, \

@@ -866,3 +866,92 @@ async fn an_unknown_login_never_answers_as_the_account_its_lookup_reads() {
     );
     assert_eq!(app.login("bob@example.com", PASSWORD).await.status(), 200);
 }
+
+/// What the owner of an address does about a code mail they did not ask for.
+#[derive(Debug, Clone, Copy)]
+enum Reaction {
+    /// The mail's "didn't ask for this?" link, and its button.
+    Cancels,
+    /// The mail's link to go on in another browser, and its button.
+    ContinuesByLink,
+    /// A recovery of the same account through another login (its username).
+    RecoversAnotherWay,
+    /// An operator deletes the account.
+    IsDeleted,
+}
+
+/// SPEC §2.10, as a stranger who starts a recovery for someone else's
+/// address and then watches their own cookie: whatever the owner does about
+/// the mail that start sent, the stranger's flow keeps answering wrong code
+/// after wrong code exactly as the flow of an address without an account
+/// does. Before, a cancelled, continued or recovered account's flow answered
+/// `recovery_session_expired` or `recovery_session_missing` where the
+/// unknown address's answered `invalid_code`.
+#[tokio::test]
+async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_sees() {
+    let app = spawn_app_with(|s| s.rate_limit.ip_per_minute = 0).await;
+    for (n, reaction) in [
+        Reaction::Cancels,
+        Reaction::ContinuesByLink,
+        Reaction::RecoversAnotherWay,
+        Reaction::IsDeleted,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let email = format!("owner{n}@example.com");
+        let id = app.create_full_identity(&email, Some(&format!("owner{n}")), None).await;
+        let stranger = app.started_flow(&email).await;
+        let unknown = app.started_flow(&format!("nobody{n}@example.com")).await;
+
+        match reaction {
+            Reaction::Cancels => {
+                let mail = app.mail.wait_for(&email, 1).await.remove(0);
+                let link = crate::report::report_link(&mail);
+                let done = crate::report::open_link(&app, reqwest::Method::POST, &link).await;
+                assert_eq!(done.status(), 200);
+            }
+            Reaction::ContinuesByLink => {
+                let query = crate::messages::continue_link(&app, &email, 1).await;
+                assert_eq!(crate::messages::post_link(&app, &query).await.status(), 303);
+            }
+            Reaction::RecoversAnotherWay => {
+                let token = v2_token(&app, &format!("owner{n}")).await;
+                // The courier may deliver the two mails in either order: the
+                // code is the one in the mail whose link names this flow.
+                let payload = token.split('.').nth(1).expect("claims");
+                let claims: Value = serde_json::from_slice(
+                    &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).expect("b64"),
+                )
+                .expect("json");
+                let flow = claims["sub"].as_str().expect("sub").to_owned();
+                let mails = app.mail.wait_for(&email, 2).await;
+                let mail = mails.iter().find(|m| m.body.contains(&flow)).expect("this flow's mail");
+                let code = regex::Regex::new(r"code is: (\d{6})")
+                    .expect("re")
+                    .captures(&mail.body)
+                    .expect("code")[1]
+                    .to_owned();
+                let body =
+                    json!({"token": token, "code": code, "password": NEW_PASSWORD, "repeatPassword": NEW_PASSWORD});
+                let reset = app.post_json("/v2/auth/recovery/confirm", &body, None).await;
+                assert_eq!(reset.status(), 200, "{:?}", reset.text().await);
+            }
+            Reaction::IsDeleted => {
+                let deleted = app
+                    .client
+                    .delete(format!("{}/admin/identities/{id}", app.admin_address))
+                    .send()
+                    .await
+                    .expect("sent");
+                assert!(deleted.status().is_success(), "{reaction:?}");
+            }
+        }
+
+        for attempt in 1..=7 {
+            let known = answer(app.verify(&stranger, "000000").await).await;
+            let none = answer(app.verify(&unknown, "000000").await).await;
+            assert_eq!(known, none, "{reaction:?}, wrong code {attempt}");
+        }
+    }
+}

@@ -284,7 +284,7 @@ async fn an_operator_template_replaces_a_built_in_one_and_falls_back_to_the_defa
 
 /// The `/ui/recovery/continue?…` link of the newest code mail to `email`,
 /// as the text part has it; the HTML part has the same one.
-async fn continue_link(app: &TestApp, email: &str, nth: usize) -> String {
+pub async fn continue_link(app: &TestApp, email: &str, nth: usize) -> String {
     let mail = app.mail.wait_for(email, nth).await.remove(nth - 1);
     let pattern = regex::Regex::new(r"https?://\S+/ui/recovery/continue\?token=[0-9a-f.-]+&lang=[a-z]+").expect("re");
     let link = pattern
@@ -298,7 +298,7 @@ async fn continue_link(app: &TestApp, email: &str, nth: usize) -> String {
     link.split_once("/ui/recovery/continue").expect("path").1.to_owned()
 }
 
-async fn post_link(app: &TestApp, query: &str) -> reqwest::Response {
+pub async fn post_link(app: &TestApp, query: &str) -> reqwest::Response {
     // A fresh client: the mail is opened on another device, with no cookie.
     http_client_builder()
         .redirect(reqwest::redirect::Policy::none())

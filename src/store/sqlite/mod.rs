@@ -662,6 +662,7 @@ impl Store for SqliteStore {
                 let deleted =
                     execute(c, DELETE_IDENTITY, &[&id, &PLACEHOLDER_IDENTITY_ID]).or_fail("deleting identity")?;
                 // Flows have no foreign key: a start that raced an earlier delete left one.
+                execute(c, DETACH_IDENTITY_FLOWS, &[&id]).or_fail("detaching the identity's waiting flows")?;
                 execute(c, DELETE_IDENTITY_FLOWS, &[&id]).or_fail("deleting the identity's recovery flows")?;
                 if deleted == 0 {
                     return Ok(false);
@@ -846,6 +847,35 @@ impl Store for SqliteStore {
                     insert_audit(c, &audit)?;
                 }
                 Ok(verified)
+            })
+            .await?)
+    }
+
+    async fn continue_flow(
+        &self,
+        flow_id: &str,
+        cookie_hash: &str,
+        continued_id: &str,
+        continued_cookie_hash: &str,
+        now: i64,
+        audit: &AuditEventRecord,
+    ) -> anyhow::Result<bool> {
+        let (id, old, new_id, new, audit) = (
+            flow_id.to_owned(),
+            cookie_hash.to_owned(),
+            continued_id.to_owned(),
+            continued_cookie_hash.to_owned(),
+            audit.clone(),
+        );
+        Ok(self
+            .writer
+            .write(move |c| {
+                if execute(c, CONTINUE_FLOW, &[&id, &old, &new_id, &new, &now]).or_fail("continuing flow")? != 1 {
+                    return Ok(false);
+                }
+                execute(c, NEUTRALIZE_FLOW, &[&id, &old]).or_fail("neutralizing the mailed flow")?;
+                insert_audit(c, &audit)?;
+                Ok(true)
             })
             .await?)
     }
