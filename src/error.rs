@@ -70,6 +70,19 @@ impl Error {
     }
 
     /// The stable machine-readable code.
+    /// When the request may be tried again, for `Retry-After` (SPEC §1.3:
+    /// every 429 and 503 `overloaded` carries one), on the API and the UI alike.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after_secs }
+            | Error::TooManyRequests { retry_after_secs }
+            | Error::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            // The flow is dead for good; a new one may be started at once.
+            Error::TooManyAttempts => Some(0),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRequest { .. } => "invalid_request",

@@ -111,15 +111,7 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
         };
         let mut response = (status, Json(body)).into_response();
-        let retry_after = match &self.error {
-            Error::RateLimited { retry_after_secs }
-            | Error::TooManyRequests { retry_after_secs }
-            | Error::Overloaded { retry_after_secs } => Some(*retry_after_secs),
-            // The flow is dead for good; a new one may be started at once.
-            Error::TooManyAttempts => Some(0),
-            _ => None,
-        };
-        if let Some(secs) = retry_after {
+        if let Some(secs) = self.error.retry_after_secs() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -203,6 +203,18 @@ fn render(status: StatusCode, template: &impl Template) -> Response {
     }
 }
 
+/// A page answering `error`: the status the API would give it, and its
+/// `Retry-After` where the API's answer carries one.
+fn render_failure(error: &Error, template: &impl Template) -> Response {
+    let mut response = render(status_of(error), template);
+    if let Some(secs) = error.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
 /// `?lang=` when it names a supported language, else the client's `Accept-Language`.
 fn locale(query: &Option<String>, client: &ClientInfo) -> Locale {
     query
@@ -263,6 +275,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::RecoverySessionMissing | Error::RecoverySessionExpired | Error::RecoveryNotVerified => {
             StatusCode::UNAUTHORIZED
         }
+        Error::Overloaded { .. } | Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -329,8 +342,8 @@ async fn start_for(services: &Services, client: &ClientInfo, locale: Locale, typ
             }
             response
         }
-        Err(e) => render(
-            status_of(&e),
+        Err(e) => render_failure(
+            &e,
             &StartPage {
                 page: Page::new(services, locale, "ui.start.title", failure(&e, locale)),
             },
@@ -375,8 +388,8 @@ fn token_of(query: &Option<String>) -> String {
 
 fn expired_link(services: &Services, locale: Locale) -> Response {
     let error = Error::RecoverySessionExpired;
-    render(
-        status_of(&error),
+    render_failure(
+        &error,
         &StartPage {
             page: Page::new(services, locale, "ui.start.title", failure(&error, locale)),
         },
@@ -486,8 +499,8 @@ async fn verify(
             format!("/ui/recovery/password?lang={locale}"),
             Some(secret.expose()),
         ),
-        Err(e) => render(
-            status_of(&e),
+        Err(e) => render_failure(
+            &e,
             &CodePage::new(
                 &services,
                 Page::new(&services, locale, "ui.code.title", failure(&e, locale)),
@@ -496,20 +509,27 @@ async fn verify(
     }
 }
 
-fn password_page_for(services: &Services, locale: Locale, error: Option<String>, status: StatusCode) -> Response {
+/// The new-password page, blank or answering `error`.
+fn password_page_for(services: &Services, locale: Locale, error: Option<&Error>) -> Response {
     let min_length = services.settings.password.min_length;
-    render(
-        status,
-        &PasswordPage {
-            page: Page::new(services, locale, "ui.password.title", error),
-            policy: i18n::text(locale, "ui.password.policy", &[("min", &min_length.to_string())]),
-            min_length,
-        },
-    )
+    let page = PasswordPage {
+        page: Page::new(
+            services,
+            locale,
+            "ui.password.title",
+            error.and_then(|e| failure(e, locale)),
+        ),
+        policy: i18n::text(locale, "ui.password.policy", &[("min", &min_length.to_string())]),
+        min_length,
+    };
+    match error {
+        Some(error) => render_failure(error, &page),
+        None => render(StatusCode::OK, &page),
+    }
 }
 
 async fn password_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
-    password_page_for(&services, locale(&query, &client), None, StatusCode::OK)
+    password_page_for(&services, locale(&query, &client), None)
 }
 
 async fn reset(
@@ -532,9 +552,13 @@ async fn reset(
             done.headers_mut().append(header::SET_COOKIE, forget);
             done
         }
-        Err(e @ Error::PasswordPolicy(_)) => password_page_for(&services, locale, failure(&e, locale), status_of(&e)),
-        Err(e) => render(
-            status_of(&e),
+        // The flow is still verified: the person tries again on this page,
+        // after a pause when the server was too busy to hash.
+        Err(e @ (Error::PasswordPolicy(_) | Error::Overloaded { .. })) => {
+            password_page_for(&services, locale, Some(&e))
+        }
+        Err(e) => render_failure(
+            &e,
             &StartPage {
                 page: Page::new(&services, locale, "ui.start.title", failure(&e, locale)),
             },

@@ -191,3 +191,29 @@ async fn the_audit_trail_records_each_step_without_secrets() {
     }
     assert!(!text.contains(reset["sessionToken"].as_str().expect("token")));
 }
+
+/// SPEC §1.3 in the browser too: the page that refuses a start over the
+/// address's limit is a 429 with `Retry-After`.
+#[tokio::test]
+async fn the_ui_start_over_its_limit_is_a_429_page_with_retry_after() {
+    let app = spawn_app_with(|s| s.recovery.max_starts_per_hour = 1).await;
+    let start = || {
+        app.client
+            .post(app.url("/ui/recovery/start?lang=en"))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("email", "vera@example.com")])
+            .send()
+    };
+    assert!(start().await.expect("sent").status().is_redirection());
+
+    let refused = start().await.expect("sent");
+
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert!(refused.text().await.expect("html").contains("<form"));
+}

@@ -363,6 +363,75 @@ async fn a_flood_of_logins_is_answered_overloaded_instead_of_queued_without_boun
     assert!(answers.iter().all(|(s, _, _)| *s == 401 || *s == 503), "{answers:?}");
 }
 
+/// SPEC §1.3 in the browser: a reset the hasher is too busy for is a 503
+/// with `Retry-After` on the new-password page, and the flow stays verified.
+/// It was a 400 on the address page, whose form starts a new flow and so
+/// abandons the verified one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overloaded_ui_reset_keeps_the_password_page_and_says_when_to_retry() {
+    let app = spawn_app_with(|s| {
+        s.password.max_concurrent_hashes = 1;
+        s.password.max_queue_wait = Duration::from_millis(20);
+    })
+    .await;
+    app.create_identity("uma@example.com", Some(PASSWORD), true).await;
+    let verified = app.verified_flow("uma@example.com").await;
+    let ui_cookie = format!("latchkey_ui={verified}");
+    let reset = || {
+        app.client
+            .post(app.url("/ui/recovery/reset?lang=en"))
+            .header(reqwest::header::COOKIE, &ui_cookie)
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("password", NEW_PASSWORD)])
+            .send()
+    };
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flood = tokio::task::JoinSet::new();
+    for worker in 0..12 {
+        let (client, url, stop) = (app.client.clone(), app.url("/api/auth/login"), stop.clone());
+        flood.spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({"identifier": format!("nobody-{worker}-{n}@example.com"), "password": "not the password at all"});
+                let _ = client.post(&url).json(&body).send().await;
+                n += 1;
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut busy = 0;
+    let mut done = false;
+    for _ in 0..20 {
+        let response = reset().await.expect("sent");
+        let status = response.status().as_u16();
+        if status == 303 {
+            done = true;
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            response.headers().contains_key("retry-after"),
+            "503 without Retry-After"
+        );
+        let html = response.text().await.expect("html");
+        assert!(html.contains("Choose a new password"), "not the password page: {html}");
+        busy += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join_all().await;
+
+    assert!(busy > 0, "the hasher was never overloaded");
+    if !done {
+        assert_eq!(
+            reset().await.expect("sent").status(),
+            303,
+            "the flow did not stay verified"
+        );
+    }
+    assert_eq!(app.login("uma@example.com", NEW_PASSWORD).await.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_overloaded_answer_does_not_spend_a_code_attempt() {
     let app = spawn_app_with(|s| {
