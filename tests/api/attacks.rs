@@ -959,6 +959,7 @@ enum Reaction {
 #[tokio::test]
 async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_sees() {
     let app = spawn_app_with(|s| s.rate_limit.ip_per_minute = 0).await;
+    let code_pattern = regex::Regex::new(r"code is: (\d{6})").expect("re");
     for (n, reaction) in [
         Reaction::Cancels,
         Reaction::ContinuesByLink,
@@ -996,11 +997,7 @@ async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_
                 let flow = claims["sub"].as_str().expect("sub").to_owned();
                 let mails = app.mail.wait_for(&email, 2).await;
                 let mail = mails.iter().find(|m| m.body.contains(&flow)).expect("this flow's mail");
-                let code = regex::Regex::new(r"code is: (\d{6})")
-                    .expect("re")
-                    .captures(&mail.body)
-                    .expect("code")[1]
-                    .to_owned();
+                let code = code_pattern.captures(&mail.body).expect("code")[1].to_owned();
                 let body =
                     json!({"token": token, "code": code, "password": NEW_PASSWORD, "repeatPassword": NEW_PASSWORD});
                 let reset = app.post_json("/v2/auth/recovery/confirm", &body, None).await;
