@@ -14,16 +14,24 @@ pub struct FlowCookie {
 }
 
 impl FlowCookie {
-    /// The cookie's value, if the request carries one.
+    /// The cookie's value, if the request carries exactly one. Two of the
+    /// same name mean one was planted beside ours (by a sibling domain, or
+    /// a man in the middle of a plain-http visit, with a narrower `Path` so
+    /// the browser sends it first): then neither counts, so a stranger's
+    /// verified flow cannot take this browser's reset.
     pub fn read(self, headers: &HeaderMap) -> Option<String> {
-        headers
+        let mut values = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, value)| value.to_owned())
+            .filter(|(name, _)| *name == self.name)
+            .map(|(_, value)| value);
+        match (values.next(), values.next()) {
+            (Some(value), None) => Some(value.to_owned()),
+            _ => None,
+        }
     }
 
     /// `Set-Cookie` for `value`, or clearing the cookie when `None`.
@@ -43,5 +51,34 @@ impl FlowCookie {
         );
         // Values are base64url secrets, so the header is always valid.
         HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::FlowCookie;
+
+    const COOKIE: FlowCookie = FlowCookie {
+        name: "flow",
+        path: "/flow",
+    };
+
+    fn read(cookie_headers: &[&str]) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        for value in cookie_headers {
+            headers.append(header::COOKIE, HeaderValue::from_str(value).expect("header"));
+        }
+        COOKIE.read(&headers)
+    }
+
+    #[test]
+    fn one_cookie_of_the_name_is_read_and_two_are_none() {
+        assert_eq!(read(&["a=1; flow=ours; b=2"]).as_deref(), Some("ours"));
+        assert_eq!(read(&["flowx=1", "flow=ours"]).as_deref(), Some("ours"));
+        assert_eq!(read(&["flow=planted; flow=ours"]), None);
+        assert_eq!(read(&["flow=planted", "flow=ours"]), None);
+        assert_eq!(read(&["other=1"]), None);
     }
 }
