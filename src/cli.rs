@@ -319,18 +319,7 @@ pub async fn run() -> anyhow::Result<()> {
         } => {
             let services = startup::build_services(settings).await?;
             let settings = &services.settings;
-            // The old key verifies every token it signed until that token
-            // expires: session JWTs and both kinds of recovery token.
-            let longest = [
-                settings.session.jwt_lifespan,
-                settings.recovery.lifespan,
-                settings.recovery.sms_lifespan,
-            ]
-            .into_iter()
-            .max()
-            .unwrap_or_default();
-            let overlap = longest + std::time::Duration::from_secs(60);
-            let kid = KeyRing::rotate(&services.store, &services.secret, overlap).await?;
+            let kid = KeyRing::rotate(&services.store, &services.secret, settings.signing_key_overlap()).await?;
             println!("{}", json!({"active_kid": kid}));
             Ok(())
         }

@@ -589,6 +589,21 @@ impl Settings {
         self.public_url.starts_with("https://")
     }
 
+    /// How long a signing key that stops signing still verifies: the
+    /// longest life of a token it signed (session JWTs and both kinds of
+    /// recovery token), and a minute more.
+    pub fn signing_key_overlap(&self) -> Duration {
+        [
+            self.session.jwt_lifespan,
+            self.recovery.lifespan,
+            self.recovery.sms_lifespan,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default()
+            + Duration::from_secs(60)
+    }
+
     /// The `aud` of every session JWT and v2 access token.
     pub fn jwt_audience(&self) -> &str {
         self.session.jwt_audience.as_deref().unwrap_or(&self.public_url)

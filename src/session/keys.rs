@@ -86,15 +86,22 @@ impl KeyRing {
     /// Loads the shared keys, creating the first one on a fresh database.
     pub async fn load_or_create(store: &DynStore, secret: &ServerSecret, issuer: &str) -> anyhow::Result<Self> {
         let now = now_ms();
-        let keys = match build(&store.signing_keys().await?, secret, now)? {
+        let seen = store.signing_keys().await?;
+        let keys = match build(&seen, secret, now)? {
             Some(keys) => keys,
             None => {
-                // None usable (fresh database, or the secret changed): start a new key.
+                // None usable: a fresh database, or the secret changed (the
+                // keys there were sealed under another, perhaps leaked, so
+                // they stop verifying at once). Only the keys read above are
+                // retired: instances starting together on a fresh database
+                // each add a key and retire none of the others', so every
+                // key one of them signs with stays published, and each signs
+                // with the newest (`build`) from its next reload on.
+                for stale in seen.iter().filter(|r| r.retired_at.is_none()) {
+                    store.retire_signing_key(&stale.signing_key_id, now, now).await?;
+                }
                 let record = generate(secret, now)?;
                 store.insert_signing_key(&record).await?;
-                store
-                    .retire_signing_keys_except(&record.signing_key_id, now, now)
-                    .await?;
                 build(&store.signing_keys().await?, secret, now)?.context("new signing key is unusable")?
             }
         };

@@ -96,6 +96,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> anyhow::Result<()>;
     /// Retires every active key but `keep`, publishing them until `published_until`.
     async fn retire_signing_keys_except(&self, keep: &str, now: i64, published_until: i64) -> anyhow::Result<()>;
+    /// Retires one key, if still active, publishing it until `published_until`.
+    async fn retire_signing_key(&self, id: &str, now: i64, published_until: i64) -> anyhow::Result<()>;
 
     /// Creates an identity with its addresses and its `identity.created` audit event.
     async fn create_identity(

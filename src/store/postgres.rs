@@ -643,6 +643,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn retire_signing_key(&self, id: &str, now: i64, published_until: i64) -> anyhow::Result<()> {
+        sqlx::query(RETIRE_SIGNING_KEY)
+            .bind(id)
+            .bind(now)
+            .bind(published_until)
+            .execute(&self.pool)
+            .await
+            .context("retiring a signing key")?;
+        Ok(())
+    }
+
     async fn create_identity(
         &self,
         identity: &IdentityRecord,

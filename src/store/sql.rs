@@ -31,11 +31,13 @@ pub const BUMP_SETTING: &str = "insert into setting (setting_key, value, created
 pub const INSERT_SETTING: &str = "insert into setting (setting_key, value, created_at) values ($1, $2, $3) \
      on conflict (setting_key) do nothing";
 
-pub const SIGNING_KEYS: &str = "select * from signing_key order by created_at desc";
+pub const SIGNING_KEYS: &str = "select * from signing_key order by created_at desc, signing_key_id desc";
 pub const INSERT_SIGNING_KEY: &str = "insert into signing_key (signing_key_id, sealed_private_key, public_key, \
      created_at, retired_at, published_until) values ($1, $2, $3, $4, $5, $6)";
 pub const RETIRE_SIGNING_KEYS: &str = "update signing_key set retired_at = $2, published_until = $3 \
      where signing_key_id <> $1 and retired_at is null";
+pub const RETIRE_SIGNING_KEY: &str = "update signing_key set retired_at = $2, published_until = $3 \
+     where signing_key_id = $1 and retired_at is null";
 
 pub const INSERT_IDENTITY: &str = "insert into identity (identity_id, username, password_hash, roles, created_at, \
      updated_at) values ($1, $2, $3, $4, $5, $6)";

@@ -275,3 +275,48 @@ fn kid_of(jwt: &str) -> String {
     let header: Value = serde_json::from_slice(&header).expect("json");
     header["kid"].as_str().expect("kid").to_owned()
 }
+
+/// Instances starting together on a fresh database each create a signing
+/// key. None may retire another's: each key one of them signs with must
+/// stay published, and after a reload they all sign with the same one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_creating_the_first_key_together_keep_each_other_s_keys() {
+    let app = spawn_app().await;
+    app.execute_sql("delete from signing_key").await;
+    let (store, secret) = (&app.services.store, &app.services.secret);
+    let issuer = "https://auth.example.com";
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let mut starting = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (store, secret, start) = (store.clone(), secret.clone(), start.clone());
+        starting.spawn(async move {
+            start.wait().await;
+            latchkey::session::KeyRing::load_or_create(&store, &secret, issuer).await
+        });
+    }
+    let rings: Vec<_> = starting
+        .join_all()
+        .await
+        .into_iter()
+        .map(|ring| ring.expect("keys"))
+        .collect();
+    let claims = json!({"iss": issuer, "sub": "s", "exp": 4_000_000_000_i64});
+    let signed: Vec<String> = rings.iter().map(|r| r.sign(&claims).expect("signed")).collect();
+
+    for ring in &rings {
+        ring.reload(store, secret).await.expect("reloaded");
+    }
+    for ring in &rings {
+        for token in &signed {
+            assert!(
+                ring.verify::<Value>(token, None).is_some(),
+                "a token signed at start no longer verifies"
+            );
+        }
+    }
+    let kids: std::collections::HashSet<String> = rings
+        .iter()
+        .map(|r| kid_of(&r.sign(&claims).expect("signed")))
+        .collect();
+    assert_eq!(kids.len(), 1, "the instances sign with different keys: {kids:?}");
+}

@@ -514,6 +514,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn retire_signing_key(&self, id: &str, now: i64, published_until: i64) -> anyhow::Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .write(move |c| {
+                execute(c, RETIRE_SIGNING_KEY, &[&id, &now, &published_until]).or_fail("retiring a signing key")
+            })
+            .await?;
+        Ok(())
+    }
+
     async fn create_identity(
         &self,
         identity: &IdentityRecord,
