@@ -65,10 +65,10 @@ mod tests {
         path: "/flow",
     };
 
-    fn read(cookie_headers: &[&str]) -> Option<String> {
+    fn read(cookie_headers: &[&'static str]) -> Option<String> {
         let mut headers = HeaderMap::new();
         for value in cookie_headers {
-            headers.append(header::COOKIE, HeaderValue::from_str(value).expect("header"));
+            headers.append(header::COOKIE, HeaderValue::from_static(value));
         }
         COOKIE.read(&headers)
     }
