@@ -23,7 +23,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -44,7 +44,7 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
     // route (and each `from_fn` layer clones those below it again). The
     // order is the same as ten separate calls, outermost first.
     let stack = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestUuids))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -83,6 +83,40 @@ pub fn app(services: Services) -> anyhow::Result<Router> {
         .layer(stack)
         .with_state(services);
     Ok(router)
+}
+
+/// A random (v4) UUID for each request without a usable `X-Request-Id`.
+/// Its bytes come from the OS, read 256 ids at a time per thread:
+/// `tower_http`'s `MakeRequestUuid` made one `getrandom` call per request,
+/// about 2 % of a session check's CPU. An id is not a secret (a client may
+/// choose its own), but it is random rather than counted, so it tells
+/// nobody how many requests came between two of theirs.
+#[derive(Clone, Copy)]
+struct RequestUuids;
+
+impl MakeRequestId for RequestUuids {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        const IDS: usize = 256;
+        thread_local! {
+            static POOL: std::cell::RefCell<([u8; 16 * IDS], usize)> =
+                const { std::cell::RefCell::new(([0; 16 * IDS], IDS)) };
+        }
+        let bytes = POOL.with_borrow_mut(|(pool, next)| {
+            if *next == IDS {
+                crate::random::fill(pool);
+                *next = 0;
+            }
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&pool[16 * *next..16 * (*next + 1)]);
+            *next += 1;
+            bytes
+        });
+        let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut text))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// Responses that may carry a credential (session token, JWT, refresh or
@@ -135,4 +169,24 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         status: 500,
     };
     (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use tower_http::request_id::MakeRequestId;
+
+    /// Across refills of the pool, every id is a distinct v4 UUID.
+    #[test]
+    fn request_ids_are_distinct_random_uuids() {
+        let request = axum::http::Request::new(());
+        let ids: std::collections::HashSet<String> = (0..600)
+            .filter_map(|_| super::RequestUuids.make_request_id(&request))
+            .filter_map(|id| id.header_value().to_str().ok().map(str::to_owned))
+            .collect();
+        assert_eq!(ids.len(), 600);
+        assert!(
+            ids.iter()
+                .all(|id| uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4))
+        );
+    }
 }
