@@ -425,21 +425,19 @@ pub async fn continue_by_link(services: &Services, token: &str, client: &Client)
     if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), proof.as_bytes())) {
         return Err(Error::RecoverySessionExpired);
     }
-    // The recovery goes on in this browser as a verified copy of the flow.
-    // The mailed flow becomes a decoy rather than vanishing: whoever started
-    // it (perhaps a stranger, whose start sent this mail) keeps a cookie that
-    // answers as it would for an address without an account (SPEC §2.10).
+    // The recovery goes on in this browser. The browser that started it
+    // (perhaps a stranger's, whose start sent this mail) keeps a decoy that
+    // answers as a flow for an address without an account would (SPEC §2.10).
     let new_secret = SecretToken::generate();
-    let continued_id = uuid::Uuid::new_v4().to_string();
-    let detail = json!({"flow_id": flow.recovery_flow_id, "via": "link", "continued_flow_id": continued_id});
+    let detail = json!({"flow_id": flow.recovery_flow_id, "via": "link"});
     let event = audit::event(Kind::RecoveryVerified, flow.account(), client, detail);
     let continued = services
         .store
         .continue_flow(
             flow_id,
             &flow.cookie_hash,
-            &continued_id,
             &secret_hash(services, &new_secret),
+            &uuid::Uuid::new_v4().to_string(),
             now,
             &event,
         )

@@ -90,15 +90,15 @@ impl KeyRing {
         let keys = match build(&seen, secret, now)? {
             Some(keys) => keys,
             None => {
-                // None usable: a fresh database, or the secret changed (the
-                // keys there were sealed under another, perhaps leaked, so
-                // they stop verifying at once). Only the keys read above are
-                // retired: instances starting together on a fresh database
-                // each add a key and retire none of the others', so every
-                // key one of them signs with stays published, and each signs
-                // with the newest (`build`) from its next reload on.
-                for stale in seen.iter().filter(|r| r.retired_at.is_none()) {
-                    store.retire_signing_key(&stale.signing_key_id, now, now).await?;
+                // None usable: a fresh database, or the secret changed. Keys
+                // sealed under another secret (perhaps a leaked one) stop
+                // verifying at once, retired or not. Only keys read above
+                // are retired: instances starting together on a fresh
+                // database each add a key and retire none of the others', so
+                // every key one of them signs with stays published, and each
+                // signs with the newest (`build`) from its next reload on.
+                for stale in seen.iter().filter(|r| secret.unseal(&r.sealed_private_key).is_err()) {
+                    store.retire_signing_key_now(&stale.signing_key_id, now).await?;
                 }
                 let record = generate(secret, now)?;
                 store.insert_signing_key(&record).await?;

@@ -96,8 +96,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> anyhow::Result<()>;
     /// Retires every active key but `keep`, publishing them until `published_until`.
     async fn retire_signing_keys_except(&self, keep: &str, now: i64, published_until: i64) -> anyhow::Result<()>;
-    /// Retires one key, if still active, publishing it until `published_until`.
-    async fn retire_signing_key(&self, id: &str, now: i64, published_until: i64) -> anyhow::Result<()>;
+    /// Retires one key at once: it stops verifying now, even if it was
+    /// retired before with a later `published_until`.
+    async fn retire_signing_key_now(&self, id: &str, now: i64) -> anyhow::Result<()>;
 
     /// Creates an identity with its addresses and its `identity.created` audit event.
     async fn create_identity(
@@ -213,18 +214,19 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<bool>;
-    /// The code mail's link, opened in another browser: the flow goes on
-    /// as a verified copy (`continued_id`, `continued_cookie_hash`), and the
-    /// mailed flow, still holding `cookie_hash`, becomes a decoy that
-    /// answers its old cookie as an unknown login's flow would. With
+    /// The code mail's link, opened in another browser: the flow is
+    /// verified in place under `new_cookie_hash` (only if it still holds
+    /// `cookie_hash`), and a decoy `decoy_id` takes the old cookie, the
+    /// flow's login, start time and attempts, so the browser that started
+    /// the flow keeps one that fails as an unknown login's does. With
     /// `audit`, in one transaction. False (and nothing written) if the flow
     /// was no longer waiting for its code.
     async fn continue_flow(
         &self,
         flow_id: &str,
         cookie_hash: &str,
-        continued_id: &str,
-        continued_cookie_hash: &str,
+        new_cookie_hash: &str,
+        decoy_id: &str,
         now: i64,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<bool>;

@@ -643,11 +643,10 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn retire_signing_key(&self, id: &str, now: i64, published_until: i64) -> anyhow::Result<()> {
-        sqlx::query(RETIRE_SIGNING_KEY)
+    async fn retire_signing_key_now(&self, id: &str, now: i64) -> anyhow::Result<()> {
+        sqlx::query(RETIRE_SIGNING_KEY_NOW)
             .bind(id)
             .bind(now)
-            .bind(published_until)
             .execute(&self.pool)
             .await
             .context("retiring a signing key")?;
@@ -778,12 +777,7 @@ impl Store for PostgresStore {
             .bind(identity_id)
             .execute(&mut *tx)
             .await
-            .context("detaching the identity's waiting flows")?;
-        sqlx::query(DELETE_IDENTITY_FLOWS)
-            .bind(identity_id)
-            .execute(&mut *tx)
-            .await
-            .context("deleting the identity's recovery flows")?;
+            .context("detaching the identity's recovery flows")?;
         let deleted = done.rows_affected() > 0;
         if deleted {
             insert_audit(&mut *tx, audit).await?;
@@ -963,36 +957,39 @@ impl Store for PostgresStore {
         &self,
         flow_id: &str,
         cookie_hash: &str,
-        continued_id: &str,
-        continued_cookie_hash: &str,
+        new_cookie_hash: &str,
+        decoy_id: &str,
         now: i64,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await.context("beginning transaction")?;
-        let copied = sqlx::query(CONTINUE_FLOW)
+        // Verified in place, so a cancel, freeze or reset that commits
+        // meanwhile finds (and ends) this very row; the decoy it may miss
+        // can never succeed anyway.
+        let verified = sqlx::query(MARK_FLOW_VERIFIED)
             .bind(flow_id)
             .bind(cookie_hash)
-            .bind(continued_id)
-            .bind(continued_cookie_hash)
+            .bind(new_cookie_hash)
             .bind(now)
             .execute(&mut *tx)
             .await
-            .context("continuing flow")?;
-        // The copy read the flow without locking it: only the request whose
-        // update still finds it waiting (after any other commits) goes on.
-        let neutralized = copied.rows_affected() == 1
-            && sqlx::query(NEUTRALIZE_FLOW)
-                .bind(flow_id)
-                .bind(cookie_hash)
-                .execute(&mut *tx)
-                .await
-                .context("neutralizing the mailed flow")?
-                .rows_affected()
-                == 1;
-        if !neutralized {
+            .context("marking flow verified")?;
+        if verified.rows_affected() != 1 {
             tx.rollback().await.context("rolling back")?;
             return Ok(false);
         }
+        sqlx::query(DECOY_FOR_CONTINUED_FLOW)
+            .bind(flow_id)
+            .bind(decoy_id)
+            .bind(cookie_hash)
+            .execute(&mut *tx)
+            .await
+            .context("leaving a decoy")?;
+        sqlx::query(FLOW_OFF_ITS_LOGIN)
+            .bind(flow_id)
+            .execute(&mut *tx)
+            .await
+            .context("taking the flow off its login")?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await.context("committing the continued flow")?;
         Ok(true)

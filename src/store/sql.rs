@@ -36,8 +36,10 @@ pub const INSERT_SIGNING_KEY: &str = "insert into signing_key (signing_key_id, s
      created_at, retired_at, published_until) values ($1, $2, $3, $4, $5, $6)";
 pub const RETIRE_SIGNING_KEYS: &str = "update signing_key set retired_at = $2, published_until = $3 \
      where signing_key_id <> $1 and retired_at is null";
-pub const RETIRE_SIGNING_KEY: &str = "update signing_key set retired_at = $2, published_until = $3 \
-     where signing_key_id = $1 and retired_at is null";
+/// Retires a key at once, whether or not it was retired before.
+pub const RETIRE_SIGNING_KEY_NOW: &str = "update signing_key set retired_at = coalesce(retired_at, $2), \
+       published_until = $2 \
+     where signing_key_id = $1";
 
 pub const INSERT_IDENTITY: &str = "insert into identity (identity_id, username, password_hash, roles, created_at, \
      updated_at) values ($1, $2, $3, $4, $5, $6)";
@@ -100,14 +102,14 @@ pub const ADDRESSES: &str = "select * from address where identity_id = $1 order 
 pub const LIST_IDENTITIES: &str =
     "select * from identity where identity_id <> $3 order by created_at, identity_id limit $1 offset $2";
 pub const DELETE_IDENTITY: &str = "delete from identity where identity_id = $1 and identity_id <> $2";
-/// Before an identity's flows are deleted, those still waiting for a code
-/// become decoys of no account: a stranger who started one keeps a flow that
-/// answers as an unknown login's would, rather than learning from its
-/// disappearance that the address had an account (SPEC §2.10).
+/// A deleted identity's flows are kept as decoys of no account (retention
+/// deletes them with the rest): a stranger who started one keeps a flow
+/// that answers as an unknown login's would, and the login's start limit
+/// and code budget, which count its flows, stay where they were, rather
+/// than telling by a change that the address had an account (SPEC §2.10).
 pub const DETACH_IDENTITY_FLOWS: &str = "update recovery_flow set identity_id = recovery_flow_id, decoy = true, \
-       code_hash = null \
-     where identity_id = $1 and state = 'sent'";
-pub const DELETE_IDENTITY_FLOWS: &str = "delete from recovery_flow where identity_id = $1";
+       code_hash = null, state = case when state = 'verified' then 'dead' else state end \
+     where identity_id = $1";
 pub const UPDATE_PASSWORD_HASH: &str =
     "update identity set password_hash = $3, updated_at = $4 where identity_id = $1 and password_hash = $2";
 /// An operator's changes: `$2` says whether the username (`$3`) changes; a
@@ -163,21 +165,20 @@ pub const KILL_FLOW: &str =
 pub const MARK_FLOW_VERIFIED: &str = "update recovery_flow set state = 'verified', code_hash = null, \
        cookie_hash = $3, verified_at = $4 \
      where recovery_flow_id = $1 and cookie_hash = $2 and state = 'sent' and expires_at > $4 and not decoy";
-/// The code mail's link continues a flow in another browser: a verified
-/// copy (`$3`, also its own address key, so it counts as no login's start)
-/// under the new cookie hash (`$4`). `NEUTRALIZE_FLOW` then turns the mailed
-/// flow into a decoy.
-pub const CONTINUE_FLOW: &str = "insert into recovery_flow (recovery_flow_id, identity_id, address_key, channel, \
-       cookie_hash, code_hash, state, code_attempts, locale, expires_at, created_at, verified_at, decoy) \
-     select $3, identity_id, $3, channel, $4, null, 'verified', 0, locale, expires_at, $5, $5, decoy \
-     from recovery_flow \
-     where recovery_flow_id = $1 and cookie_hash = $2 and state = 'sent' and expires_at > $5 and not decoy";
-/// A flow that can no longer succeed but keeps answering as a decoy does:
-/// wrong code after wrong code, superseded by the next start of its login,
-/// expiring when it would have. What a stranger's cookie answers then does
-/// not depend on whether the login has an account (SPEC §2.10).
-pub const NEUTRALIZE_FLOW: &str = "update recovery_flow set decoy = true, code_hash = null \
-     where recovery_flow_id = $1 and cookie_hash = $2 and state = 'sent' and not decoy";
+/// The code mail's link continues a flow in another browser: once the flow
+/// is verified in place under the new cookie (`MARK_FLOW_VERIFIED`), a decoy
+/// (`$2`) takes the old cookie (`$3`), with the flow's login, start time and
+/// attempts, so the browser that started it keeps a flow that fails as an
+/// unknown login's does (SPEC §2.10), and the login's start limit and code
+/// budget count what they counted. `FLOW_OFF_ITS_LOGIN` then takes the
+/// verified flow out of those counts.
+pub const DECOY_FOR_CONTINUED_FLOW: &str = "insert into recovery_flow (recovery_flow_id, identity_id, address_key, \
+       channel, cookie_hash, code_hash, state, code_attempts, locale, expires_at, created_at, decoy) \
+     select $2, identity_id, address_key, channel, $3, null, 'sent', code_attempts, locale, expires_at, created_at, \
+       true \
+     from recovery_flow where recovery_flow_id = $1";
+pub const FLOW_OFF_ITS_LOGIN: &str =
+    "update recovery_flow set address_key = recovery_flow_id, code_attempts = 0 where recovery_flow_id = $1";
 pub const SPEND_FLOW: &str = "update recovery_flow set state = 'used', used_at = $3 \
      where recovery_flow_id = $1 and identity_id = $2 and state = $4 and expires_at > $3 and not decoy";
 pub const RESET_PASSWORD: &str = "update identity set password_hash = $2, updated_at = $3, \
@@ -195,8 +196,10 @@ pub const REVOKE_IDENTITY_REFRESH: &str =
     "update refresh_token set revoked_at = $2 where identity_id = $1 and revoked_at is null";
 /// Ends an account's flows when it is recovered, frozen or its recovery
 /// cancelled. A verified flow (only its code's holder has one) dies; one
-/// still waiting for a code becomes a decoy (`NEUTRALIZE_FLOW` says why): a
-/// stranger who started it must not see the owner's reaction to its mail.
+/// still waiting for a code becomes a decoy, which fails as an unknown
+/// login's flow does, is superseded by the next start of its login and
+/// expires when it would have: a stranger who started it must not see the
+/// owner's reaction to its mail (SPEC §2.10).
 pub const CLOSE_IDENTITY_FLOWS: &str = "update recovery_flow set code_hash = null, \
        decoy = case when state = 'sent' then true else decoy end, \
        state = case when state = 'sent' then state else 'dead' end \

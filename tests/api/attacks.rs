@@ -958,7 +958,11 @@ enum Reaction {
 /// unknown address's answered `invalid_code`.
 #[tokio::test]
 async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_sees() {
-    let app = spawn_app_with(|s| s.rate_limit.ip_per_minute = 0).await;
+    let app = spawn_app_with(|s| {
+        s.rate_limit.ip_per_minute = 0;
+        s.recovery.max_starts_per_hour = 4;
+    })
+    .await;
     let code_pattern = regex::Regex::new(r"code is: (\d{6})").expect("re");
     for (n, reaction) in [
         Reaction::Cancels,
@@ -971,8 +975,12 @@ async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_
     {
         let email = format!("owner{n}@example.com");
         let id = app.create_full_identity(&email, Some(&format!("owner{n}")), None).await;
+        let nobody = format!("nobody{n}@example.com");
+        // Two starts each: the first flow superseded by the second.
+        let superseded = app.started_flow(&email).await;
+        let superseded_unknown = app.started_flow(&nobody).await;
         let stranger = app.started_flow(&email).await;
-        let unknown = app.started_flow(&format!("nobody{n}@example.com")).await;
+        let unknown = app.started_flow(&nobody).await;
 
         match reaction {
             Reaction::Cancels => {
@@ -982,8 +990,14 @@ async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_
                 assert_eq!(done.status(), 200);
             }
             Reaction::ContinuesByLink => {
-                let query = crate::messages::continue_link(&app, &email, 1).await;
-                assert_eq!(crate::messages::post_link(&app, &query).await.status(), 303);
+                // Two mails, delivered in either order: only the live flow's link continues.
+                let mut continued = Vec::new();
+                for nth in 1..=2 {
+                    let query = crate::messages::continue_link(&app, &email, nth).await;
+                    continued.push(crate::messages::post_link(&app, &query).await.status().as_u16());
+                }
+                continued.sort_unstable();
+                assert_eq!(continued, [303, 401]);
             }
             Reaction::RecoversAnotherWay => {
                 let token = v2_token(&app, &format!("owner{n}")).await;
@@ -995,7 +1009,7 @@ async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_
                 )
                 .expect("json");
                 let flow = claims["sub"].as_str().expect("sub").to_owned();
-                let mails = app.mail.wait_for(&email, 2).await;
+                let mails = app.mail.wait_for(&email, 3).await;
                 let mail = mails.iter().find(|m| m.body.contains(&flow)).expect("this flow's mail");
                 let code = code_pattern.captures(&mail.body).expect("code")[1].to_owned();
                 let body =
@@ -1018,6 +1032,15 @@ async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_
             let known = answer(app.verify(&stranger, "000000").await).await;
             let none = answer(app.verify(&unknown, "000000").await).await;
             assert_eq!(known, none, "{reaction:?}, wrong code {attempt}");
+        }
+        let known = answer(app.verify(&superseded, "000000").await).await;
+        let none = answer(app.verify(&superseded_unknown, "000000").await).await;
+        assert_eq!(known, none, "{reaction:?}, the superseded flow");
+        // The login's start limit counts the same starts: two more, then none.
+        for start in 3..=5 {
+            let known = app.start_recovery(&email).await.status();
+            let none = app.start_recovery(&nobody).await.status();
+            assert_eq!(known, none, "{reaction:?}, start {start}");
         }
     }
 }

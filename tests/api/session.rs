@@ -320,3 +320,37 @@ async fn instances_creating_the_first_key_together_keep_each_other_s_keys() {
         .collect();
     assert_eq!(kids.len(), 1, "the instances sign with different keys: {kids:?}");
 }
+
+/// A changed server secret (perhaps because the old one leaked) ends every
+/// key sealed under the old one at once, a key already retired by a
+/// rotation and still published included.
+#[tokio::test]
+async fn keys_sealed_under_a_replaced_secret_stop_verifying_at_once() {
+    let app = spawn_app().await;
+    let (store, old_secret) = (&app.services.store, &app.services.secret);
+    let issuer = "https://auth.example.com";
+    let old = latchkey::session::KeyRing::load_or_create(store, old_secret, issuer)
+        .await
+        .expect("keys");
+    let claims = json!({"iss": issuer, "sub": "s", "exp": 4_000_000_000_i64});
+    let by_retired = old.sign(&claims).expect("signed");
+    latchkey::session::KeyRing::rotate(store, old_secret, std::time::Duration::from_secs(3600))
+        .await
+        .expect("rotated");
+    old.reload(store, old_secret).await.expect("reloaded");
+    let by_active = old.sign(&claims).expect("signed");
+    assert_ne!(kid_of(&by_retired), kid_of(&by_active));
+
+    let new_secret = latchkey::secrets::ServerSecret::new(&latchkey::secrets::ServerSecret::generate_material());
+    let new = latchkey::session::KeyRing::load_or_create(store, &new_secret, issuer)
+        .await
+        .expect("keys");
+
+    for token in [&by_retired, &by_active] {
+        assert!(
+            new.verify::<Value>(token, None).is_none(),
+            "a key sealed under the old secret still verifies"
+        );
+    }
+    assert!(new.verify::<Value>(&new.sign(&claims).expect("signed"), None).is_some());
+}

@@ -514,12 +514,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn retire_signing_key(&self, id: &str, now: i64, published_until: i64) -> anyhow::Result<()> {
+    async fn retire_signing_key_now(&self, id: &str, now: i64) -> anyhow::Result<()> {
         let id = id.to_owned();
         self.writer
-            .write(move |c| {
-                execute(c, RETIRE_SIGNING_KEY, &[&id, &now, &published_until]).or_fail("retiring a signing key")
-            })
+            .write(move |c| execute(c, RETIRE_SIGNING_KEY_NOW, &[&id, &now]).or_fail("retiring a signing key"))
             .await?;
         Ok(())
     }
@@ -672,8 +670,7 @@ impl Store for SqliteStore {
                 let deleted =
                     execute(c, DELETE_IDENTITY, &[&id, &PLACEHOLDER_IDENTITY_ID]).or_fail("deleting identity")?;
                 // Flows have no foreign key: a start that raced an earlier delete left one.
-                execute(c, DETACH_IDENTITY_FLOWS, &[&id]).or_fail("detaching the identity's waiting flows")?;
-                execute(c, DELETE_IDENTITY_FLOWS, &[&id]).or_fail("deleting the identity's recovery flows")?;
+                execute(c, DETACH_IDENTITY_FLOWS, &[&id]).or_fail("detaching the identity's recovery flows")?;
                 if deleted == 0 {
                     return Ok(false);
                 }
@@ -865,25 +862,26 @@ impl Store for SqliteStore {
         &self,
         flow_id: &str,
         cookie_hash: &str,
-        continued_id: &str,
-        continued_cookie_hash: &str,
+        new_cookie_hash: &str,
+        decoy_id: &str,
         now: i64,
         audit: &AuditEventRecord,
     ) -> anyhow::Result<bool> {
-        let (id, old, new_id, new, audit) = (
+        let (id, old, new, decoy, audit) = (
             flow_id.to_owned(),
             cookie_hash.to_owned(),
-            continued_id.to_owned(),
-            continued_cookie_hash.to_owned(),
+            new_cookie_hash.to_owned(),
+            decoy_id.to_owned(),
             audit.clone(),
         );
         Ok(self
             .writer
             .write(move |c| {
-                if execute(c, CONTINUE_FLOW, &[&id, &old, &new_id, &new, &now]).or_fail("continuing flow")? != 1 {
+                if execute(c, MARK_FLOW_VERIFIED, &[&id, &old, &new, &now]).or_fail("marking flow verified")? != 1 {
                     return Ok(false);
                 }
-                execute(c, NEUTRALIZE_FLOW, &[&id, &old]).or_fail("neutralizing the mailed flow")?;
+                execute(c, DECOY_FOR_CONTINUED_FLOW, &[&id, &decoy, &old]).or_fail("leaving a decoy")?;
+                execute(c, FLOW_OFF_ITS_LOGIN, &[&id]).or_fail("taking the flow off its login")?;
                 insert_audit(c, &audit)?;
                 Ok(true)
             })
