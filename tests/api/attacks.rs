@@ -363,6 +363,37 @@ async fn a_flood_of_logins_is_answered_overloaded_instead_of_queued_without_boun
     assert!(answers.iter().all(|(s, _, _)| *s == 401 || *s == 503), "{answers:?}");
 }
 
+/// Twelve clients sending wrong passwords for unknown logins without a
+/// pause, keeping a small Argon2 queue full, until stopped.
+struct LoginFlood {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    clients: tokio::task::JoinSet<()>,
+}
+
+impl LoginFlood {
+    fn start(app: &TestApp) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut clients = tokio::task::JoinSet::new();
+        for worker in 0..12 {
+            let (client, url, stop) = (app.client.clone(), app.url("/api/auth/login"), stop.clone());
+            clients.spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let body = json!({"identifier": format!("nobody-{worker}-{n}@example.com"), "password": "not the password at all"});
+                    let _ = client.post(&url).json(&body).send().await;
+                    n += 1;
+                }
+            });
+        }
+        Self { stop, clients }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.clients.join_all().await;
+    }
+}
+
 /// SPEC §1.3 in the browser: a reset the hasher is too busy for is a 503
 /// with `Retry-After` on the new-password page, and the flow stays verified.
 /// It was a 400 on the address page, whose form starts a new flow and so
@@ -386,19 +417,7 @@ async fn an_overloaded_ui_reset_keeps_the_password_page_and_says_when_to_retry()
             .send()
     };
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut flood = tokio::task::JoinSet::new();
-    for worker in 0..12 {
-        let (client, url, stop) = (app.client.clone(), app.url("/api/auth/login"), stop.clone());
-        flood.spawn(async move {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let body = json!({"identifier": format!("nobody-{worker}-{n}@example.com"), "password": "not the password at all"});
-                let _ = client.post(&url).json(&body).send().await;
-                n += 1;
-            }
-        });
-    }
+    let flood = LoginFlood::start(&app);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut busy = 0;
     let mut done = false;
@@ -418,8 +437,7 @@ async fn an_overloaded_ui_reset_keeps_the_password_page_and_says_when_to_retry()
         assert!(html.contains("Choose a new password"), "not the password page: {html}");
         busy += 1;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    flood.join_all().await;
+    flood.stop().await;
 
     assert!(busy > 0, "the hasher was never overloaded");
     if !done {
@@ -444,19 +462,7 @@ async fn an_overloaded_answer_does_not_spend_a_code_attempt() {
     let code = app.code_from_mail("alice@example.com", 1).await;
 
     // A flood that keeps the one Argon2 slot busy while the person tries codes.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut flood = tokio::task::JoinSet::new();
-    for worker in 0..12 {
-        let (client, url, stop) = (app.client.clone(), app.url("/api/auth/login"), stop.clone());
-        flood.spawn(async move {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let body = json!({"identifier": format!("nobody-{worker}-{n}@example.com"), "password": "not the password at all"});
-                let _ = client.post(&url).json(&body).send().await;
-                n += 1;
-            }
-        });
-    }
+    let flood = LoginFlood::start(&app);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut answers = Vec::new();
     for _ in 0..4 {
@@ -466,8 +472,7 @@ async fn an_overloaded_answer_does_not_spend_a_code_attempt() {
                 .0,
         );
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    flood.join_all().await;
+    flood.stop().await;
 
     assert!(answers.contains(&503), "the hasher was never overloaded: {answers:?}");
     assert!(answers.iter().all(|s| *s == 400 || *s == 503), "{answers:?}");
@@ -1018,12 +1023,7 @@ async fn the_owner_s_reaction_to_a_stranger_s_mail_changes_nothing_the_stranger_
                 assert_eq!(reset.status(), 200, "{:?}", reset.text().await);
             }
             Reaction::IsDeleted => {
-                let deleted = app
-                    .client
-                    .delete(format!("{}/admin/identities/{id}", app.admin_address))
-                    .send()
-                    .await
-                    .expect("sent");
+                let deleted = app.admin_delete(&format!("/admin/identities/{id}")).await;
                 assert!(deleted.status().is_success(), "{reaction:?}");
             }
         }

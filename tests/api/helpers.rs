@@ -232,6 +232,15 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// A DELETE on the admin listener (no token).
+    pub async fn admin_delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}{path}", self.admin_address))
+            .send()
+            .await
+            .expect("sent")
+    }
+
     /// A JSON POST on the admin listener (no token).
     pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client

@@ -28,6 +28,15 @@ async fn confirm(app: &TestApp, token: &str, code: &str, password: &str, repeat:
     app.post_json("/v2/auth/recovery/confirm", &body, None).await
 }
 
+/// Signs in through the token dialect; the token pair.
+async fn v2_login(app: &TestApp, login: &str) -> Value {
+    let response = app
+        .post_json("/v2/auth/login", &json!({"login": login, "password": PASSWORD}), None)
+        .await;
+    assert_eq!(response.status(), 200);
+    json(response).await
+}
+
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("payload");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -210,15 +219,7 @@ async fn reveal_unknown_accounts_gives_the_seed_answer_for_an_unknown_login() {
 async fn v2_login_and_refresh_rotate_tokens_and_a_reused_refresh_token_revokes_the_family() {
     let app = spawn_app().await;
     app.create_identity("finn@example.com", Some(PASSWORD), true).await;
-    let login = app
-        .post_json(
-            "/v2/auth/login",
-            &json!({"login": "finn@example.com", "password": PASSWORD}),
-            None,
-        )
-        .await;
-    assert_eq!(login.status(), 200);
-    let first = json(login).await;
+    let first = v2_login(&app, "finn@example.com").await;
     let refresh = |token: &Value| {
         app.client
             .get(app.url(&format!("/v2/auth/refresh/{}", token.as_str().expect("refresh"))))
@@ -300,14 +301,7 @@ async fn without_an_sms_url_codes_are_written_as_files_under_the_sms_dir() {
 async fn a_head_of_the_refresh_url_spends_nothing() {
     let app = spawn_app().await;
     app.create_identity("hedda@example.com", Some(PASSWORD), true).await;
-    let login = app
-        .post_json(
-            "/v2/auth/login",
-            &json!({"login": "hedda@example.com", "password": PASSWORD}),
-            None,
-        )
-        .await;
-    let pair = json(login).await;
+    let pair = v2_login(&app, "hedda@example.com").await;
     let url = app.url(&format!(
         "/v2/auth/refresh/{}",
         pair["refreshToken"].as_str().expect("refresh")
@@ -355,14 +349,7 @@ async fn a_reset_revokes_every_refresh_token_of_the_account() {
     let app = spawn_app().await;
     app.create_identity("jana@example.com", Some(PASSWORD), true).await;
     for _ in 0..2 {
-        let login = app
-            .post_json(
-                "/v2/auth/login",
-                &json!({"login": "jana@example.com", "password": PASSWORD}),
-                None,
-            )
-            .await;
-        assert_eq!(login.status(), 200);
+        v2_login(&app, "jana@example.com").await;
     }
     let live = "select count(*) from refresh_token where revoked_at is null";
     assert_eq!(count_rows(&app.database_url, live).await, 2);

@@ -102,12 +102,7 @@ async fn an_endpoint_receives_only_the_events_it_lists() {
     })
     .await;
     let id = app.create_identity("listed@example.com", None, true).await;
-    let deleted = app
-        .client
-        .delete(format!("{}/admin/identities/{id}", app.admin_address))
-        .send()
-        .await
-        .expect("sent");
+    let deleted = app.admin_delete(&format!("/admin/identities/{id}")).await;
     assert!(deleted.status().is_success());
     receiver
         .wait_until("identity.deleted", |r| {
