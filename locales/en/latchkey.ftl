@@ -41,6 +41,7 @@ ui-report-invalid-title = This link does not work
 ui-report-invalid-intro = The link is invalid or has expired. If you are worried about your account, contact support.
 ui-report-support = Support: { $contact }
 ui-password-title = Choose a new password
+ui-password-account = For the account { $account }.
 ui-password-policy = Use at least { $min } characters. A few unrelated words make a strong passphrase that is easy to remember. It must not contain your email address or username.
 ui-password-password = New password
 ui-password-submit = Set password

@@ -32,6 +32,7 @@ ui-report-invalid-title = Liên kết này không dùng được
 ui-report-invalid-intro = Liên kết không hợp lệ hoặc đã hết hạn. Nếu bạn lo lắng cho tài khoản của mình, vui lòng liên hệ bộ phận hỗ trợ.
 ui-report-support = Bộ phận hỗ trợ: { $contact }
 ui-password-title = Đặt mật khẩu mới
+ui-password-account = Cho tài khoản { $account }.
 ui-password-policy = Dùng ít nhất { $min } ký tự. Một vài từ không liên quan đến nhau sẽ tạo thành cụm mật khẩu mạnh và dễ nhớ. Mật khẩu không được chứa địa chỉ email hoặc tên đăng nhập của bạn.
 ui-password-password = Mật khẩu mới
 ui-password-submit = Đặt mật khẩu

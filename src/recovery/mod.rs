@@ -331,6 +331,22 @@ pub async fn support_flow_account(services: &Services, secret: Option<&str>) -> 
     if flow.channel != SUPPORT_CHANNEL || flow.state != "sent" {
         return Err(Error::RecoverySessionMissing);
     }
+    account_shown(services, &flow).await
+}
+
+/// The account a verified flow resets, masked as `support_flow_account`
+/// shows it, for the new-password page: the person sees whose password
+/// they are about to set (a flow cookie planted in their browser would
+/// name someone else's). Only the code's holder has a verified flow.
+pub async fn verified_flow_account(services: &Services, secret: Option<&str>) -> Result<String> {
+    let (_, flow) = open_flow(services, secret).await?;
+    if flow.state != "verified" {
+        return Err(Error::RecoveryNotVerified);
+    }
+    account_shown(services, &flow).await
+}
+
+async fn account_shown(services: &Services, flow: &RecoveryFlowRecord) -> Result<String> {
     let identity_id = flow.account().ok_or(Error::RecoverySessionMissing)?;
     let identity = identity::load(services, identity_id)
         .await?

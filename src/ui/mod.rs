@@ -182,6 +182,8 @@ struct LinkPage {
 #[template(path = "password.html")]
 struct PasswordPage {
     page: Page,
+    /// Whose password this sets, masked, when the browser's flow is verified.
+    account: Option<String>,
     policy: String,
     min_length: usize,
 }
@@ -509,9 +511,18 @@ async fn verify(
     }
 }
 
-/// The new-password page, blank or answering `error`.
-fn password_page_for(services: &Services, locale: Locale, error: Option<&Error>) -> Response {
+/// The new-password page for the flow `cookie` opens, blank or answering `error`.
+async fn password_page_for(
+    services: &Services,
+    locale: Locale,
+    cookie: Option<&str>,
+    error: Option<&Error>,
+) -> Response {
     let min_length = services.settings.password.min_length;
+    let account = recovery::verified_flow_account(services, cookie)
+        .await
+        .ok()
+        .map(|account| i18n::text(locale, "ui.password.account", &[("account", &account)]));
     let page = PasswordPage {
         page: Page::new(
             services,
@@ -519,6 +530,7 @@ fn password_page_for(services: &Services, locale: Locale, error: Option<&Error>)
             "ui.password.title",
             error.and_then(|e| failure(e, locale)),
         ),
+        account,
         policy: i18n::text(locale, "ui.password.policy", &[("min", &min_length.to_string())]),
         min_length,
     };
@@ -528,8 +540,14 @@ fn password_page_for(services: &Services, locale: Locale, error: Option<&Error>)
     }
 }
 
-async fn password_page(State(services): State<Services>, client: ClientInfo, RawQuery(query): RawQuery) -> Response {
-    password_page_for(&services, locale(&query, &client), None)
+async fn password_page(
+    State(services): State<Services>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let cookie = COOKIE.read(&headers);
+    password_page_for(&services, locale(&query, &client), cookie.as_deref(), None).await
 }
 
 async fn reset(
@@ -555,7 +573,7 @@ async fn reset(
         // The flow is still verified: the person tries again on this page,
         // after a pause when the server was too busy to hash.
         Err(e @ (Error::PasswordPolicy(_) | Error::Overloaded { .. })) => {
-            password_page_for(&services, locale, Some(&e))
+            password_page_for(&services, locale, cookie.as_deref(), Some(&e)).await
         }
         Err(e) => render_failure(
             &e,

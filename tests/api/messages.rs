@@ -370,6 +370,18 @@ async fn a_mail_scanner_opening_the_link_changes_nothing_and_the_button_finishes
             .starts_with("/ui/recovery/password")
     );
     let cookie = ui_cookie(&opened).expect("this browser is bound to the flow");
+    // The password page names the account, masked: whose password this sets.
+    let page = app
+        .client
+        .get(app.url("/ui/recovery/password?lang=en"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("For the account e•••e@example.com."), "{page}");
     let reset = app
         .client
         .post(app.url("/ui/recovery/reset?lang=en"))
