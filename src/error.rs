@@ -69,7 +69,6 @@ impl Error {
         }
     }
 
-    /// The stable machine-readable code.
     /// When the request may be tried again, for `Retry-After` (SPEC §1.3:
     /// every 429 and 503 `overloaded` carries one), on the API and the UI alike.
     pub fn retry_after_secs(&self) -> Option<u64> {
@@ -83,6 +82,7 @@ impl Error {
         }
     }
 
+    /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidRequest { .. } => "invalid_request",

@@ -39,7 +39,8 @@ impl ApiError {
     }
 }
 
-fn status_of(error: &Error) -> StatusCode {
+/// The HTTP status of an error, for the JSON API and the UI's pages alike.
+pub fn status_of(error: &Error) -> StatusCode {
     match error {
         Error::InvalidRequest { .. } | Error::InvalidCode | Error::PasswordPolicy(_) | Error::PasswordMismatch => {
             StatusCode::BAD_REQUEST

@@ -325,6 +325,29 @@ async fn clear_throttle(conn: &mut sqlx::PgConnection, keys: &[String]) -> anyho
     Ok(())
 }
 
+/// Ends every way into an account: its sessions, then their refresh tokens
+/// (the order every writer locks them in), then its recovery flows. A reset
+/// and "this wasn't me" both do this.
+async fn end_access(tx: &mut Tx<'_>, identity_id: &str, now: i64) -> anyhow::Result<()> {
+    for (sql, what) in [
+        (REVOKE_IDENTITY_SESSIONS, "revoking sessions"),
+        (REVOKE_IDENTITY_REFRESH, "revoking refresh tokens"),
+    ] {
+        sqlx::query(sql)
+            .bind(identity_id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .context(what)?;
+    }
+    sqlx::query(CLOSE_IDENTITY_FLOWS)
+        .bind(identity_id)
+        .execute(&mut **tx)
+        .await
+        .context("closing flows")?;
+    Ok(())
+}
+
 async fn insert_outbox(tx: &mut Tx<'_>, m: &OutboxMessageRecord) -> anyhow::Result<()> {
     bind_outbox!(sqlx::query(INSERT_OUTBOX), m)
         .execute(&mut **tx)
@@ -773,11 +796,16 @@ impl Store for PostgresStore {
             .await
             .context("deleting identity")?;
         // Flows have no foreign key: a start that raced an earlier delete left one.
-        sqlx::query(DETACH_IDENTITY_FLOWS)
-            .bind(identity_id)
-            .execute(&mut *tx)
-            .await
-            .context("detaching the identity's recovery flows")?;
+        for (sql, what) in [
+            (CLOSE_IDENTITY_FLOWS, "closing the identity's recovery flows"),
+            (DETACH_IDENTITY_FLOWS, "detaching the identity's recovery flows"),
+        ] {
+            sqlx::query(sql)
+                .bind(identity_id)
+                .execute(&mut *tx)
+                .await
+                .context(what)?;
+        }
         let deleted = done.rows_affected() > 0;
         if deleted {
             insert_audit(&mut *tx, audit).await?;
@@ -1032,22 +1060,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("freezing identity")?;
-        for (sql, what) in [
-            (REVOKE_IDENTITY_SESSIONS, "revoking sessions"),
-            (REVOKE_IDENTITY_REFRESH, "revoking refresh tokens"),
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .bind(r.now)
-                .execute(&mut *tx)
-                .await
-                .context(what)?;
-        }
-        sqlx::query(CLOSE_IDENTITY_FLOWS)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .context("closing flows")?;
+        end_access(&mut tx, id, r.now).await?;
         for notice in &r.notices {
             insert_outbox(&mut tx, notice).await?;
         }
@@ -1084,24 +1097,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .context("storing new password hash")?;
-        sqlx::query(REVOKE_IDENTITY_SESSIONS)
-            .bind(&r.identity_id)
-            .bind(r.now)
-            .execute(&mut *tx)
-            .await
-            .context("revoking sessions")?;
-        // Sessions first, then their refresh tokens: the order every writer takes them in.
-        sqlx::query(REVOKE_IDENTITY_REFRESH)
-            .bind(&r.identity_id)
-            .bind(r.now)
-            .execute(&mut *tx)
-            .await
-            .context("revoking refresh tokens")?;
-        sqlx::query(CLOSE_IDENTITY_FLOWS)
-            .bind(&r.identity_id)
-            .execute(&mut *tx)
-            .await
-            .context("closing other flows")?;
+        end_access(&mut tx, &r.identity_id, r.now).await?;
         insert_session(&mut *tx, &r.session).await?;
         for notice in &r.notices {
             insert_outbox(&mut tx, notice).await?;

@@ -102,14 +102,14 @@ pub const ADDRESSES: &str = "select * from address where identity_id = $1 order 
 pub const LIST_IDENTITIES: &str =
     "select * from identity where identity_id <> $3 order by created_at, identity_id limit $1 offset $2";
 pub const DELETE_IDENTITY: &str = "delete from identity where identity_id = $1 and identity_id <> $2";
-/// A deleted identity's flows are kept as decoys of no account (retention
-/// deletes them with the rest): a stranger who started one keeps a flow
-/// that answers as an unknown login's would, and the login's start limit
-/// and code budget, which count its flows, stay where they were, rather
-/// than telling by a change that the address had an account (SPEC §2.10).
-pub const DETACH_IDENTITY_FLOWS: &str = "update recovery_flow set identity_id = recovery_flow_id, decoy = true, \
-       code_hash = null, state = case when state = 'verified' then 'dead' else state end \
-     where identity_id = $1";
+/// A deleted identity's flows, once closed (`CLOSE_IDENTITY_FLOWS`), are
+/// kept as decoys of no account (retention deletes them with the rest): a
+/// stranger who started one keeps a flow that answers as an unknown login's
+/// would, and the login's start limit and code budget, which count its
+/// flows, stay where they were, rather than telling by a change that the
+/// address had an account (SPEC §2.10).
+pub const DETACH_IDENTITY_FLOWS: &str =
+    "update recovery_flow set identity_id = recovery_flow_id, decoy = true where identity_id = $1";
 pub const UPDATE_PASSWORD_HASH: &str =
     "update identity set password_hash = $3, updated_at = $4 where identity_id = $1 and password_hash = $2";
 /// An operator's changes: `$2` says whether the username (`$3`) changes; a

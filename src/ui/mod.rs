@@ -20,7 +20,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::domain::{EmailAddress, Login};
 use crate::error::Error;
-use crate::http::error::{ApiError, message_of};
+use crate::http::error::{ApiError, message_of, status_of};
 use crate::http::extract::ClientInfo;
 use crate::http::flow_cookie::FlowCookie;
 use crate::i18n::{self, Locale};
@@ -267,20 +267,6 @@ fn redirect_with_cookie(services: &Services, to: String, cookie: Option<&str>) -
         .headers_mut()
         .insert(header::SET_COOKIE, COOKIE.set(services, cookie));
     response
-}
-
-fn status_of(error: &Error) -> StatusCode {
-    match error {
-        Error::RateLimited { .. } | Error::TooManyRequests { .. } | Error::TooManyAttempts => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
-        Error::RecoverySessionMissing | Error::RecoverySessionExpired | Error::RecoveryNotVerified => {
-            StatusCode::UNAUTHORIZED
-        }
-        Error::Overloaded { .. } | Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    }
 }
 
 fn failure(error: &Error, locale: Locale) -> Option<String> {

@@ -156,6 +156,16 @@ fn scrub_settings(conn: &mut Connection) -> anyhow::Result<()> {
     )
 }
 
+/// Ends every way into an account: its sessions, then their refresh tokens
+/// (the order every writer takes them in), then its recovery flows. A reset
+/// and "this wasn't me" both do this.
+fn end_access(c: &Connection, identity_id: &str, now: i64) -> StoreResult<()> {
+    execute(c, REVOKE_IDENTITY_SESSIONS, &[&identity_id, &now]).or_fail("revoking sessions")?;
+    execute(c, REVOKE_IDENTITY_REFRESH, &[&identity_id, &now]).or_fail("revoking refresh tokens")?;
+    execute(c, CLOSE_IDENTITY_FLOWS, &[&identity_id]).or_fail("closing flows")?;
+    Ok(())
+}
+
 fn insert_outbox(c: &Connection, m: &OutboxMessageRecord) -> StoreResult<()> {
     execute(
         c,
@@ -670,6 +680,7 @@ impl Store for SqliteStore {
                 let deleted =
                     execute(c, DELETE_IDENTITY, &[&id, &PLACEHOLDER_IDENTITY_ID]).or_fail("deleting identity")?;
                 // Flows have no foreign key: a start that raced an earlier delete left one.
+                execute(c, CLOSE_IDENTITY_FLOWS, &[&id]).or_fail("closing the identity's recovery flows")?;
                 execute(c, DETACH_IDENTITY_FLOWS, &[&id]).or_fail("detaching the identity's recovery flows")?;
                 if deleted == 0 {
                     return Ok(false);
@@ -914,9 +925,7 @@ impl Store for SqliteStore {
                 }
                 let id = &r.link.identity_id;
                 execute(c, FREEZE_IDENTITY, &[id, &r.now, &PLACEHOLDER_IDENTITY_ID]).or_fail("freezing identity")?;
-                execute(c, REVOKE_IDENTITY_SESSIONS, &[id, &r.now]).or_fail("revoking sessions")?;
-                execute(c, REVOKE_IDENTITY_REFRESH, &[id, &r.now]).or_fail("revoking refresh tokens")?;
-                execute(c, CLOSE_IDENTITY_FLOWS, &[id]).or_fail("closing flows")?;
+                end_access(c, id, r.now)?;
                 r.notices.iter().try_for_each(|notice| insert_outbox(c, notice))?;
                 r.audit.iter().try_for_each(|event| insert_audit(c, event))?;
                 Ok(true)
@@ -950,9 +959,7 @@ impl Store for SqliteStore {
                 }
                 execute(c, RESET_PASSWORD, &[&r.identity_id, &r.password_hash, &r.now])
                     .or_fail("storing new password hash")?;
-                execute(c, REVOKE_IDENTITY_SESSIONS, &[&r.identity_id, &r.now]).or_fail("revoking sessions")?;
-                execute(c, REVOKE_IDENTITY_REFRESH, &[&r.identity_id, &r.now]).or_fail("revoking refresh tokens")?;
-                execute(c, CLOSE_IDENTITY_FLOWS, &[&r.identity_id]).or_fail("closing other flows")?;
+                end_access(c, &r.identity_id, r.now)?;
                 insert_session(c, &r.session)?;
                 r.notices.iter().try_for_each(|notice| insert_outbox(c, notice))?;
                 r.audit.iter().try_for_each(|event| insert_audit(c, event))?;
