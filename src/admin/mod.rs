@@ -61,6 +61,9 @@ pub fn app(services: Services) -> Router {
         ))
         .layer(middleware::from_fn_with_state(services.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(crate::http::BODY_LIMIT))
+        // Support codes, their recovery tokens and links, and identities'
+        // details: nothing an HTTP cache between an operator and us may keep.
+        .layer(crate::http::no_store())
         .with_state(services)
 }
 

@@ -125,7 +125,10 @@ impl SmsTransport {
                     .json(&payload)
                     .send()
                     .await
-                    .context("SMS webhook request")?;
+                    // reqwest names the URL in its errors, and a gateway's
+                    // key is often in its query or path: never in a log line
+                    // or the outbox's last_error.
+                    .map_err(|e| anyhow::Error::new(e.without_url()).context("SMS webhook request"))?;
                 anyhow::ensure!(
                     response.status().is_success(),
                     "SMS webhook answered {}",
@@ -143,6 +146,37 @@ impl SmsTransport {
                     .await
                     .with_context(|| format!("renaming {}", path.display()))?;
             }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Rendered, SmsTransport};
+    use crate::config::CourierSettings;
+
+    #[tokio::test]
+    async fn a_failed_sms_request_does_not_name_the_gateway_url() -> anyhow::Result<()> {
+        let settings = CourierSettings {
+            // A closed port: the request fails before any answer.
+            sms_url: Some("http://127.0.0.1:1/send/T0KEN-IN-PATH?api_key=SECRETKEY123".into()),
+            ..CourierSettings::default()
+        };
+        let transport = SmsTransport::from_settings(&settings)?;
+        let rendered = Rendered {
+            to: "+15555550100".into(),
+            subject: String::new(),
+            text: "code".into(),
+            html: None,
+        };
+        let Err(error) = transport.send(&rendered).await else {
+            anyhow::bail!("nothing listens on port 1, yet the request succeeded");
+        };
+        let shown = format!("{error:#} {error:?}");
+        assert!(shown.contains("SMS webhook request"), "{shown}");
+        for secret in ["SECRETKEY123", "T0KEN-IN-PATH", "127.0.0.1:1"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         Ok(())
     }

@@ -121,7 +121,7 @@ impl MakeRequestId for RequestUuids {
 
 /// Responses that may carry a credential (session token, JWT, refresh or
 /// recovery token) must not be stored by any cache (RFC 6749 §5.1).
-fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+pub(crate) fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 

@@ -282,6 +282,8 @@ async fn a_support_code_is_returned_not_sent_and_the_person_finishes_the_flow_wi
 
     let issued = admin_send(&app, reqwest::Method::POST, &path, None).await;
     assert_eq!(issued.status(), 201);
+    // A code and a recovery token: no cache between the operator and us keeps them.
+    assert_eq!(issued.headers()["cache-control"], "no-store");
     let issued = json(issued).await;
     let code = issued["code"].as_str().expect("code").to_owned();
     assert_eq!(code.len(), 6);
