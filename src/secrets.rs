@@ -25,6 +25,7 @@ pub enum Purpose {
     RecoveryLink,
     ReportLink,
     LookupPlace,
+    DecoyOwner,
 }
 
 impl Purpose {
@@ -38,6 +39,7 @@ impl Purpose {
             Purpose::RecoveryLink => b"latchkey/recovery-link",
             Purpose::ReportLink => b"latchkey/report-link",
             Purpose::LookupPlace => b"latchkey/lookup-place",
+            Purpose::DecoyOwner => b"latchkey/decoy-owner",
         }
     }
 }
@@ -85,6 +87,16 @@ impl ServerSecret {
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         i64::from_be_bytes(first) & i64::MAX
+    }
+
+    /// The first 128 bits of the same HMAC, as a version 4 UUID: an id no
+    /// one without the secret can tell from a random one, the same for the
+    /// same parts.
+    pub fn keyed_uuid(&self, purpose: Purpose, parts: &[&[u8]]) -> String {
+        let digest = self.digest(purpose, parts);
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(first).into_uuid().to_string()
     }
 
     fn digest(&self, purpose: Purpose, parts: &[&[u8]]) -> [u8; 32] {

@@ -127,8 +127,15 @@ pub async fn start(services: &Services, login: &Login, client: &Client, unknown:
     let secret = SecretToken::generate();
     let code = RecoveryCode::generate();
     let account_id = recipient.as_ref().map(|(identity, _)| identity.id().to_owned());
-    // A decoy gets a random id, so its rows land in the indexes like a real flow's.
-    let owner_id = account_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // A decoy's owner is an id of its login's own, as random-looking as an
+    // account's and the same for every decoy of that login: its rows land in
+    // the indexes like a real flow's, and a verify's budget read finds as
+    // many flows by owner as an account with this one login has.
+    let owner_id = account_id.clone().unwrap_or_else(|| {
+        services
+            .secret
+            .keyed_uuid(Purpose::DecoyOwner, &[login.limit_key().as_bytes()])
+    });
     let digest = code_hash(services, &flow_id, &code);
     let code_message = |to: String| {
         let (code, minutes, locale) = (code.expose().to_owned(), lifespan.as_secs().div_ceil(60), client.locale);
@@ -432,13 +439,12 @@ pub async fn continue_by_link(services: &Services, token: &str, client: &Client)
         .ok_or(Error::RecoverySessionExpired)?;
     let now = now_ms();
     let live = flow.state == "sent" && !flow.decoy && flow.expires_at > now && flow.channel == Channel::Email.as_str();
-    let expected = flow
-        .code_hash
-        .as_deref()
-        .filter(|_| live)
-        .map(|hash| link_proof(services, flow_id, hash))
-        .ok_or(Error::RecoverySessionExpired)?;
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), proof.as_bytes())) {
+    // The proof is computed and compared for every flow found, a decoy's
+    // and an ended one's too: a flow id is in every v2 token, and a link
+    // for a real flow must not take longer to refuse than one for a decoy.
+    let expected = link_proof(services, flow_id, flow.code_hash.as_deref().unwrap_or_default());
+    let proven = bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), proof.as_bytes()));
+    if !(live && flow.code_hash.is_some() && proven) {
         return Err(Error::RecoverySessionExpired);
     }
     // The recovery goes on in this browser. The browser that started it
@@ -504,12 +510,15 @@ async fn check_code(
     // (a username) does not silently break the owner's other logins (the
     // email). Support flows have a budget of their own (their login key is
     // per identity).
+    // The account's is read only while the login's lasts: a verify over the
+    // login's is refused unspent, so it can be repeated at will, and must not
+    // take longer for an account with more flows (SECURITY.md).
     let day_ago = now_ms() - 24 * HOUR_MS;
+    let budget = i64::from(settings.max_wrong_codes_per_day);
     let spent = services
         .store
-        .code_attempts_since(&flow.identity_id, &flow.address_key, day_ago)
+        .code_attempts_since(&flow.identity_id, &flow.address_key, day_ago, budget)
         .await?;
-    let budget = i64::from(settings.max_wrong_codes_per_day);
     if budget > 0 && spent.by_login >= budget {
         return Err(Error::TooManyAttempts);
     }
@@ -520,9 +529,21 @@ async fn check_code(
         .reserve_code_attempt(&flow.recovery_flow_id, settings.max_attempts, now_ms())
         .await?
     else {
-        // Lost a race with expiry or with other attempts.
-        return Err(if flow.expires_at <= now_ms() {
-            Error::RecoverySessionExpired
+        // Lost a race: with expiry, with other attempts, or with the mail's
+        // link, which verified the flow and left a decoy under this cookie.
+        // That one is answered as the decoy answers a wrong code: a flow for
+        // an unknown login is never continued, so a 429 here would be a
+        // known account's alone (SPEC §2.10).
+        if flow.expires_at <= now_ms() {
+            return Err(Error::RecoverySessionExpired);
+        }
+        let now_state = services
+            .store
+            .recovery_flow(&flow.recovery_flow_id)
+            .await?
+            .map(|f| f.state);
+        return Err(if now_state.as_deref() == Some("verified") {
+            Error::InvalidCode
         } else {
             Error::TooManyAttempts
         });

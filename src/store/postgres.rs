@@ -913,11 +913,13 @@ impl Store for PostgresStore {
         identity_id: &str,
         address_key: &str,
         since: i64,
+        login_budget: i64,
     ) -> anyhow::Result<CodeAttempts> {
         let (by_login, by_identity): (i64, i64) = sqlx::query_as(CODE_ATTEMPTS)
             .bind(identity_id)
             .bind(address_key)
             .bind(since)
+            .bind(login_budget)
             .fetch_one(&self.readers)
             .await
             .context("counting recent code attempts")?;

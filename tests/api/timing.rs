@@ -372,6 +372,68 @@ async fn a_frozen_account_logs_in_and_starts_in_the_time_of_an_unknown_one() {
     );
 }
 
+/// A verify first reads the code budgets of the flow's login and of its
+/// owner. An attacker who planted many flows for an address and spent its
+/// daily budget gets every later verify answered 429 without spending an
+/// attempt, so can sample that read as often as the IP limit allows. The
+/// time must not show whether the address has an account, nor whether a
+/// username shares it: the account has a username whose flows the attacker
+/// planted too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verify_over_the_daily_budget_takes_the_same_time_for_known_and_unknown_addresses() {
+    const PLANTED: usize = 300;
+    let _quiet = crate::quiet().await;
+    let app = spawn_app_inner(
+        |s| {
+            s.recovery.max_starts_per_hour = 0;
+            s.recovery.max_wrong_codes_per_day = 1;
+        },
+        false,
+    )
+    .await;
+    let (known, unknown) = ("planted@example.com", "nobody-planted@example.com");
+    app.create_full_identity(known, Some("planted"), None).await;
+    for _ in 0..PLANTED {
+        let by_username = app
+            .post_json("/v2/auth/recovery/request", &json!({ "login": "planted" }), None)
+            .await;
+        assert_eq!(by_username.status(), 200);
+    }
+    let mut cookies = Vec::new();
+    for email in [known, unknown] {
+        for _ in 0..PLANTED {
+            assert_eq!(app.start_recovery(email).await.status(), 200);
+        }
+        let cookie = app.started_flow(email).await;
+        // The one wrong code of the day, then every verify is refused unspent.
+        assert_eq!(app.verify(&cookie, "000000").await.status(), 400);
+        assert_eq!(app.verify(&cookie, "000000").await.status(), 429);
+        cookies.push(cookie);
+    }
+
+    let (app, cookies) = (&app, &cookies);
+    let verdict = distinguishable(|| async move {
+        let (known, unknown) = measure(shuffled_plan(SAMPLES), |group, _| async move {
+            let status = app.verify(&cookies[group], "000000").await.status().as_u16();
+            assert_eq!(status, 429);
+            status
+        })
+        .await;
+        let p = mann_whitney_p(&known, &unknown);
+        println!(
+            "verify over budget, {PLANTED} flows each: known median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
+            median(&known),
+            median(&unknown)
+        );
+        p
+    })
+    .await;
+    assert!(
+        verdict.is_none(),
+        "a known and an unknown address's verifies are distinguishable: {verdict:?}"
+    );
+}
+
 #[test]
 fn the_mann_whitney_test_tells_shifted_samples_apart() {
     let a: Vec<f64> = (0..300).map(|i| f64::from(i % 50)).collect();

@@ -784,9 +784,11 @@ impl Store for SqliteStore {
         identity_id: &str,
         address_key: &str,
         since: i64,
+        login_budget: i64,
     ) -> anyhow::Result<CodeAttempts> {
         self.readers.read("counting recent code attempts", |c| {
-            let counts = optional(c, CODE_ATTEMPTS, &[&identity_id, &address_key, &since], |row| {
+            let params: [&dyn rusqlite::ToSql; 4] = [&identity_id, &address_key, &since, &login_budget];
+            let counts = optional(c, CODE_ATTEMPTS, &params, |row| {
                 Ok(CodeAttempts {
                     by_login: row.get(0)?,
                     by_identity: row.get(1)?,
