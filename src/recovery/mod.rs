@@ -510,44 +510,53 @@ async fn check_code(
     // (a username) does not silently break the owner's other logins (the
     // email). Support flows have a budget of their own (their login key is
     // per identity).
-    // The account's is read only while the login's lasts: a verify over the
-    // login's is refused unspent, so it can be repeated at will, and must not
-    // take longer for an account with more flows (SECURITY.md).
+    // The account's is read only by a request that won an attempt, after it
+    // (so the attempt counts): its time depends on the account's other
+    // logins' flows, and each read costs a guess, so it cannot be sampled
+    // more often than guesses are spent. The login's, read before, is the
+    // same for a decoy as for an account's flow (SECURITY.md).
     let day_ago = now_ms() - 24 * HOUR_MS;
     let budget = i64::from(settings.max_wrong_codes_per_day);
-    let spent = services
-        .store
-        .code_attempts_since(&flow.identity_id, &flow.address_key, day_ago, budget)
-        .await?;
-    if budget > 0 && spent.by_login >= budget {
+    if budget > 0
+        && services
+            .store
+            .code_attempts_by_login(&flow.address_key, day_ago)
+            .await?
+            >= budget
+    {
         return Err(Error::TooManyAttempts);
     }
-    let identity_budget_left =
-        budget == 0 || flow.channel == SUPPORT_CHANNEL || spent.by_identity < ACCOUNT_BUDGET_FACTOR * budget;
     let Some(reserved) = services
         .store
         .reserve_code_attempt(&flow.recovery_flow_id, settings.max_attempts, now_ms())
         .await?
     else {
-        // Lost a race: with expiry, with other attempts, or with the mail's
-        // link, which verified the flow and left a decoy under this cookie.
-        // That one is answered as the decoy answers a wrong code: a flow for
-        // an unknown login is never continued, so a 429 here would be a
-        // known account's alone (SPEC §2.10).
         if flow.expires_at <= now_ms() {
             return Err(Error::RecoverySessionExpired);
         }
-        let now_state = services
+        // Lost a race: with other attempts, or with the mail's link, which
+        // verified the flow and gave its cookie to a decoy. The attempt goes
+        // on against that decoy, as it would have a moment later: a flow for
+        // an unknown login is never continued, so any other answer would be
+        // a known account's alone (SPEC §2.10).
+        // Read for a decoy too (it finds itself), so losing costs the same.
+        let continued = services
             .store
-            .recovery_flow(&flow.recovery_flow_id)
+            .recovery_flow_by_cookie(&flow.cookie_hash)
             .await?
-            .map(|f| f.state);
-        return Err(if now_state.as_deref() == Some("verified") {
-            Error::InvalidCode
-        } else {
-            Error::TooManyAttempts
-        });
+            .filter(|now| !flow.decoy && now.decoy && now.recovery_flow_id != flow.recovery_flow_id);
+        return match continued {
+            Some(decoy) => Box::pin(check_code(services, &decoy, code, client)).await,
+            None => Err(Error::TooManyAttempts),
+        };
     };
+    let identity_budget_left = budget == 0
+        || flow.channel == SUPPORT_CHANNEL
+        || services
+            .store
+            .code_attempts_by_identity(&flow.identity_id, day_ago)
+            .await?
+            <= ACCOUNT_BUDGET_FACTOR * budget;
     let computed = code_hash(services, &flow.recovery_flow_id, code);
     let matches = reserved.account().is_some()
         && identity_budget_left

@@ -908,22 +908,22 @@ impl Store for PostgresStore {
         self.starts.start(start).await
     }
 
-    async fn code_attempts_since(
-        &self,
-        identity_id: &str,
-        address_key: &str,
-        since: i64,
-        login_budget: i64,
-    ) -> anyhow::Result<CodeAttempts> {
-        let (by_login, by_identity): (i64, i64) = sqlx::query_as(CODE_ATTEMPTS)
-            .bind(identity_id)
+    async fn code_attempts_by_login(&self, address_key: &str, since: i64) -> anyhow::Result<i64> {
+        sqlx::query_scalar(CODE_ATTEMPTS_BY_LOGIN)
             .bind(address_key)
             .bind(since)
-            .bind(login_budget)
             .fetch_one(&self.readers)
             .await
-            .context("counting recent code attempts")?;
-        Ok(CodeAttempts { by_login, by_identity })
+            .context("counting a login's recent code attempts")
+    }
+
+    async fn code_attempts_by_identity(&self, identity_id: &str, since: i64) -> anyhow::Result<i64> {
+        sqlx::query_scalar(CODE_ATTEMPTS_BY_IDENTITY)
+            .bind(identity_id)
+            .bind(since)
+            .fetch_one(&self.readers)
+            .await
+            .context("counting an account's recent code attempts")
     }
 
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {

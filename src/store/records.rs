@@ -187,15 +187,6 @@ pub struct RecoveryFlowRecord {
     pub used_at: Option<i64>,
 }
 
-/// Code attempts spent in the daily window, counted two ways.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CodeAttempts {
-    /// On flows of the typed login (or of one identity's support flows).
-    pub by_login: i64,
-    /// On the identity's anonymous flows, whatever login started them.
-    pub by_identity: i64,
-}
-
 /// A message waiting in, or taken from, the outbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxMessageRecord {

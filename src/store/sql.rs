@@ -148,18 +148,12 @@ pub const INSERT_OUTBOX: &str = "insert into outbox_message (outbox_message_id, 
 /// A new event is undispatched: the webhook dispatcher turns it into deliveries.
 pub const INSERT_AUDIT: &str = "insert into audit_event (audit_event_id, identity_id, kind, ip_address, user_agent, \
        detail, created_at, dispatched) values ($1, $2, $3, $4, $5, $6, $7, false)";
-/// Code attempts since `$3` on the login key's flows, then on the identity's
-/// flows other than support-issued ones. The second sum is read only while
-/// the login's budget (`$4`, 0 for none) is not spent: a verify over it is
-/// refused without spending an attempt, so it can be repeated at will, and
-/// its time must not depend on the owner's other flows (SQLite and
-/// PostgreSQL both evaluate an uncorrelated subquery only when reached).
-pub const CODE_ATTEMPTS: &str = "with by_login as (select cast(coalesce(sum(code_attempts), 0) as bigint) as n \
-       from recovery_flow where address_key = $2 and created_at > $3) \
-     select n, case when $4 = 0 or n >= $4 then cast(0 as bigint) else \
-       (select cast(coalesce(sum(code_attempts), 0) as bigint) from recovery_flow \
-        where identity_id = $1 and channel <> 'support' and created_at > $3) end \
-     from by_login";
+/// Code attempts since `$2` on the flows of a login key.
+pub const CODE_ATTEMPTS_BY_LOGIN: &str = "select cast(coalesce(sum(code_attempts), 0) as bigint) \
+     from recovery_flow where address_key = $1 and created_at > $2";
+/// Code attempts since `$2` on an identity's flows other than support-issued ones.
+pub const CODE_ATTEMPTS_BY_IDENTITY: &str = "select cast(coalesce(sum(code_attempts), 0) as bigint) \
+     from recovery_flow where identity_id = $1 and channel <> 'support' and created_at > $2";
 pub const FLOW_BY_COOKIE: &str = "select * from recovery_flow where cookie_hash = $1";
 pub const FLOW_BY_ID: &str = "select * from recovery_flow where recovery_flow_id = $1";
 pub const RESERVE_CODE_ATTEMPT: &str = "update recovery_flow set code_attempts = code_attempts + 1 \

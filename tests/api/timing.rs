@@ -434,6 +434,89 @@ async fn a_verify_over_the_daily_budget_takes_the_same_time_for_known_and_unknow
     );
 }
 
+/// The same read, sampled under the budget: a burst of wrong codes at a
+/// flow's last attempt is answered 429 for every request but the one that
+/// wins it, and none of the losers spends anything. Their time must not show
+/// whether the address has an account, nor whether a username shares it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifies_that_lose_the_race_for_a_last_attempt_take_the_same_time_for_known_and_unknown() {
+    const PLANTED: usize = 300;
+    const BURST: usize = 8;
+    const BURSTS: usize = 150;
+    let _quiet = crate::quiet().await;
+    let app = spawn_app_inner(
+        |s| {
+            s.recovery.max_starts_per_hour = 0;
+            s.recovery.max_attempts = 1;
+            s.recovery.max_wrong_codes_per_day = 1_000_000;
+        },
+        false,
+    )
+    .await;
+    let emails = ["raced@example.com", "nobody-raced@example.com"];
+    app.create_full_identity(emails[0], Some("raced"), None).await;
+    // More by the username: what the account side would walk on top.
+    for n in 0..3 * PLANTED {
+        let by_username = app
+            .post_json("/v2/auth/recovery/request", &json!({ "login": "raced" }), None)
+            .await;
+        assert_eq!(by_username.status(), 200);
+        if n < PLANTED {
+            for email in emails {
+                assert_eq!(app.start_recovery(email).await.status(), 200);
+            }
+        }
+    }
+
+    let (app, emails) = (&app, &emails);
+    let verdict = distinguishable(|| async move {
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        // One sample per burst, the median of its losers: requests of one
+        // burst share their moment (a checkpoint, a vacuum), so counting
+        // each as a sample of its own would overstate the evidence.
+        for (group, _) in shuffled_plan(BURSTS) {
+            let cookie = app.started_flow(emails[group]).await;
+            let mut burst = tokio::task::JoinSet::new();
+            for _ in 0..BURST {
+                let request = app
+                    .client
+                    .post(app.url("/api/auth/recovery/verify"))
+                    .header("cookie", format!("latchkey_recovery={cookie}"))
+                    .json(&json!({ "code": "000000" }));
+                burst.spawn(async move {
+                    let began = Instant::now();
+                    let status = request.send().await.expect("sent").status().as_u16();
+                    (status, began.elapsed().as_secs_f64() * 1e6)
+                });
+            }
+            let mut lost = Vec::new();
+            for (status, micros) in burst.join_all().await {
+                assert!(status == 400 || status == 429, "{status}");
+                if status == 429 {
+                    lost.push(micros);
+                }
+            }
+            if !lost.is_empty() {
+                if group == 0 { &mut known } else { &mut unknown }.push(median(&lost));
+            }
+        }
+        let p = mann_whitney_p(&known, &unknown);
+        println!(
+            "verifies losing a race, {PLANTED} flows each: known median {:.0} µs ({} bursts), unknown median {:.0} µs ({}), p = {p:.3}",
+            median(&known),
+            known.len(),
+            median(&unknown),
+            unknown.len()
+        );
+        p
+    })
+    .await;
+    assert!(
+        verdict.is_none(),
+        "a known and an unknown address's raced verifies are distinguishable: {verdict:?}"
+    );
+}
+
 #[test]
 fn the_mann_whitney_test_tells_shifted_samples_apart() {
     let a: Vec<f64> = (0..300).map(|i| f64::from(i % 50)).collect();

@@ -779,22 +779,15 @@ impl Store for SqliteStore {
         Ok(self.writer.write(move |c| start(c, &new)).await?)
     }
 
-    async fn code_attempts_since(
-        &self,
-        identity_id: &str,
-        address_key: &str,
-        since: i64,
-        login_budget: i64,
-    ) -> anyhow::Result<CodeAttempts> {
-        self.readers.read("counting recent code attempts", |c| {
-            let params: [&dyn rusqlite::ToSql; 4] = [&identity_id, &address_key, &since, &login_budget];
-            let counts = optional(c, CODE_ATTEMPTS, &params, |row| {
-                Ok(CodeAttempts {
-                    by_login: row.get(0)?,
-                    by_identity: row.get(1)?,
-                })
-            })?;
-            Ok(counts.unwrap_or_default())
+    async fn code_attempts_by_login(&self, address_key: &str, since: i64) -> anyhow::Result<i64> {
+        self.readers.read("counting a login's recent code attempts", |c| {
+            Ok(optional(c, CODE_ATTEMPTS_BY_LOGIN, &[&address_key, &since], |row| row.get(0))?.unwrap_or(0))
+        })
+    }
+
+    async fn code_attempts_by_identity(&self, identity_id: &str, since: i64) -> anyhow::Result<i64> {
+        self.readers.read("counting an account's recent code attempts", |c| {
+            Ok(optional(c, CODE_ATTEMPTS_BY_IDENTITY, &[&identity_id, &since], |row| row.get(0))?.unwrap_or(0))
         })
     }
 
