@@ -151,9 +151,12 @@ pub const INSERT_AUDIT: &str = "insert into audit_event (audit_event_id, identit
 /// Code attempts since `$2` on the flows of a login key.
 pub const CODE_ATTEMPTS_BY_LOGIN: &str = "select cast(coalesce(sum(code_attempts), 0) as bigint) \
      from recovery_flow where address_key = $1 and created_at > $2";
-/// Code attempts since `$2` on an identity's flows other than support-issued ones.
+/// Code attempts since `$2` on an identity's flows other than support-issued
+/// ones, through `recovery_flow_attempted_idx`: flows without an attempt
+/// (which anyone can start) are not read at all.
 pub const CODE_ATTEMPTS_BY_IDENTITY: &str = "select cast(coalesce(sum(code_attempts), 0) as bigint) \
-     from recovery_flow where identity_id = $1 and channel <> 'support' and created_at > $2";
+     from recovery_flow where identity_id = $1 and code_attempts > 0 and created_at > $2 \
+       and channel <> 'support'";
 pub const FLOW_BY_COOKIE: &str = "select * from recovery_flow where cookie_hash = $1";
 pub const FLOW_BY_ID: &str = "select * from recovery_flow where recovery_flow_id = $1";
 pub const RESERVE_CODE_ATTEMPT: &str = "update recovery_flow set code_attempts = code_attempts + 1 \

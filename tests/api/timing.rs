@@ -372,6 +372,38 @@ async fn a_frozen_account_logs_in_and_starts_in_the_time_of_an_unknown_one() {
     );
 }
 
+/// An app whose account `emails[0]` also has the username `username`, after
+/// an attacker started `by_username` flows by the username and `per_email`
+/// for each of `emails` (the second names no account), limits off.
+async fn planted(
+    configure: impl FnOnce(&mut latchkey::config::Settings),
+    emails: [&str; 2],
+    username: &str,
+    (by_username, per_email): (usize, usize),
+) -> TestApp {
+    let app = spawn_app_inner(
+        |s| {
+            s.recovery.max_starts_per_hour = 0;
+            configure(s);
+        },
+        false,
+    )
+    .await;
+    app.create_full_identity(emails[0], Some(username), None).await;
+    for _ in 0..by_username {
+        let started = app
+            .post_json("/v2/auth/recovery/request", &json!({ "login": username }), None)
+            .await;
+        assert_eq!(started.status(), 200);
+    }
+    for email in emails {
+        for _ in 0..per_email {
+            assert_eq!(app.start_recovery(email).await.status(), 200);
+        }
+    }
+    app
+}
+
 /// A verify first reads the code budgets of the flow's login and of its
 /// owner. An attacker who planted many flows for an address and spent its
 /// daily budget gets every later verify answered 429 without spending an
@@ -383,27 +415,16 @@ async fn a_frozen_account_logs_in_and_starts_in_the_time_of_an_unknown_one() {
 async fn a_verify_over_the_daily_budget_takes_the_same_time_for_known_and_unknown_addresses() {
     const PLANTED: usize = 300;
     let _quiet = crate::quiet().await;
-    let app = spawn_app_inner(
-        |s| {
-            s.recovery.max_starts_per_hour = 0;
-            s.recovery.max_wrong_codes_per_day = 1;
-        },
-        false,
+    let emails = ["planted@example.com", "nobody-planted@example.com"];
+    let app = planted(
+        |s| s.recovery.max_wrong_codes_per_day = 1,
+        emails,
+        "planted",
+        (PLANTED, PLANTED),
     )
     .await;
-    let (known, unknown) = ("planted@example.com", "nobody-planted@example.com");
-    app.create_full_identity(known, Some("planted"), None).await;
-    for _ in 0..PLANTED {
-        let by_username = app
-            .post_json("/v2/auth/recovery/request", &json!({ "login": "planted" }), None)
-            .await;
-        assert_eq!(by_username.status(), 200);
-    }
     let mut cookies = Vec::new();
-    for email in [known, unknown] {
-        for _ in 0..PLANTED {
-            assert_eq!(app.start_recovery(email).await.status(), 200);
-        }
+    for email in emails {
         let cookie = app.started_flow(email).await;
         // The one wrong code of the day, then every verify is refused unspent.
         assert_eq!(app.verify(&cookie, "000000").await.status(), 400);
@@ -434,6 +455,48 @@ async fn a_verify_over_the_daily_budget_takes_the_same_time_for_known_and_unknow
     );
 }
 
+/// A wrong code that spends an attempt reads the account's budget too: its
+/// time must not grow with the flows a stranger started by the account's
+/// other login (each is free but for the start limit), nor tell an account
+/// from an unknown address. Budgets wide enough for every sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_code_takes_the_same_time_for_known_and_unknown_addresses_whatever_else_was_started() {
+    const PLANTED: usize = 300;
+    let _quiet = crate::quiet().await;
+    let emails = ["spent@example.com", "nobody-spent@example.com"];
+    let configure = |s: &mut latchkey::config::Settings| {
+        s.recovery.max_attempts = 10 * SAMPLES as u32;
+        s.recovery.max_wrong_codes_per_day = 1_000_000;
+    };
+    let app = planted(configure, emails, "spent", (3 * PLANTED, PLANTED)).await;
+    let mut cookies = Vec::new();
+    for email in emails {
+        cookies.push(app.started_flow(email).await);
+    }
+
+    let (app, cookies) = (&app, &cookies);
+    let verdict = distinguishable(|| async move {
+        let (known, unknown) = measure(shuffled_plan(SAMPLES), |group, _| async move {
+            let status = app.verify(&cookies[group], "000000").await.status().as_u16();
+            assert_eq!(status, 400);
+            status
+        })
+        .await;
+        let p = mann_whitney_p(&known, &unknown);
+        println!(
+            "wrong code, {PLANTED} flows each: known median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
+            median(&known),
+            median(&unknown)
+        );
+        p
+    })
+    .await;
+    assert!(
+        verdict.is_none(),
+        "a known and an unknown address's wrong codes are distinguishable: {verdict:?}"
+    );
+}
+
 /// The same read, sampled under the budget: a burst of wrong codes at a
 /// flow's last attempt is answered 429 for every request but the one that
 /// wins it, and none of the losers spends anything. Their time must not show
@@ -444,29 +507,13 @@ async fn verifies_that_lose_the_race_for_a_last_attempt_take_the_same_time_for_k
     const BURST: usize = 8;
     const BURSTS: usize = 150;
     let _quiet = crate::quiet().await;
-    let app = spawn_app_inner(
-        |s| {
-            s.recovery.max_starts_per_hour = 0;
-            s.recovery.max_attempts = 1;
-            s.recovery.max_wrong_codes_per_day = 1_000_000;
-        },
-        false,
-    )
-    .await;
     let emails = ["raced@example.com", "nobody-raced@example.com"];
-    app.create_full_identity(emails[0], Some("raced"), None).await;
     // More by the username: what the account side would walk on top.
-    for n in 0..3 * PLANTED {
-        let by_username = app
-            .post_json("/v2/auth/recovery/request", &json!({ "login": "raced" }), None)
-            .await;
-        assert_eq!(by_username.status(), 200);
-        if n < PLANTED {
-            for email in emails {
-                assert_eq!(app.start_recovery(email).await.status(), 200);
-            }
-        }
-    }
+    let configure = |s: &mut latchkey::config::Settings| {
+        s.recovery.max_attempts = 1;
+        s.recovery.max_wrong_codes_per_day = 1_000_000;
+    };
+    let app = planted(configure, emails, "raced", (3 * PLANTED, PLANTED)).await;
 
     let (app, emails) = (&app, &emails);
     let verdict = distinguishable(|| async move {
