@@ -1509,7 +1509,12 @@ mod tests {
              insert into outbox_message (outbox_message_id, identity_id, channel, sealed_payload, status, attempts, \
                next_attempt_at, created_at) values ('m1', 'i1', 'email', x'0102', 'pending', 1, 5, 3);",
         )?;
-        conn::migrate(&mut c, &MIGRATOR)?;
+        // Through the rebuild and the migration after it, before 0011 adds an index.
+        let rebuilt = Migrator {
+            migrations: Cow::Owned(MIGRATOR.iter().filter(|m| m.version < 11).cloned().collect()),
+            ..Migrator::DEFAULT
+        };
+        conn::migrate(&mut c, &rebuilt)?;
 
         assert_eq!(indexes(&c)?, old_indexes);
         let flows: Vec<(String, String, i64, String, Option<String>)> = c
@@ -1556,6 +1561,16 @@ mod tests {
             let ops = opcodes(&c, sql, params)?;
             assert!(!ops.iter().any(|op| op == "OpenEphemeral"), "{sql}: {ops:?}");
         }
+        // 0011 adds the index of attempted flows, and only it.
+        conn::migrate(&mut c, &MIGRATOR)?;
+        let mut with_attempted = old_indexes;
+        with_attempted.push(
+            "recovery_flow_attempted_idx:CREATE INDEX recovery_flow_attempted_idx on recovery_flow \
+             (identity_id, created_at) where code_attempts > 0"
+                .into(),
+        );
+        with_attempted.sort();
+        assert_eq!(indexes(&c)?, with_attempted);
         Ok(())
     }
 }
