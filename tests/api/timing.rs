@@ -404,6 +404,33 @@ async fn planted(
     app
 }
 
+/// Whether wrong codes sent with `cookies[0]` (a known address's flow) and
+/// `cookies[1]` (an unknown one's), interleaved, can be told apart by their
+/// time; every one must be answered `status`.
+async fn wrong_codes_distinguishable(
+    app: &TestApp,
+    cookies: &[String],
+    status: u16,
+    label: &str,
+) -> Option<(f64, f64)> {
+    distinguishable(|| async move {
+        let (known, unknown) = measure(shuffled_plan(SAMPLES), |group, _| async move {
+            let answered = app.verify(&cookies[group], "000000").await.status().as_u16();
+            assert_eq!(answered, status);
+            answered
+        })
+        .await;
+        let p = mann_whitney_p(&known, &unknown);
+        println!(
+            "{label}: known median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
+            median(&known),
+            median(&unknown)
+        );
+        p
+    })
+    .await
+}
+
 /// A verify first reads the code budgets of the flow's login and of its
 /// owner. An attacker who planted many flows for an address and spent its
 /// daily budget gets every later verify answered 429 without spending an
@@ -432,23 +459,8 @@ async fn a_verify_over_the_daily_budget_takes_the_same_time_for_known_and_unknow
         cookies.push(cookie);
     }
 
-    let (app, cookies) = (&app, &cookies);
-    let verdict = distinguishable(|| async move {
-        let (known, unknown) = measure(shuffled_plan(SAMPLES), |group, _| async move {
-            let status = app.verify(&cookies[group], "000000").await.status().as_u16();
-            assert_eq!(status, 429);
-            status
-        })
-        .await;
-        let p = mann_whitney_p(&known, &unknown);
-        println!(
-            "verify over budget, {PLANTED} flows each: known median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
-            median(&known),
-            median(&unknown)
-        );
-        p
-    })
-    .await;
+    let label = format!("verify over budget, {PLANTED} flows each");
+    let verdict = wrong_codes_distinguishable(&app, &cookies, 429, &label).await;
     assert!(
         verdict.is_none(),
         "a known and an unknown address's verifies are distinguishable: {verdict:?}"
@@ -474,23 +486,8 @@ async fn a_wrong_code_takes_the_same_time_for_known_and_unknown_addresses_whatev
         cookies.push(app.started_flow(email).await);
     }
 
-    let (app, cookies) = (&app, &cookies);
-    let verdict = distinguishable(|| async move {
-        let (known, unknown) = measure(shuffled_plan(SAMPLES), |group, _| async move {
-            let status = app.verify(&cookies[group], "000000").await.status().as_u16();
-            assert_eq!(status, 400);
-            status
-        })
-        .await;
-        let p = mann_whitney_p(&known, &unknown);
-        println!(
-            "wrong code, {PLANTED} flows each: known median {:.0} µs, unknown median {:.0} µs, p = {p:.3}",
-            median(&known),
-            median(&unknown)
-        );
-        p
-    })
-    .await;
+    let label = format!("wrong code, {PLANTED} flows each");
+    let verdict = wrong_codes_distinguishable(&app, &cookies, 400, &label).await;
     assert!(
         verdict.is_none(),
         "a known and an unknown address's wrong codes are distinguishable: {verdict:?}"
