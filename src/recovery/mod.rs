@@ -22,7 +22,7 @@ use crate::report::{self, ReportKind};
 use crate::secrets::Purpose;
 use crate::services::{Client, Services};
 use crate::session::{self, IssuedSession};
-use crate::store::{AddressKind, CompletedRecovery, NewRecoveryFlow, RecoveryFlowRecord, StartOutcome};
+use crate::store::{AddressKind, AttemptsOf, CompletedRecovery, NewRecoveryFlow, RecoveryFlowRecord, StartOutcome};
 use crate::time::{ms, now_ms};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -520,7 +520,7 @@ async fn check_code(
     if budget > 0
         && services
             .store
-            .code_attempts_by_login(&flow.address_key, day_ago)
+            .code_attempts(AttemptsOf::Login(&flow.address_key), day_ago)
             .await?
             >= budget
     {
@@ -554,7 +554,7 @@ async fn check_code(
         || flow.channel == SUPPORT_CHANNEL
         || services
             .store
-            .code_attempts_by_identity(&flow.identity_id, day_ago)
+            .code_attempts(AttemptsOf::Identity(&flow.identity_id), day_ago)
             .await?
             <= ACCOUNT_BUDGET_FACTOR * budget;
     let computed = code_hash(services, &flow.recovery_flow_id, code);

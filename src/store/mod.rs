@@ -181,12 +181,8 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a flow and, for a real account, its outbox message, unless the
     /// address already started `max_starts` flows since `window_start`.
     async fn create_recovery_flow(&self, start: &NewRecoveryFlow) -> anyhow::Result<StartOutcome>;
-    /// Code attempts spent since `since` on flows of this login key (the
-    /// login's daily guess budget).
-    async fn code_attempts_by_login(&self, address_key: &str, since: i64) -> anyhow::Result<i64>;
-    /// Code attempts spent since `since` on the identity's flows other than
-    /// support-issued ones (the account's daily guess budget).
-    async fn code_attempts_by_identity(&self, identity_id: &str, since: i64) -> anyhow::Result<i64>;
+    /// Code attempts spent since `since` on the flows a daily guess budget counts.
+    async fn code_attempts(&self, of: AttemptsOf<'_>, since: i64) -> anyhow::Result<i64>;
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
     async fn recovery_flow(&self, flow_id: &str) -> anyhow::Result<Option<RecoveryFlowRecord>>;
     /// Spends one of the flow's `max_attempts` code attempts *before* the code

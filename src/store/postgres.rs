@@ -908,22 +908,14 @@ impl Store for PostgresStore {
         self.starts.start(start).await
     }
 
-    async fn code_attempts_by_login(&self, address_key: &str, since: i64) -> anyhow::Result<i64> {
-        sqlx::query_scalar(CODE_ATTEMPTS_BY_LOGIN)
-            .bind(address_key)
+    async fn code_attempts(&self, of: AttemptsOf<'_>, since: i64) -> anyhow::Result<i64> {
+        let (sql, whose) = of.statement();
+        sqlx::query_scalar(sql)
+            .bind(whose)
             .bind(since)
             .fetch_one(&self.readers)
             .await
-            .context("counting a login's recent code attempts")
-    }
-
-    async fn code_attempts_by_identity(&self, identity_id: &str, since: i64) -> anyhow::Result<i64> {
-        sqlx::query_scalar(CODE_ATTEMPTS_BY_IDENTITY)
-            .bind(identity_id)
-            .bind(since)
-            .fetch_one(&self.readers)
-            .await
-            .context("counting an account's recent code attempts")
+            .context("counting recent code attempts")
     }
 
     async fn recovery_flow_by_cookie(&self, cookie_hash: &str) -> anyhow::Result<Option<RecoveryFlowRecord>> {

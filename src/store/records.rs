@@ -540,3 +540,22 @@ pub struct WebhookEndpointRecord {
     pub disabled_at: i64,
     pub reason: String,
 }
+
+/// Whose code attempts a daily guess budget counts.
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptsOf<'a> {
+    /// The flows of a login key (`address_key`): the login's budget.
+    Login(&'a str),
+    /// An identity's flows other than support-issued ones: the account's.
+    Identity(&'a str),
+}
+
+impl<'a> AttemptsOf<'a> {
+    /// The statement that sums them, and its first parameter.
+    pub fn statement(self) -> (&'static str, &'a str) {
+        match self {
+            AttemptsOf::Login(key) => (super::sql::CODE_ATTEMPTS_BY_LOGIN, key),
+            AttemptsOf::Identity(id) => (super::sql::CODE_ATTEMPTS_BY_IDENTITY, id),
+        }
+    }
+}

@@ -779,15 +779,10 @@ impl Store for SqliteStore {
         Ok(self.writer.write(move |c| start(c, &new)).await?)
     }
 
-    async fn code_attempts_by_login(&self, address_key: &str, since: i64) -> anyhow::Result<i64> {
-        self.readers.read("counting a login's recent code attempts", |c| {
-            Ok(optional(c, CODE_ATTEMPTS_BY_LOGIN, &[&address_key, &since], |row| row.get(0))?.unwrap_or(0))
-        })
-    }
-
-    async fn code_attempts_by_identity(&self, identity_id: &str, since: i64) -> anyhow::Result<i64> {
-        self.readers.read("counting an account's recent code attempts", |c| {
-            Ok(optional(c, CODE_ATTEMPTS_BY_IDENTITY, &[&identity_id, &since], |row| row.get(0))?.unwrap_or(0))
+    async fn code_attempts(&self, of: AttemptsOf<'_>, since: i64) -> anyhow::Result<i64> {
+        let (sql, whose) = of.statement();
+        self.readers.read("counting recent code attempts", |c| {
+            Ok(optional(c, sql, &[&whose, &since], |row| row.get(0))?.unwrap_or(0))
         })
     }
 
